@@ -1,0 +1,205 @@
+//! The one place the service is assembled: state, routes of every webhook
+//! family, the middleware stack, and the serve loop with graceful shutdown.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    http::{HeaderName, StatusCode, header},
+    middleware,
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+use crate::{
+    config::Settings,
+    health,
+    skill::{self, SkillHandler, SkillService},
+    storage::Storage,
+    telemetry,
+};
+
+/// Cheap handles every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub storage: Storage,
+    pub skill: Arc<SkillService>,
+    pub metrics: PrometheusHandle,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route with the middleware stack, outermost first: sensitive headers
+/// hidden from logs, a request id, the trace span, panics turned into 500s,
+/// the request timeout and the body limit.
+pub fn router(state: AppState) -> Router {
+    let settings = &state.settings;
+    let sensitive = [header::AUTHORIZATION, settings.skill_secret_header.clone()];
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    let id = request
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or_default();
+                    // The path only: query strings can carry user ids.
+                    tracing::info_span!(
+                        "request",
+                        http.method = %request.method(),
+                        http.path = %request.uri().path(),
+                        request_id = %id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout_ms,
+        ))
+        .layer(RequestBodyLimitLayer::new(
+            settings.request_body_limit_bytes,
+        ));
+
+    Router::new()
+        .merge(health::router())
+        .merge(skill::router())
+        .route_layer(middleware::from_fn(crate::http::record_metrics))
+        .layer(layers)
+        .with_state(state)
+}
+
+/// A bound server, ready to run. Binding in `build` lets callers (and tests,
+/// with port 0) learn the address before serving.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    tasks: TaskTracker,
+}
+
+impl Server {
+    /// Opens storage (applying migrations if `auto_migrate`), builds the state
+    /// and binds `bind_addr`.
+    pub async fn build(
+        settings: Settings,
+        skill_handler: Arc<dyn SkillHandler>,
+    ) -> anyhow::Result<Self> {
+        let storage = Storage::connect(&settings.database_url).await?;
+        if settings.auto_migrate {
+            storage.migrate().await?;
+        }
+        let listener = TcpListener::bind(settings.bind_addr)
+            .await
+            .with_context(|| format!("cannot listen on BIND_ADDR {}", settings.bind_addr))?;
+        let tasks = TaskTracker::new();
+        let skill = Arc::new(SkillService::new(&settings, skill_handler, tasks.clone()));
+        let state = AppState {
+            settings: Arc::new(settings),
+            storage,
+            skill,
+            metrics: telemetry::metrics_handle(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            tasks,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` fires, then lets in-flight requests and pending
+    /// skill callbacks finish within `shutdown_grace_ms`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            tasks,
+        } = self;
+        let grace = state.settings.shutdown_grace_ms;
+        let storage = state.storage.clone();
+        let metrics = state.metrics.clone();
+        let app = router(state);
+        tracing::info!(addr = %listener.local_addr()?, "kakao-webhooks listening");
+
+        let upkeep = tokio::spawn(async move {
+            // Keeps the recorder's histogram buffers from growing.
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result.context("server failed")?,
+            () = shutdown.cancelled() => {
+                tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining requests");
+                if tokio::time::timeout(grace, &mut server).await.is_err() {
+                    tracing::warn!("requests still running after the grace period; closing them");
+                }
+            }
+        }
+        tasks.close();
+        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+            tracing::warn!("skill callbacks still pending after the grace period; dropping them");
+        }
+        upkeep.abort();
+        storage.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
+        }
+        cancel.cancel();
+    });
+    token
+}

@@ -1,0 +1,444 @@
+//! Settings: `config/default.toml` (built in), then an optional `--config` file,
+//! then environment variables named after each key in upper case.
+//!
+//! Every value is parsed into its type here, so the rest of the service never
+//! sees a malformed address, URL or duration. Secrets are `SecretString`s: their
+//! `Debug` output is redacted, so `Settings` can be logged whole.
+
+use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, de};
+use url::Url;
+
+/// The documented defaults; also the list of keys environment variables may set.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub bind_addr: SocketAddr,
+    pub log_format: LogFormat,
+    pub request_body_limit_bytes: usize,
+    #[serde(deserialize_with = "millis")]
+    pub request_timeout_ms: Duration,
+    #[serde(deserialize_with = "millis")]
+    pub shutdown_grace_ms: Duration,
+
+    pub database_url: DatabaseUrl,
+    pub auto_migrate: bool,
+
+    #[serde(deserialize_with = "optional_text")]
+    pub kakao_app_id: Option<String>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub kakao_rest_api_key: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub kakao_admin_key: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub kakao_admin_key_previous: Option<SecretString>,
+    #[serde(deserialize_with = "http_url")]
+    pub kakao_issuer: Url,
+    #[serde(deserialize_with = "optional_http_url")]
+    pub kakao_jwks_url: Option<Url>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub internal_api_token: Option<SecretString>,
+
+    #[serde(deserialize_with = "optional_secret")]
+    pub skill_secret: Option<SecretString>,
+    #[serde(deserialize_with = "header_name")]
+    pub skill_secret_header: axum::http::HeaderName,
+    #[serde(deserialize_with = "millis")]
+    pub skill_sync_budget_ms: Duration,
+    #[serde(deserialize_with = "required_text")]
+    pub skill_fallback_text: String,
+    #[serde(deserialize_with = "required_text")]
+    pub skill_callback_waiting_text: String,
+    #[serde(deserialize_with = "millis")]
+    pub skill_callback_deadline_ms: Duration,
+    #[serde(deserialize_with = "millis")]
+    pub skill_callback_timeout_ms: Duration,
+    #[serde(deserialize_with = "millis_or_zero")]
+    pub skill_callback_min_delay_ms: Duration,
+    #[serde(deserialize_with = "host_patterns")]
+    pub skill_callback_hosts: Vec<HostPattern>,
+    pub skill_callback_allow_http: bool,
+}
+
+/// A setting that could not be read; its `Display` is the one line printed at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable's name, which is also the key in upper case.
+    pub setting: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, reason: impl fmt::Display) -> Self {
+        Self {
+            setting: setting.to_ascii_uppercase(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads defaults, the optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file, Env::raw()))
+    }
+
+    /// Like [`Settings::load`] with `vars` in place of the process environment
+    /// (for tests and embedding).
+    pub fn from_vars<'a>(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Self::figment(file, Env::raw().only(&[] as &[&str]));
+        for (key, value) in vars {
+            let key = key.to_ascii_lowercase();
+            if default_keys().any(|known| known == key) {
+                // Parsed as `Env` parses values, so both paths behave alike.
+                let value: figment::value::Value = value.parse().expect("infallible");
+                figment = figment.merge((key, value));
+            }
+        }
+        Self::from_figment(figment)
+    }
+
+    fn figment(file: Option<&Path>, env: Env) -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Only keys the defaults document: PATH or HOME must never become settings.
+        let known: Vec<String> = default_keys().map(str::to_owned).collect();
+        figment.merge(env.filter(move |key| known.iter().any(|k| key == k.as_str())))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|err| {
+            let setting = err.path.last().cloned().unwrap_or_else(|| "config".into());
+            ConfigError::new(&setting, err.kind)
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        // OpenBuilder gives up after 5 s, network included.
+        if self.skill_sync_budget_ms >= Duration::from_millis(4800) {
+            return Err(ConfigError::new(
+                "skill_sync_budget_ms",
+                "must be under 4800 ms: OpenBuilder waits 5 s including network time",
+            ));
+        }
+        // A callback URL is valid for one minute from the request.
+        if self.skill_callback_deadline_ms > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "skill_callback_deadline_ms",
+                "must be at most 60000 ms: Kakao's callback URL expires after one minute",
+            ));
+        }
+        if self.request_body_limit_bytes < 1024 {
+            return Err(ConfigError::new(
+                "request_body_limit_bytes",
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every admin key Kakao's webhooks may carry: the current one, then the previous.
+    pub fn admin_keys(&self) -> impl Iterator<Item = &str> {
+        [&self.kakao_admin_key, &self.kakao_admin_key_previous]
+            .into_iter()
+            .flatten()
+            .map(|key| key.expose_secret())
+    }
+}
+
+/// Top-level keys of `config/default.toml`.
+fn default_keys() -> impl Iterator<Item = &'static str> {
+    DEFAULT_TOML.lines().filter_map(|line| {
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim();
+        (!key.is_empty() && !key.starts_with('#')).then_some(key)
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which backend a `DATABASE_URL` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL whose scheme is known. Redacted in `Debug` (it may hold a password).
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    kind: DatabaseKind,
+    url: SecretString,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+        let kind = match scheme {
+            Some("sqlite") => DatabaseKind::Sqlite,
+            Some("postgres" | "postgresql") => DatabaseKind::Postgres,
+            _ => {
+                return Err(
+                    "must start with sqlite:// or postgres:// (e.g. sqlite://data/kakao-webhooks.db)"
+                        .into(),
+                );
+            }
+        };
+        Ok(Self {
+            kind,
+            url: url.into(),
+        })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    pub fn expose(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?}, [REDACTED])", self.kind)
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let url = String::deserialize(deserializer)?;
+        Self::parse(&url).map_err(de::Error::custom)
+    }
+}
+
+/// A callback host allowed by `skill_callback_hosts`: `example.com` or `*.example.com`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact(String),
+    /// Any subdomain of the stored domain (not the domain itself).
+    Subdomains(String),
+}
+
+impl HostPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let pattern = pattern.trim().to_ascii_lowercase();
+        let (wildcard, host) = match pattern.strip_prefix("*.") {
+            Some(rest) => (true, rest.to_owned()),
+            None => (false, pattern),
+        };
+        let valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !valid {
+            return Err(format!("{host:?} is not a host name or *.domain pattern"));
+        }
+        Ok(if wildcard {
+            Self::Subdomains(host)
+        } else {
+            Self::Exact(host)
+        })
+    }
+
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        match self {
+            Self::Exact(exact) => host == *exact,
+            Self::Subdomains(domain) => host
+                .strip_suffix(domain.as_str())
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
+        }
+    }
+}
+
+// ---- serde helpers: each turns one raw value into its type or a clear reason.
+
+/// Environment values that look like numbers arrive as numbers (KAKAO_APP_ID=123).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Self::Text(text) => text,
+            Self::Int(n) => n.to_string(),
+            Self::Float(n) => n.to_string(),
+            Self::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = Scalar::deserialize(d)?.into_string();
+    let text = text.trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+fn required_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    optional_text(d)?.ok_or_else(|| de::Error::custom("must not be empty"))
+}
+
+fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    Ok(optional_text(d)?.map(SecretString::from))
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match millis_or_zero(d)? {
+        Duration::ZERO => Err(de::Error::custom(
+            "must be a positive number of milliseconds",
+        )),
+        duration => Ok(duration),
+    }
+}
+
+fn millis_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = Scalar::deserialize(d)?.into_string();
+    text.trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| de::Error::custom(format!("{text:?} is not a whole number of milliseconds")))
+}
+
+fn parse_http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{text:?} must be an http(s) URL with a host"));
+    }
+    Ok(url)
+}
+
+fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+    let text = required_text(d)?;
+    parse_http_url(&text).map_err(de::Error::custom)
+}
+
+fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+    optional_text(d)?
+        .map(|text| parse_http_url(&text))
+        .transpose()
+        .map_err(de::Error::custom)
+}
+
+fn header_name<'de, D: Deserializer<'de>>(d: D) -> Result<axum::http::HeaderName, D::Error> {
+    let text = required_text(d)?;
+    axum::http::HeaderName::try_from(text.as_str())
+        .map_err(|_| de::Error::custom(format!("{text:?} is not a valid HTTP header name")))
+}
+
+/// A comma-separated string (as environment variables carry it) or a TOML array.
+fn host_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostPattern>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Joined(String),
+        Items(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::Joined(text) => text.split(',').map(str::to_owned).collect(),
+        List::Items(items) => items,
+    };
+    items
+        .iter()
+        .filter(|item| !item.trim().is_empty())
+        .map(|item| HostPattern::parse(item).map_err(de::Error::custom))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    // Every field is required and unknown keys are refused, so loading the
+    // defaults alone proves default.toml documents exactly the settings.
+    fn defaults_load_and_every_key_is_documented() {
+        let settings = Settings::from_vars(None, []).expect("defaults are valid");
+        assert_eq!(settings.bind_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(settings.database_url.kind(), DatabaseKind::Sqlite);
+        assert_eq!(settings.kakao_issuer.as_str(), "https://kauth.kakao.com/");
+        assert!(settings.kakao_admin_key.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_and_numeric_ids_stay_text() {
+        let settings = Settings::from_vars(
+            None,
+            [("KAKAO_APP_ID", "123456"), ("BIND_ADDR", "0.0.0.0:9")],
+        )
+        .unwrap();
+        assert_eq!(settings.kakao_app_id.as_deref(), Some("123456"));
+        assert_eq!(settings.bind_addr.port(), 9);
+    }
+
+    #[test]
+    fn a_bad_value_names_the_setting() {
+        let err = Settings::from_vars(None, [("BIND_ADDR", "nowhere")]).unwrap_err();
+        assert_eq!(err.setting, "BIND_ADDR");
+        let err = Settings::from_vars(None, [("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(err.setting, "DATABASE_URL");
+        let err = Settings::from_vars(None, [("SKILL_SYNC_BUDGET_MS", "5000")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid setting SKILL_SYNC_BUDGET_MS:")
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let settings = Settings::from_vars(
+            None,
+            [
+                ("KAKAO_ADMIN_KEY", "admin-secret-value"),
+                ("DATABASE_URL", "postgres://u:pw-secret@h/db"),
+            ],
+        )
+        .unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("admin-secret-value"));
+        assert!(!debug.contains("pw-secret"));
+    }
+
+    #[test]
+    fn host_patterns_match_subdomains_only() {
+        let pattern = HostPattern::parse("*.kakao.com").unwrap();
+        assert!(pattern.matches("bot-api.kakao.com"));
+        assert!(pattern.matches("a.b.KAKAO.com"));
+        assert!(!pattern.matches("kakao.com"));
+        assert!(!pattern.matches("evilkakao.com"));
+        assert!(!pattern.matches("kakao.com.evil.net"));
+        assert!(
+            HostPattern::parse("127.0.0.1")
+                .unwrap()
+                .matches("127.0.0.1")
+        );
+        assert!(HostPattern::parse("bad host/").is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! The error every HTTP handler returns, and the policy for it.
+//!
+//! Client errors (`bad_request`, `unauthorized`, …) say what was wrong in a
+//! JSON body `{"error": code, "message": text}`. Failures of our own (storage
+//! down, a dependency unreachable) answer 503 so Kakao retries, and their
+//! detail goes to the log, never to the caller.
+
+use axum::{
+    Json,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// Our own failure: logged here with its cause, reported as 503.
+    pub fn unavailable(code: &'static str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error.code = code, error = %cause, "answering 503");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "temporarily unavailable; retry later",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(ErrorBody {
+            error: self.code,
+            message: &self.message,
+        });
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "KakaoAK".parse().expect("static"));
+        }
+        response
+    }
+}

@@ -1,0 +1,226 @@
+//! Kakao i OpenBuilder skill server: `GET|POST /kakao/skill`.
+//!
+//! OpenBuilder waits 5 seconds for an answer, network included. The handler
+//! runs in its own task under a sync budget; when it overruns, a request with
+//! a callback URL is answered `useCallback` at once and the final response is
+//! POSTed later, and a request without one gets the fallback text in time.
+//! Whatever is sent has passed [`SkillResponse::validate`].
+
+pub mod callback;
+pub mod components;
+pub mod demo;
+pub mod handler;
+pub mod limits;
+pub mod request;
+pub mod response;
+pub mod text;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, HeaderName, header},
+    response::IntoResponse,
+    routing::get,
+};
+use bytes::Bytes;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::{task::JoinHandle, time::Instant};
+use tokio_util::task::TaskTracker;
+
+pub use self::{
+    callback::CallbackPolicy,
+    handler::{SkillHandler, SkillRouter},
+    request::SkillRequest,
+    response::SkillResponse,
+};
+use crate::{app::AppState, config::Settings, error::ApiError, http::secret_matches};
+
+/// The body OpenBuilder-era tutorials expect from a `GET` on the skill URL.
+pub const VERIFICATION_BODY: &str = r#"{"version":"2.0","data":{}}"#;
+
+pub fn router() -> Router<AppState> {
+    crate::http::route_both_slashes(Router::new(), "/kakao/skill", get(verify).post(receive))
+}
+
+async fn verify() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        VERIFICATION_BODY,
+    )
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<SkillResponse>, ApiError> {
+    let skill = &state.skill;
+    skill.authorize(&headers)?;
+    let request = SkillRequest::from_slice(&body)
+        .map_err(|err| ApiError::bad_request("invalid_skill_request", err.to_string()))?;
+    Ok(Json(skill.answer(request).await))
+}
+
+/// Everything the skill endpoint needs, built once from the settings.
+pub struct SkillService {
+    handler: Arc<dyn SkillHandler>,
+    secret: Option<(HeaderName, SecretString)>,
+    sync_budget: Duration,
+    fallback_text: String,
+    waiting_text: String,
+    callbacks: CallbackPolicy,
+    callback_deadline: Duration,
+    callback_min_delay: Duration,
+    client: reqwest::Client,
+    /// Pending callbacks, awaited at shutdown.
+    tasks: TaskTracker,
+}
+
+impl SkillService {
+    pub fn new(settings: &Settings, handler: Arc<dyn SkillHandler>, tasks: TaskTracker) -> Self {
+        Self {
+            handler,
+            secret: settings
+                .skill_secret
+                .clone()
+                .map(|secret| (settings.skill_secret_header.clone(), secret)),
+            sync_budget: settings.skill_sync_budget_ms,
+            fallback_text: settings.skill_fallback_text.clone(),
+            waiting_text: settings.skill_callback_waiting_text.clone(),
+            callbacks: CallbackPolicy {
+                hosts: settings.skill_callback_hosts.clone(),
+                allow_http: settings.skill_callback_allow_http,
+            },
+            callback_deadline: settings.skill_callback_deadline_ms,
+            callback_min_delay: settings.skill_callback_min_delay_ms,
+            client: callback::client(settings.skill_callback_timeout_ms),
+            tasks,
+        }
+    }
+
+    /// With a skill secret configured, the request must carry it.
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some((name, secret)) = &self.secret else {
+            return Ok(());
+        };
+        let provided = headers.get(name).map(|value| value.as_bytes());
+        match provided {
+            Some(value) if secret_matches(value, secret.expose_secret()) => Ok(()),
+            _ => Err(ApiError::unauthorized(format!(
+                "missing or wrong {name} header"
+            ))),
+        }
+    }
+
+    /// Runs the handler and decides what OpenBuilder gets now.
+    pub async fn answer(self: &Arc<Self>, request: SkillRequest) -> SkillResponse {
+        let received = Instant::now();
+        let callback_url = request
+            .callback_url()
+            .and_then(|raw| match self.callbacks.check(raw) {
+                Ok(url) => Some(url),
+                Err(refused) => {
+                    tracing::warn!(reason = %refused, "skill callback URL refused; answering synchronously");
+                    None
+                }
+            });
+        let block = request.block().name;
+        let handler = Arc::clone(&self.handler);
+        let mut task = tokio::spawn(async move { handler.handle(request).await });
+
+        match tokio::time::timeout(self.sync_budget, &mut task).await {
+            Ok(joined) => {
+                record_handler_time(received, "sync");
+                self.checked(joined, &block)
+            }
+            Err(_) => match callback_url {
+                Some(url) => {
+                    let service = Arc::clone(self);
+                    self.tasks.spawn(async move {
+                        service.finish_by_callback(task, url, received, block).await;
+                    });
+                    SkillResponse::callback_pending(&self.waiting_text)
+                }
+                None => {
+                    task.abort();
+                    metrics::counter!("kakao_skill_timeouts_total").increment(1);
+                    tracing::warn!(
+                        skill.block = %block,
+                        budget_ms = self.sync_budget.as_millis() as u64,
+                        "skill handler overran the sync budget without a callback URL; cancelled and answered the fallback text"
+                    );
+                    self.fallback()
+                }
+            },
+        }
+    }
+
+    async fn finish_by_callback(
+        &self,
+        mut task: JoinHandle<anyhow::Result<SkillResponse>>,
+        url: url::Url,
+        received: Instant,
+        block: String,
+    ) {
+        let acknowledged = Instant::now();
+        let deadline = received + self.callback_deadline;
+        let response = match tokio::time::timeout_at(deadline, &mut task).await {
+            Ok(joined) => {
+                record_handler_time(received, "callback");
+                self.checked(joined, &block)
+            }
+            Err(_) => {
+                task.abort();
+                tracing::warn!(
+                    skill.block = %block,
+                    "skill handler still running at the callback deadline; cancelled and sent the fallback text"
+                );
+                self.fallback()
+            }
+        };
+        // A POST racing the useCallback answer can be refused by Kakao.
+        tokio::time::sleep_until(acknowledged + self.callback_min_delay).await;
+        let delivery = callback::deliver(&self.client, url, &response).await;
+        metrics::counter!("kakao_skill_callbacks_total", "outcome" => delivery.as_str())
+            .increment(1);
+    }
+
+    /// The handler's response if it is valid, else the fallback text.
+    fn checked(
+        &self,
+        joined: Result<anyhow::Result<SkillResponse>, tokio::task::JoinError>,
+        block: &str,
+    ) -> SkillResponse {
+        match joined {
+            Ok(Ok(response)) => match response.validate() {
+                Ok(()) => response,
+                Err(violations) => {
+                    metrics::counter!("kakao_skill_invalid_responses_total").increment(1);
+                    tracing::error!(skill.block = %block, %violations, "skill handler built a response Kakao would drop; answered the fallback text");
+                    self.fallback()
+                }
+            },
+            Ok(Err(err)) => {
+                metrics::counter!("kakao_skill_handler_errors_total").increment(1);
+                tracing::error!(skill.block = %block, error = format!("{err:#}"), "skill handler failed; answered the fallback text");
+                self.fallback()
+            }
+            Err(join) => {
+                metrics::counter!("kakao_skill_handler_errors_total").increment(1);
+                tracing::error!(skill.block = %block, error = %join, "skill handler panicked; answered the fallback text");
+                self.fallback()
+            }
+        }
+    }
+
+    fn fallback(&self) -> SkillResponse {
+        SkillResponse::text(&self.fallback_text)
+    }
+}
+
+fn record_handler_time(started: Instant, mode: &'static str) {
+    metrics::histogram!("kakao_skill_handler_duration_seconds", "mode" => mode)
+        .record(started.elapsed().as_secs_f64());
+}

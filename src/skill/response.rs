@@ -1,0 +1,329 @@
+//! SkillResponse v2.0: the envelope, quick replies, buttons and context values.
+//! The card components are in [`super::components`]; Kakao's limits are checked
+//! by [`SkillResponse::validate`] in [`super::limits`].
+//!
+//! Field names are exactly Kakao's (camelCase); absent options are omitted.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::components::{
+    BasicCard, Carousel, CommerceCard, ItemCard, ListCard, SimpleImage, SimpleText, TextCard,
+};
+
+/// The only version OpenBuilder accepts; without it a reply is read as legacy v1.
+pub const VERSION: &str = "2.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillResponse {
+    pub version: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub use_callback: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<SkillTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextControl>,
+    /// Values the block's own bubbles read as `webhook.<key>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Map<String, Value>>,
+}
+
+impl Default for SkillResponse {
+    fn default() -> Self {
+        Self {
+            version: VERSION.to_owned(),
+            use_callback: false,
+            template: None,
+            context: None,
+            data: None,
+        }
+    }
+}
+
+impl SkillResponse {
+    /// An empty v2.0 response; add outputs, quick replies, context or data.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One simpleText bubble.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::new().output(SimpleText::new(text))
+    }
+
+    /// Long text as up to three simpleText bubbles split on line or sentence
+    /// boundaries (see [`super::text::split_text`]).
+    pub fn long_text(text: &str) -> Self {
+        super::text::split_text(text)
+            .into_iter()
+            .fold(Self::new(), |response, part| {
+                response.output(SimpleText::new(part))
+            })
+    }
+
+    /// The immediate answer in callback mode: `useCallback` with the waiting
+    /// text as `data.text` (bind `webhook.text` in the block's waiting message).
+    pub fn callback_pending(waiting_text: impl Into<String>) -> Self {
+        Self {
+            use_callback: true,
+            ..Self::new()
+        }
+        .data("text", waiting_text.into())
+    }
+
+    pub fn output(mut self, component: impl Into<Component>) -> Self {
+        self.template_mut().outputs.push(component.into());
+        self
+    }
+
+    pub fn quick_reply(mut self, quick_reply: QuickReply) -> Self {
+        self.template_mut().quick_replies.push(quick_reply);
+        self
+    }
+
+    pub fn context(mut self, value: ContextValue) -> Self {
+        self.context
+            .get_or_insert_with(ContextControl::default)
+            .values
+            .push(value);
+        self
+    }
+
+    pub fn data(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.data
+            .get_or_insert_with(Map::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    fn template_mut(&mut self) -> &mut SkillTemplate {
+        self.template.get_or_insert_with(SkillTemplate::default)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillTemplate {
+    #[serde(default)]
+    pub outputs: Vec<Component>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<QuickReply>,
+}
+
+/// One output bubble: serialized as an object with exactly one key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Component {
+    SimpleText(SimpleText),
+    SimpleImage(SimpleImage),
+    TextCard(TextCard),
+    BasicCard(BasicCard),
+    CommerceCard(CommerceCard),
+    ListCard(ListCard),
+    ItemCard(ItemCard),
+    Carousel(Carousel),
+}
+
+macro_rules! into_component {
+    ($($kind:ident),*) => {$(
+        impl From<$kind> for Component {
+            fn from(component: $kind) -> Self {
+                Component::$kind(component)
+            }
+        }
+    )*};
+}
+into_component!(
+    SimpleText,
+    SimpleImage,
+    TextCard,
+    BasicCard,
+    CommerceCard,
+    ListCard,
+    ItemCard,
+    Carousel
+);
+
+/// Generates `fn field(self, value: impl Into<String>) -> Self` setters for
+/// `Option<String>` fields.
+macro_rules! text_setters {
+    ($($field:ident),* $(,)?) => {$(
+        pub fn $field(mut self, value: impl Into<String>) -> Self {
+            self.$field = Some(value.into());
+            self
+        }
+    )*};
+}
+pub(crate) use text_setters;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ButtonAction {
+    WebLink,
+    Message,
+    Phone,
+    Block,
+    Share,
+    /// Hands the chat to a human (상담톡 plugin).
+    Operator,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Button {
+    pub label: String,
+    pub action: ButtonAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_link_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_id: Option<String>,
+    /// Reaches the next skill request as `action.clientExtra`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Map<String, Value>>,
+}
+
+impl Button {
+    fn new(label: impl Into<String>, action: ButtonAction) -> Self {
+        Self {
+            label: label.into(),
+            action,
+            web_link_url: None,
+            message_text: None,
+            phone_number: None,
+            block_id: None,
+            extra: None,
+        }
+    }
+
+    pub fn web_link(label: impl Into<String>, url: impl Into<String>) -> Self {
+        Self::new(label, ButtonAction::WebLink).web_link_url(url)
+    }
+
+    /// Sends `text` as the user's utterance.
+    pub fn message(label: impl Into<String>, text: impl Into<String>) -> Self {
+        Self::new(label, ButtonAction::Message).message_text(text)
+    }
+
+    pub fn phone(label: impl Into<String>, number: impl Into<String>) -> Self {
+        Self::new(label, ButtonAction::Phone).phone_number(number)
+    }
+
+    /// Runs the block; `message_text` (or the label) shows as the utterance.
+    pub fn block(label: impl Into<String>, block_id: impl Into<String>) -> Self {
+        Self::new(label, ButtonAction::Block).block_id(block_id)
+    }
+
+    pub fn share(label: impl Into<String>) -> Self {
+        Self::new(label, ButtonAction::Share)
+    }
+
+    pub fn operator(label: impl Into<String>) -> Self {
+        Self::new(label, ButtonAction::Operator)
+    }
+
+    text_setters!(web_link_url, message_text, phone_number, block_id);
+
+    pub fn extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extra
+            .get_or_insert_with(Map::new)
+            .insert(key.into(), value.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum QuickReplyAction {
+    Message,
+    Block,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickReply {
+    pub label: String,
+    pub action: QuickReplyAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Map<String, Value>>,
+}
+
+impl QuickReply {
+    /// Sends `text` as the utterance (entities are not extracted from quick replies).
+    pub fn message(label: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            action: QuickReplyAction::Message,
+            message_text: Some(text.into()),
+            block_id: None,
+            extra: None,
+        }
+    }
+
+    /// Always runs the block, skipping slot filling.
+    pub fn block(label: impl Into<String>, block_id: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            action: QuickReplyAction::Block,
+            message_text: None,
+            block_id: Some(block_id.into()),
+            extra: None,
+        }
+    }
+
+    text_setters!(message_text);
+
+    pub fn extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extra
+            .get_or_insert_with(Map::new)
+            .insert(key.into(), value.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContextControl {
+    pub values: Vec<ContextValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextValue {
+    pub name: String,
+    /// How many block runs the context lives; 0 deletes it.
+    pub life_span: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    /// Kakao takes string values only.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub params: Map<String, Value>,
+}
+
+impl ContextValue {
+    pub fn new(name: impl Into<String>, life_span: u32) -> Self {
+        Self {
+            name: name.into(),
+            life_span,
+            ttl: None,
+            params: Map::new(),
+        }
+    }
+
+    pub fn ttl(mut self, seconds: u32) -> Self {
+        self.ttl = Some(seconds);
+        self
+    }
+
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.insert(key.into(), Value::String(value.into()));
+        self
+    }
+}

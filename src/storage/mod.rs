@@ -1,0 +1,116 @@
+//! The storage boundary: no HTTP handler writes SQL.
+//!
+//! Two backends, chosen by the `DATABASE_URL` scheme: SQLite, embedded and the
+//! default, and PostgreSQL for several instances. Each owns its migrations
+//! (`migrations/sqlite`, `migrations/postgres`), embedded in the binary.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::config::{DatabaseKind, DatabaseUrl};
+
+/// How long a request may wait for a connection before storage counts as down.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A connection pool to one of the two backends. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Storage {
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StorageError> {
+        match url.kind() {
+            DatabaseKind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url.expose())
+                    .map_err(StorageError::Connect)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a committed event survives power loss, not just a crash.
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                if let Some(folder) = options.get_filename().parent()
+                    && !folder.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(folder).map_err(|source| StorageError::Folder {
+                        path: folder.display().to_string(),
+                        source,
+                    })?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(StorageError::Connect)?;
+                Ok(Self::Sqlite(pool))
+            }
+            DatabaseKind::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect(url.expose())
+                    .await
+                    .map_err(StorageError::Connect)?;
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    /// Applies the backend's pending migrations.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A round trip to the database, for `/ready`.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Sqlite(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+            Self::Postgres(pool) => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        match self {
+            Self::Sqlite(_) => DatabaseKind::Sqlite,
+            Self::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}
