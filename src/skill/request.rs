@@ -98,7 +98,7 @@ pub struct UserRequest {
     #[serde(default)]
     pub timezone: Option<String>,
     /// `surface` ("Kakaotalk.plusfriend" live, "BuilderBotTest" in the tester), `ignoreMe`, …
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "object_or_empty")]
     pub params: Map<String, Value>,
     #[serde(default)]
     pub block: Option<BlockRef>,
@@ -186,12 +186,13 @@ pub struct Action {
     #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Entity values; documented as strings, kept as received.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "object_or_empty")]
     pub params: Map<String, Value>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub detail_params: HashMap<String, DetailParam>,
     /// `extra` of the button, quick reply or list item the user pressed.
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// Arrives as `{}`, `null`, or (legacy guide) the string `"null"`.
+    #[serde(default, deserialize_with = "object_or_empty")]
     pub client_extra: Map<String, Value>,
 }
 
@@ -259,6 +260,16 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// An object as itself; anything else (null, "null", []) as an empty map.
+fn object_or_empty<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Map<String, Value>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    })
 }
 
 /// A string as itself, a number or boolean as its text; nothing for the rest.

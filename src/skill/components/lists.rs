@@ -70,6 +70,14 @@ impl ListItem {
         self.block_id = Some(block_id.into());
         self
     }
+
+    /// Reaches the next skill request as `action.clientExtra`.
+    pub fn extra(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.extra
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(key.into(), value.into());
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +128,7 @@ pub struct ItemCardProfile {
     pub height: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageTitle {
     pub title: String,
@@ -128,6 +136,16 @@ pub struct ImageTitle {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
+}
+
+impl ImageTitle {
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            ..Self::default()
+        }
+    }
+    text_setters!(description, image_url);
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -26,16 +26,19 @@ impl SimpleText {
 #[serde(rename_all = "camelCase")]
 pub struct SimpleImage {
     pub image_url: String,
-    pub alt_text: String,
+    /// Read by screen readers; at most 50 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
 }
 
 impl SimpleImage {
-    pub fn new(image_url: impl Into<String>, alt_text: impl Into<String>) -> Self {
+    pub fn new(image_url: impl Into<String>) -> Self {
         Self {
             image_url: image_url.into(),
-            alt_text: alt_text.into(),
+            alt_text: None,
         }
     }
+    text_setters!(alt_text);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,10 @@ impl Checker {
     pub(super) fn basic_card(&mut self, card: &BasicCard) {
         self.text("title", card.title.as_ref(), 0, 50);
         self.text("description", card.description.as_ref(), 0, 230);
+        if self.in_carousel {
+            self.lines("title", card.title.as_ref(), 2);
+            self.lines("description", card.description.as_ref(), 2);
+        }
         self.thumbnail("thumbnail", &card.thumbnail);
         if let Some(profile) = &card.profile {
             self.text("profile.nickname", Some(&profile.nickname), 1, usize::MAX);
@@ -89,16 +93,16 @@ impl Checker {
         let carousel = self.in_carousel;
         if let Some(thumbnail) = &card.thumbnail {
             self.thumbnail("thumbnail", thumbnail);
-            if let (Some(w), Some(h)) = (thumbnail.width, thumbnail.height) {
-                let wide = w == 2 * h;
-                if !(wide || (w == h && !carousel)) {
-                    let rule = if carousel {
-                        "must be 2:1 in a carousel (e.g. 800x400)"
-                    } else {
-                        "must be 2:1 (800x400) or 1:1 (800x800)"
-                    };
-                    self.fail("thumbnail", Rule::Invalid(rule));
-                }
+            // Without a size the image shows 1:1.
+            let (w, h) = (thumbnail.width.unwrap_or(1), thumbnail.height.unwrap_or(1));
+            let allowed = w == 2 * h || (w == h && !carousel);
+            if !allowed {
+                let rule = if carousel {
+                    "must declare a 2:1 size in a carousel (e.g. width 800, height 400)"
+                } else {
+                    "must be 2:1 (800x400) or 1:1 (800x800)"
+                };
+                self.fail("thumbnail", Rule::Invalid(rule));
             }
         }
         if card.head.is_some() && card.profile.is_some() {

@@ -4,6 +4,11 @@
 //! violations get the block restricted, so nothing invalid is ever sent: the
 //! server checks every reply and answers a fallback text instead.
 //! Lengths count characters (Unicode scalar values), not bytes.
+//!
+//! Every documented limit is enforced, even where Kakao's own examples break
+//! it (the buttonLayout example's 9-character side-by-side label, the itemCard
+//! example's 8-character item titles and 18-character label): we are strict in
+//! what we send. tests/skill_response/golden.rs records those exceptions.
 
 mod cards;
 
@@ -218,7 +223,7 @@ impl Checker {
             }),
             Component::SimpleImage(c) => self.scope("simpleImage", |check| {
                 check.url("imageUrl", Some(&c.image_url));
-                check.text("altText", Some(&c.alt_text), 1, 50);
+                check.text("altText", c.alt_text.as_ref(), 0, 50);
             }),
             Component::TextCard(c) => self.scope("textCard", |check| check.text_card(c)),
             Component::BasicCard(c) => self.scope("basicCard", |check| check.basic_card(c)),
