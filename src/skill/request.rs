@@ -32,8 +32,10 @@ pub struct SkillRequest {
 impl SkillRequest {
     /// Parses a request body, saying what is wrong when it cannot.
     pub fn from_slice(body: &[u8]) -> Result<Self, SkillRequestError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(SkillRequestError::EmptyBody);
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => return Err(SkillRequestError::EmptyBody),
+            Some(b'{') => {}
+            Some(_) => return Err(SkillRequestError::NotAnObject),
         }
         serde_json::from_slice(body).map_err(|err| SkillRequestError::Malformed(err.to_string()))
     }
@@ -68,6 +70,8 @@ impl SkillRequest {
 pub enum SkillRequestError {
     #[error("the request body is empty; OpenBuilder sends a JSON skill payload")]
     EmptyBody,
+    #[error("the request body is not a JSON object; OpenBuilder sends a JSON skill payload")]
+    NotAnObject,
     #[error("the request body is not a skill payload: {0}")]
     Malformed(String),
 }

@@ -14,18 +14,16 @@ use super::components::{
 /// The only version OpenBuilder accepts; without it a reply is read as legacy v1.
 pub const VERSION: &str = "2.0";
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkillResponse {
     pub version: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub use_callback: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<SkillTemplate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<ContextControl>,
     /// Values the block's own bubbles read as `webhook.<key>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Map<String, Value>>,
 }
 
@@ -169,21 +167,17 @@ pub enum ButtonAction {
     Operator,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Button {
     pub label: String,
     pub action: ButtonAction,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_link_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_id: Option<String>,
     /// Reaches the next skill request as `action.clientExtra`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
 }
 
@@ -243,16 +237,14 @@ pub enum QuickReplyAction {
     Block,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuickReply {
     pub label: String,
     pub action: QuickReplyAction,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
 }
 
@@ -294,13 +286,13 @@ pub struct ContextControl {
     pub values: Vec<ContextValue>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContextValue {
     pub name: String,
     /// How many block runs the context lives; 0 deletes it.
     pub life_span: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u32>,
     /// Kakao takes string values only.
     #[serde(default, skip_serializing_if = "Map::is_empty")]

@@ -7,16 +7,14 @@ use super::{
     ButtonLayout, Profile, Thumbnail, button_setters,
 };
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TextCard {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_layout: Option<ButtonLayout>,
 }
 
@@ -28,22 +26,18 @@ impl TextCard {
     button_setters!();
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BasicCard {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub thumbnail: Thumbnail,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_layout: Option<ButtonLayout>,
     /// Shows the forward icon; ignored for carousels and bubbles with buttons.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwardable: Option<bool>,
 }
 
@@ -73,35 +67,25 @@ impl BasicCard {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommerceCard {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub price: u64,
     /// "won" is the only currency Kakao takes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount_rate: Option<u32>,
     /// The guide's field table spells it `dicountedPrice`; its prose and
     /// examples say `discountedPrice`, which is what we send. Both are read.
-    #[serde(
-        default,
-        alias = "dicountedPrice",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(alias = "dicountedPrice")]
     pub discounted_price: Option<u64>,
     pub thumbnails: Vec<Thumbnail>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_layout: Option<ButtonLayout>,
 }
 

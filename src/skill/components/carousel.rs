@@ -15,12 +15,12 @@ pub enum CarouselItems {
     ItemCard(Vec<ItemCard>),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Carousel {
     #[serde(flatten)]
     pub items: CarouselItems,
     /// Only for basicCard, commerceCard and itemCard carousels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<CarouselHeader>,
 }
 

@@ -19,23 +19,17 @@ pub enum ListItemAction {
     Message,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListItem {
     pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<Link>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<ListItemAction>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -80,6 +74,7 @@ impl ListItem {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListCard {
@@ -87,7 +82,6 @@ pub struct ListCard {
     pub items: Vec<ListItem>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_layout: Option<ButtonLayout>,
 }
 
@@ -116,25 +110,22 @@ pub struct ItemCardHead {
 }
 
 /// The profile of an itemCard (titled, unlike a basicCard's).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemCardProfile {
     pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageTitle {
     pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
 }
 
@@ -161,30 +152,22 @@ pub enum ItemListAlignment {
     Right,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemCard {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<Thumbnail>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<ItemCardHead>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<ItemCardProfile>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_title: Option<ImageTitle>,
     pub item_list: Vec<ItemListEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_list_alignment: Option<ItemListAlignment>,
     /// Title ≤ 6 characters; description an amount (digits, comma, 2 decimals).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_list_summary: Option<ItemListEntry>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_layout: Option<ButtonLayout>,
 }
 

@@ -22,12 +22,12 @@ impl SimpleText {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SimpleImage {
     pub image_url: String,
     /// Read by screen readers; at most 50 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt_text: Option<String>,
 }
 
@@ -63,14 +63,12 @@ macro_rules! button_setters {
     };
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Link {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile: Option<String>,
     /// Wins over `pc` and `mobile`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web: Option<String>,
 }
 
@@ -83,21 +81,17 @@ impl Link {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Thumbnail {
     pub image_url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alt_text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<Link>,
     /// true: 1:1 with at most 2 side-by-side buttons; false (default): 2:1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_ratio: Option<bool>,
     /// itemCard thumbnails give their size; the ratio must be 2:1 or 1:1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
 }
 
@@ -136,11 +130,11 @@ impl Thumbnail {
 }
 
 /// The profile of a basicCard or commerceCard.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     pub nickname: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
 }
 

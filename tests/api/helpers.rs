@@ -1,0 +1,218 @@
+//! A real server on a random port with its own SQLite file, a client, and a
+//! local stand-in for Kakao's callback endpoint.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Json, Router, extract::State, routing::post};
+use kakao_webhooks::{
+    Server, Settings,
+    skill::{SkillHandler, SkillRequest, SkillResponse},
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::{sync::Notify, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    _dir: TempDir,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct TestAppBuilder {
+    vars: Vec<(String, String)>,
+    handler: Arc<dyn SkillHandler>,
+}
+
+impl TestAppBuilder {
+    /// Sets a setting as its environment variable would.
+    pub fn var(mut self, key: &str, value: impl ToString) -> Self {
+        self.vars.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    pub fn handler(mut self, handler: impl SkillHandler) -> Self {
+        self.handler = Arc::new(handler);
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}/test.db", dir.path().display());
+        let mut vars = vec![
+            ("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+            ("DATABASE_URL".to_owned(), database),
+        ];
+        vars.extend(self.vars);
+        let settings =
+            Settings::from_vars(None, vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .expect("test settings are valid");
+        let server = Server::build(settings, self.handler)
+            .await
+            .expect("server builds");
+        let addr = server.local_addr();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(server.run(shutdown.clone()));
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            shutdown,
+            server: Some(server),
+        }
+    }
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            vars: Vec::new(),
+            handler: Arc::new(|req: SkillRequest| async move {
+                Ok(SkillResponse::text(format!(
+                    "echo: {}",
+                    req.user_request.utterance
+                )))
+            }),
+        }
+    }
+
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_skill(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url("/kakao/skill"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs a skill request, expects 200, returns the JSON answer.
+    pub async fn skill_json(&self, body: impl Into<reqwest::Body>) -> Value {
+        let response = self.post_skill(body).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Signals shutdown and waits for the server to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.server.take().expect("running").await.unwrap()
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A request fixture from tests/fixtures/skill_requests.
+pub fn request_fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/skill_requests/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A skill request body with this utterance (and a callback URL if given).
+pub fn skill_request(utterance: &str, callback_url: Option<&str>) -> String {
+    let mut body = request_fixture("live_callback");
+    body["userRequest"]["utterance"] = json!(utterance);
+    match callback_url {
+        Some(url) => body["userRequest"]["callbackUrl"] = json!(url),
+        None => {
+            body["userRequest"]
+                .as_object_mut()
+                .unwrap()
+                .remove("callbackUrl");
+        }
+    }
+    body.to_string()
+}
+
+/// Kakao's callback endpoint, played locally: records each POST and answers
+/// like Kakao does (`taskId`, `status`).
+#[derive(Clone)]
+pub struct CallbackReceiver {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Value>>>,
+    arrived: Arc<Notify>,
+}
+
+impl CallbackReceiver {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Self {
+            addr: listener.local_addr().unwrap(),
+            received: Arc::default(),
+            arrived: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/callback/{token}", post(record))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/callback/one-time-token", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` POSTs arrived, or panics after `limit`.
+    pub async fn wait_for(&self, count: usize, limit: Duration) -> Vec<Value> {
+        tokio::time::timeout(limit, async {
+            loop {
+                let notified = self.arrived.notified();
+                if self.received().len() >= count {
+                    return self.received();
+                }
+                notified.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "expected {count} callback POST(s), got {:?}",
+                self.received()
+            )
+        })
+    }
+}
+
+async fn record(State(receiver): State<CallbackReceiver>, Json(body): Json<Value>) -> Json<Value> {
+    receiver.received.lock().unwrap().push(body);
+    receiver.arrived.notify_waiters();
+    Json(json!({
+        "taskId": "3f1c2d7e-0000-4000-8000-000000000001",
+        "status": "SUCCESS",
+        "message": "",
+        "timestamp": 1700000000
+    }))
+}

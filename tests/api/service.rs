@@ -1,0 +1,169 @@
+//! Health, readiness, metrics, start-up errors, migrations and shutdown.
+
+use std::{process::Command, time::Duration};
+
+use kakao_webhooks::skill::{SkillRequest, SkillResponse};
+use serde_json::Value;
+use sqlx::SqlitePool;
+
+use crate::helpers::{TestApp, skill_request};
+
+/// `kakao-webhooks migrate` on a SQLite file in `dir`, with extra arguments.
+fn migrate_in(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    binary()
+        .args(args)
+        .arg("migrate")
+        .env("BIND_ADDR", "127.0.0.1:9")
+        .env("DATABASE_URL", format!("sqlite://{}/x.db", dir.display()))
+        .output()
+        .unwrap()
+}
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"));
+    // Only what each test sets: a developer's DATABASE_URL must not leak in.
+    command.env_clear();
+    command
+}
+
+#[tokio::test]
+async fn health_and_ready_answer_while_the_database_works() {
+    let app = TestApp::spawn().await;
+    let health = app.get("/health").await;
+    assert_eq!(health.status(), 200);
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = TestApp::spawn().await;
+    app.post_skill("{").await;
+    app.get("/kakao/skill").await;
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="POST",route="/kakao/skill",status="400"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"http_request_duration_seconds_bucket{method="GET",route="/kakao/skill",status="200",le="0.005"}"#), "{text}");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/health").await;
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let echoed = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "from-the-proxy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "from-the-proxy");
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let output = binary().env("BIND_ADDR", "nowhere").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("invalid setting BIND_ADDR"), "{stderr}");
+
+    let output = binary()
+        .env("SKILL_SYNC_BUDGET_MS", "abc")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SKILL_SYNC_BUDGET_MS"));
+}
+
+#[test]
+fn a_config_file_is_read_and_environment_variables_win_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("settings.toml");
+    std::fs::write(&file, "bind_addr = \"not an address\"\n").unwrap();
+    let output = binary()
+        .arg("--config")
+        .arg(&file)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid setting BIND_ADDR"));
+
+    // BIND_ADDR from the environment wins over the file's bad value.
+    let output = migrate_in(dir.path(), &["--config".as_ref(), file.as_os_str()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_in_a_new_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("nested/folder");
+    let output = migrate_in(&folder, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let url = format!("sqlite://{}/x.db", folder.display());
+    let pool = SqlitePool::connect(&url).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for table in ["channel_relations", "events", "sessions", "users"] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} missing from {tables:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    let app = TestApp::builder()
+        .handler(|_: SkillRequest| async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok(SkillResponse::text("finished"))
+        })
+        .spawn()
+        .await;
+    let request = app
+        .client
+        .post(app.url("/kakao/skill"))
+        .body(skill_request("x", None))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let shutdown = app.shutdown_token();
+    shutdown.cancel();
+
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["template"]["outputs"][0]["simpleText"]["text"],
+        "finished"
+    );
+    app.stop().await.expect("server stops cleanly");
+}
