@@ -12,6 +12,7 @@ CREATE TABLE users (
     credential_change_required_at BIGINT,
     credential_compromised_at     BIGINT,
     credential_changed_at         BIGINT,
+    linked_at                     BIGINT,
     unlinked_at                   BIGINT,
     unlink_reason                 TEXT,
     status_event_at               BIGINT,
@@ -57,3 +58,4 @@ CREATE TABLE events (
     UNIQUE (source, dedupe_key)
 );
 CREATE INDEX events_unapplied ON events (event_id) WHERE applied_at IS NULL;
+CREATE INDEX events_by_user ON events (user_id, event_id);

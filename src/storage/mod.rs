@@ -2,7 +2,16 @@
 //!
 //! Two backends, chosen by the `DATABASE_URL` scheme: SQLite, embedded and the
 //! default, and PostgreSQL for several instances. Each owns its migrations
-//! (`migrations/sqlite`, `migrations/postgres`), embedded in the binary.
+//! (`migrations/sqlite`, `migrations/postgres`), embedded in the binary, and
+//! its connection settings. The queries are written once: their SQL is valid
+//! on both (`$n` placeholders, `ON CONFLICT`, `RETURNING`), and [`with_pool!`]
+//! and [`in_write_tx!`] compile each for both pools.
+
+mod events;
+pub mod model;
+mod users;
+
+pub use self::{model::*, users::SessionStart};
 
 use std::{str::FromStr, time::Duration};
 
@@ -30,7 +39,43 @@ pub enum StorageError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("no randomness for a session id: {0}")]
+    Random(String),
 }
+
+/// Runs `$body` with `$pool` bound to the pool of whichever backend is in use.
+macro_rules! with_pool {
+    ($storage:expr, |$pool:ident| $body:expr) => {
+        match $storage {
+            $crate::storage::Storage::Sqlite($pool) => $body,
+            $crate::storage::Storage::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Runs `$body` in a write transaction `$tx` and commits it; an early `?`
+/// rolls back. SQLite begins IMMEDIATE: concurrent writers then wait on the
+/// busy timeout instead of failing when a read lock cannot be upgraded.
+macro_rules! in_write_tx {
+    ($storage:expr, |$tx:ident| $body:expr) => {
+        match $storage {
+            $crate::storage::Storage::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::storage::Storage::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use in_write_tx;
 
 /// A connection pool to one of the two backends. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -1,0 +1,117 @@
+//! Users, their sessions and channel relations, for the application's API.
+
+use super::{
+    ChannelRelation, Session, Storage, StorageError, User, in_write_tx, model::now_millis,
+    with_pool,
+};
+
+/// The outcome of starting a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStart {
+    Started(Session),
+    /// Kakao reported the account disabled or purged: no new session.
+    UserInactive {
+        status: String,
+    },
+}
+
+/// A new session id: 256 random bits, hex-encoded.
+fn new_session_id() -> Result<String, StorageError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|err| StorageError::Random(err.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A login links the user: a new or unlinked user becomes `linked`.
+const LINK_ON_LOGIN: &str = "
+    INSERT INTO users (user_id, status, linked_at, status_event_at, created_at, updated_at)
+    VALUES ($1, 'linked', $2, $2, $2, $2)
+    ON CONFLICT (user_id) DO UPDATE SET
+        status = 'linked', linked_at = $2, status_event_at = $2, updated_at = $2
+    WHERE users.status = 'unlinked'";
+
+impl Storage {
+    pub async fn user(&self, user_id: &str) -> Result<Option<User>, StorageError> {
+        const SQL: &str = "SELECT * FROM users WHERE user_id = $1";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Starts a session for a user who has just logged in with Kakao.
+    pub async fn start_session(&self, user_id: &str) -> Result<SessionStart, StorageError> {
+        let now = now_millis();
+        let session_id = new_session_id()?;
+        let start = in_write_tx!(self, |tx| {
+            sqlx::query(LINK_ON_LOGIN)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let status: String = sqlx::query_scalar("SELECT status FROM users WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if status == "linked" {
+                let session: Session = sqlx::query_as(
+                    "INSERT INTO sessions (session_id, user_id, created_at) VALUES ($1, $2, $3)
+                     RETURNING *",
+                )
+                .bind(&session_id)
+                .bind(user_id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                SessionStart::Started(session)
+            } else {
+                SessionStart::UserInactive { status }
+            }
+        });
+        Ok(start)
+    }
+
+    pub async fn session(&self, session_id: &str) -> Result<Option<Session>, StorageError> {
+        const SQL: &str = "SELECT * FROM sessions WHERE session_id = $1";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(session_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Ends a session (logout); a revoked session keeps its first reason.
+    pub async fn end_session(
+        &self,
+        session_id: &str,
+        reason: &str,
+    ) -> Result<Option<Session>, StorageError> {
+        const SQL: &str = "
+            UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2),
+                revoked_reason = COALESCE(revoked_reason, $3)
+            WHERE session_id = $1 RETURNING *";
+        let now = now_millis();
+        Ok(in_write_tx!(self, |tx| {
+            sqlx::query_as(SQL)
+                .bind(session_id)
+                .bind(now)
+                .bind(reason)
+                .fetch_optional(&mut *tx)
+                .await?
+        }))
+    }
+
+    pub async fn channel_relations(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<ChannelRelation>, StorageError> {
+        const SQL: &str =
+            "SELECT * FROM channel_relations WHERE user_id = $1 ORDER BY channel_public_id";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?
+        }))
+    }
+}

@@ -1,0 +1,81 @@
+//! Fresh databases for each test: a SQLite file, or a PostgreSQL schema.
+
+use std::{io::Write, sync::Once};
+
+use kakao_webhooks::{config::DatabaseUrl, storage::Storage};
+use sqlx::PgPool;
+
+pub struct TestDb {
+    pub storage: Storage,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[expect(dead_code, reason = "held so the folder outlives the test")] tempfile::TempDir),
+    Postgres { admin: PgPool, schema: String },
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}/db.sqlite", dir.path().display())).unwrap();
+        let storage = Storage::connect(&url).await.unwrap();
+        storage.migrate().await.unwrap();
+        Self {
+            storage,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// `None` when `TEST_DATABASE_URL` is unset.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+            static SAID: Once = Once::new();
+            // Straight to stderr: the test harness captures `eprintln!`.
+            SAID.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "TEST_DATABASE_URL is not set: the PostgreSQL half of the storage tests was skipped"
+                );
+            });
+            return None;
+        };
+        let admin = PgPool::connect(&base)
+            .await
+            .expect("TEST_DATABASE_URL accepts connections");
+        let schema = format!("t_{}", uuid_like());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.query_pairs_mut()
+            .append_pair("options", &format!("-c search_path={schema}"));
+        let storage = Storage::connect(&DatabaseUrl::parse(url.as_str()).unwrap())
+            .await
+            .unwrap();
+        storage.migrate().await.unwrap();
+        Some(Self {
+            storage,
+            cleanup: Cleanup::Postgres { admin, schema },
+        })
+    }
+
+    pub async fn cleanup(self) {
+        self.storage.close().await;
+        if let Cleanup::Postgres { admin, schema } = self.cleanup {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A short random name part (no dependency needed for test names).
+fn uuid_like() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,314 @@
+//! What every storage backend must do.
+
+use kakao_webhooks::storage::{
+    ChannelRelation, Dedupe, Effect, NewEvent, Recorded, SessionStart, Source, Storage, now_millis,
+};
+use serde_json::json;
+
+fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEvent {
+    NewEvent {
+        source: Source::Unlink,
+        dedupe: Dedupe::UntilRelinked {
+            base: format!("{user}:{reason}"),
+            user_id: user.into(),
+        },
+        event_type: "unlink".into(),
+        user_id: Some(user.into()),
+        event_time,
+        payload: json!({"user_id": user, "referrer_type": reason}),
+        effect: Effect::Unlink {
+            user_id: user.into(),
+            reason: reason.into(),
+        },
+    }
+}
+
+fn channel(key: &str, user: &str, relation: &str, changed_at: i64) -> NewEvent {
+    NewEvent {
+        source: Source::Channel,
+        dedupe: Dedupe::Key(key.into()),
+        event_type: format!("channel.{relation}"),
+        user_id: Some(user.into()),
+        event_time: Some(changed_at),
+        payload: json!({"event": relation}),
+        effect: Effect::ChannelRelation(ChannelRelation {
+            user_id: user.into(),
+            id_type: "app_user_id".into(),
+            channel_public_id: "_ZeUTxl".into(),
+            channel_uuid: Some("@kakao".into()),
+            relation: relation.into(),
+            changed_at,
+        }),
+    }
+}
+
+async fn started(storage: &Storage, user: &str) -> kakao_webhooks::storage::Session {
+    match storage.start_session(user).await.unwrap() {
+        SessionStart::Started(session) => session,
+        other => panic!("expected a session, got {other:?}"),
+    }
+}
+
+fn stored(recorded: Recorded) -> i64 {
+    match recorded {
+        Recorded::Stored { event_id } => event_id,
+        Recorded::Duplicate => panic!("expected a new event, got a duplicate"),
+    }
+}
+
+pub async fn migrations_run_twice_without_error(storage: &Storage) {
+    storage.migrate().await.unwrap();
+    storage.ping().await.unwrap();
+}
+
+pub async fn an_event_is_stored_once_per_dedupe_key(storage: &Storage) {
+    let first = storage
+        .record(&channel("res-1", "7", "added", 1_000))
+        .await
+        .unwrap();
+    stored(first);
+    let again = storage
+        .record(&channel("res-1", "7", "blocked", 2_000))
+        .await
+        .unwrap();
+    assert_eq!(again, Recorded::Duplicate);
+    let events = storage.events_after(0, 100).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "channel.added");
+    assert!(events[0].applied_at.is_some());
+    // The duplicate changed nothing: the relation is still "added".
+    let relations = storage.channel_relations("7").await.unwrap();
+    assert_eq!(relations[0].relation, "added");
+}
+
+pub async fn concurrent_deliveries_of_one_event_store_it_once(storage: &Storage) {
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.record(&channel("res-same", "8", "added", 5)).await })
+        })
+        .collect();
+    let mut stored_count = 0;
+    for task in tasks {
+        if let Recorded::Stored { .. } = task.await.unwrap().unwrap() {
+            stored_count += 1;
+        }
+    }
+    assert_eq!(stored_count, 1);
+    assert_eq!(storage.events_after(0, 100).await.unwrap().len(), 1);
+}
+
+pub async fn an_unlink_revokes_sessions_erases_data_and_leaves_a_tombstone(storage: &Storage) {
+    let one = started(storage, "100").await;
+    let two = started(storage, "100").await;
+    let other = started(storage, "200").await;
+    stored(
+        storage
+            .record(&unlink("100", "UNLINK_FROM_APPS", None))
+            .await
+            .unwrap(),
+    );
+
+    let user = storage.user("100").await.unwrap().unwrap();
+    assert_eq!(user.status, "unlinked");
+    assert_eq!(user.email, None);
+    assert_eq!(user.phone_number, None);
+    assert_eq!(user.scopes, "");
+    assert!(user.unlinked_at.is_some());
+    assert_eq!(user.unlink_reason.as_deref(), Some("UNLINK_FROM_APPS"));
+    for session in [one, two] {
+        let session = storage.session(&session.session_id).await.unwrap().unwrap();
+        assert!(!session.is_active());
+        assert_eq!(
+            session.revoked_reason.as_deref(),
+            Some("unlinked: UNLINK_FROM_APPS")
+        );
+    }
+    let untouched = storage.session(&other.session_id).await.unwrap().unwrap();
+    assert!(untouched.is_active(), "another user's session survives");
+}
+
+pub async fn an_unlink_of_an_unknown_user_leaves_a_tombstone(storage: &Storage) {
+    stored(
+        storage
+            .record(&unlink("999", "ACCOUNT_DELETE", None))
+            .await
+            .unwrap(),
+    );
+    let user = storage.user("999").await.unwrap().unwrap();
+    assert_eq!(user.status, "unlinked");
+    assert_eq!(user.unlink_reason.as_deref(), Some("ACCOUNT_DELETE"));
+}
+
+pub async fn a_repeated_unlink_is_a_duplicate_until_the_user_links_again(storage: &Storage) {
+    started(storage, "300").await;
+    stored(
+        storage
+            .record(&unlink("300", "UNLINK_FROM_APPS", None))
+            .await
+            .unwrap(),
+    );
+    let first_tombstone = storage.user("300").await.unwrap().unwrap().unlinked_at;
+    let repeat = storage
+        .record(&unlink("300", "UNLINK_FROM_APPS", None))
+        .await
+        .unwrap();
+    assert_eq!(repeat, Recorded::Duplicate);
+    assert_eq!(
+        storage.user("300").await.unwrap().unwrap().unlinked_at,
+        first_tombstone
+    );
+
+    // Logging in again links the user; the next unlink is a new event.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let session = started(storage, "300").await;
+    assert_eq!(storage.user("300").await.unwrap().unwrap().status, "linked");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    stored(
+        storage
+            .record(&unlink("300", "UNLINK_FROM_APPS", None))
+            .await
+            .unwrap(),
+    );
+    let session = storage.session(&session.session_id).await.unwrap().unwrap();
+    assert!(!session.is_active());
+    assert_eq!(storage.events_after(0, 100).await.unwrap().len(), 2);
+}
+
+pub async fn a_late_unlink_does_not_undo_a_newer_login(storage: &Storage) {
+    let before_login = now_millis() - 60_000;
+    let session = started(storage, "400").await;
+    // Kakao says the unlink happened a minute before this login.
+    stored(
+        storage
+            .record(&unlink("400", "UNLINK_FROM_APPS", Some(before_login)))
+            .await
+            .unwrap(),
+    );
+    let user = storage.user("400").await.unwrap().unwrap();
+    assert_eq!(user.status, "linked");
+    let session = storage.session(&session.session_id).await.unwrap().unwrap();
+    assert!(
+        session.is_active(),
+        "a session newer than the unlink survives"
+    );
+}
+
+pub async fn a_channel_relation_keeps_the_newest_change(storage: &Storage) {
+    stored(
+        storage
+            .record(&channel("a", "9", "added", 2_000))
+            .await
+            .unwrap(),
+    );
+    // Delivered late: older than what is stored, so it does not win.
+    stored(
+        storage
+            .record(&channel("b", "9", "blocked", 1_000))
+            .await
+            .unwrap(),
+    );
+    let relation = &storage.channel_relations("9").await.unwrap()[0];
+    assert_eq!(
+        (relation.relation.as_str(), relation.changed_at),
+        ("added", 2_000)
+    );
+    stored(
+        storage
+            .record(&channel("c", "9", "blocked", 3_000))
+            .await
+            .unwrap(),
+    );
+    let relation = &storage.channel_relations("9").await.unwrap()[0];
+    assert_eq!(
+        (relation.relation.as_str(), relation.changed_at),
+        ("blocked", 3_000)
+    );
+}
+
+pub async fn sessions_start_and_end(storage: &Storage) {
+    let session = started(storage, "500").await;
+    assert_eq!(session.session_id.len(), 64, "256 random bits, hex");
+    assert_ne!(started(storage, "500").await.session_id, session.session_id);
+    assert!(
+        storage
+            .session(&session.session_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active()
+    );
+
+    let ended = storage
+        .end_session(&session.session_id, "logout")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.revoked_reason.as_deref(), Some("logout"));
+    let again = storage
+        .end_session(&session.session_id, "other")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.revoked_reason.as_deref(),
+        Some("logout"),
+        "the first reason stays"
+    );
+    assert_eq!(again.revoked_at, ended.revoked_at);
+
+    assert!(storage.session("no-such-session").await.unwrap().is_none());
+    assert!(
+        storage
+            .end_session("no-such-session", "logout")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(storage.user("no-such-user").await.unwrap().is_none());
+}
+
+pub async fn an_inactive_user_gets_no_session(storage: &Storage) {
+    started(storage, "600").await;
+    // Issue 4's account-disabled event sets this; here it is set directly.
+    let sql = "UPDATE users SET status = 'disabled' WHERE user_id = '600'";
+    match storage {
+        Storage::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Storage::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+    }
+    .unwrap();
+    assert_eq!(
+        storage.start_session("600").await.unwrap(),
+        SessionStart::UserInactive {
+            status: "disabled".into()
+        }
+    );
+}
+
+pub async fn events_page_in_order(storage: &Storage) {
+    for i in 0..5 {
+        stored(
+            storage
+                .record(&channel(&format!("p{i}"), "10", "added", i))
+                .await
+                .unwrap(),
+        );
+    }
+    let first = storage.events_after(0, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = storage.events_after(first[1].event_id, 10).await.unwrap();
+    assert_eq!(rest.len(), 3);
+    let keys: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|e| e.dedupe_key.clone())
+        .collect();
+    assert_eq!(keys, ["p0", "p1", "p2", "p3", "p4"]);
+    assert!(
+        storage
+            .events_after(rest[2].event_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,46 @@
+//! The storage contract: every test runs unchanged against SQLite (a fresh
+//! file) and PostgreSQL (a fresh schema in the database `TEST_DATABASE_URL`
+//! names). Without that variable the PostgreSQL half is skipped, said once.
+
+mod backends;
+mod contract;
+
+/// Generates, for each named contract test, one test per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = crate::backends::TestDb::sqlite().await;
+                    crate::contract::$name(&db.storage).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = crate::backends::TestDb::postgres().await else { return };
+                    crate::contract::$name(&db.storage).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_run_twice_without_error,
+    an_event_is_stored_once_per_dedupe_key,
+    concurrent_deliveries_of_one_event_store_it_once,
+    an_unlink_revokes_sessions_erases_data_and_leaves_a_tombstone,
+    an_unlink_of_an_unknown_user_leaves_a_tombstone,
+    a_repeated_unlink_is_a_duplicate_until_the_user_links_again,
+    a_late_unlink_does_not_undo_a_newer_login,
+    a_channel_relation_keeps_the_newest_change,
+    sessions_start_and_end,
+    an_inactive_user_gets_no_session,
+    events_page_in_order,
+);
