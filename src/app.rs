@@ -24,11 +24,12 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
+    api, channel,
     config::Settings,
-    health,
+    health, share,
     skill::{self, SkillHandler, SkillService},
     storage::Storage,
-    telemetry,
+    telemetry, unlink,
 };
 
 /// Cheap handles every handler may use.
@@ -82,6 +83,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(skill::router())
+        .merge(unlink::router())
+        .merge(channel::router())
+        .merge(share::router())
+        .merge(api::router(state.clone()))
         .route_layer(middleware::from_fn(crate::http::record_metrics))
         .layer(layers)
         .with_state(state)

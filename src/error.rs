@@ -17,6 +17,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The `WWW-Authenticate` scheme of a 401.
+    pub challenge: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +33,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            challenge: None,
         }
     }
 
@@ -38,12 +41,25 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    /// 401; `challenge` is the scheme the caller should use (`KakaoAK`, `Bearer`).
+    pub fn unauthorized(challenge: Option<&'static str>, message: impl Into<String>) -> Self {
+        Self {
+            challenge,
+            ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// A family whose settings are missing: 503 naming the setting, never a 2xx.
+    pub fn not_configured(setting: &'static str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            format!("{setting} is not set; this webhook cannot be accepted yet"),
+        )
     }
 
     /// Our own failure: logged here with its cause, reported as 503.
@@ -64,10 +80,11 @@ impl IntoResponse for ApiError {
             message: &self.message,
         });
         let mut response = (self.status, body).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "KakaoAK".parse().expect("static"));
+        if let Some(scheme) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(scheme),
+            );
         }
         response
     }

@@ -28,27 +28,53 @@ async fn health() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
+/// Each webhook family: `ready`, `unconfigured` (a setting it needs is unset)
+/// or `failing` (configured, but the database does not answer). 503 only
+/// when a configured family cannot work.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let database = match tokio::time::timeout(CHECK_TIMEOUT, state.storage.ping()).await {
-        Ok(Ok(())) => "ok",
+    let database_ok = match tokio::time::timeout(CHECK_TIMEOUT, state.storage.ping()).await {
+        Ok(Ok(())) => true,
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness: database failing");
-            "failing"
+            false
         }
         Err(_) => {
             tracing::warn!("readiness: database did not answer in time");
-            "failing"
+            false
         }
     };
-    let ready = database == "ok";
-    let status = if ready {
+    let settings = &state.settings;
+    let admin_key = settings.kakao_admin_key.is_some();
+    // (family, configured, needs the database)
+    let families = [
+        ("skill", true, false),
+        ("unlink", admin_key && settings.kakao_app_id.is_some(), true),
+        ("channel", admin_key, true),
+        ("share", admin_key, true),
+        ("api", settings.internal_api_token.is_some(), true),
+    ];
+    let mut checks = serde_json::Map::new();
+    let mut all_ready = true;
+    for (family, configured, needs_database) in families {
+        let status = match (configured, needs_database && !database_ok) {
+            (false, _) => "unconfigured",
+            (true, true) => {
+                all_ready = false;
+                "failing"
+            }
+            (true, false) => "ready",
+        };
+        checks.insert(family.into(), status.into());
+    }
+    let status = if all_ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": {"database": database},
+        "status": if all_ready { "ready" } else { "not_ready" },
+        "database": if database_ok { "ok" } else { "failing" },
+        "families": checks,
     });
     (status, Json(body))
 }

@@ -2,18 +2,26 @@
 //!
 //! - [`skill`]: the Kakao i OpenBuilder skill server (protocol types, limits,
 //!   the [`skill::SkillHandler`] trait bots implement).
+//! - [`unlink`], [`channel`], [`share`]: the webhooks Kakao authenticates with
+//!   the app's admin key ([`webhook`] holds what they share).
+//! - [`api`]: the application's API (sessions, users, the events feed).
 //! - [`app`]: assembles the router and runs the server.
 //! - [`storage`]: the database boundary (SQLite or PostgreSQL).
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod app;
+pub mod channel;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod share;
 pub mod skill;
 pub mod storage;
 pub mod telemetry;
+pub mod unlink;
+pub mod webhook;
 
 pub use app::Server;
 pub use config::Settings;

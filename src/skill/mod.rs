@@ -108,9 +108,10 @@ impl SkillService {
         let provided = headers.get(name).map(|value| value.as_bytes());
         match provided {
             Some(value) if secret_matches(value, secret.expose_secret()) => Ok(()),
-            _ => Err(ApiError::unauthorized(format!(
-                "missing or wrong {name} header"
-            ))),
+            _ => Err(ApiError::unauthorized(
+                None,
+                format!("missing or wrong {name} header"),
+            )),
         }
     }
 

@@ -95,7 +95,7 @@ impl Storage {
                     // FULL: a committed event survives power loss, not just a crash.
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(2));
                 if let Some(folder) = options.get_filename().parent()
                     && !folder.as_os_str().is_empty()
                 {

@@ -17,6 +17,10 @@ use tempfile::TempDir;
 use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+pub const APP_ID: &str = "123456";
+pub const ADMIN_KEY: &str = "test-admin-key";
+pub const API_TOKEN: &str = "test-api-token";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
@@ -84,6 +88,59 @@ impl TestApp {
 
     pub async fn spawn() -> Self {
         Self::builder().spawn().await
+    }
+
+    /// A builder with the Kakao app, its admin key and the API token set.
+    pub fn kakao() -> TestAppBuilder {
+        Self::builder()
+            .var("KAKAO_APP_ID", APP_ID)
+            .var("KAKAO_ADMIN_KEY", ADMIN_KEY)
+            .var("INTERNAL_API_TOKEN", API_TOKEN)
+    }
+
+    /// A request with the admin key, as Kakao sends its webhooks.
+    pub fn kakao_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("authorization", format!("KakaoAK {ADMIN_KEY}"))
+            .header("user-agent", "KakaoOpenAPI/1.0")
+    }
+
+    /// GET on the application API; returns the status and the JSON body.
+    pub async fn api_get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Starts a session for `user_id` through the API; returns its id.
+    pub async fn login(&self, user_id: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/sessions"))
+            .bearer_auth(API_TOKEN)
+            .json(&json!({"user_id": user_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["session_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Every accepted event, through the API.
+    pub async fn events(&self) -> Vec<Value> {
+        let (status, body) = self.api_get("/api/events?limit=1000").await;
+        assert_eq!(status, 200);
+        body["events"].as_array().unwrap().clone()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,6 +1,11 @@
 //! The service over HTTP: a real server on a random port, a real SQLite file.
 
+mod app_api;
+mod channel;
+mod durability;
 mod helpers;
 mod service;
+mod share;
 mod skill_callback;
 mod skill_endpoint;
+mod unlink;

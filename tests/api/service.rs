@@ -35,7 +35,9 @@ async fn health_and_ready_answer_while_the_database_works() {
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
-    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["families"]["skill"], "ready");
+    assert_eq!(body["families"]["unlink"], "unconfigured");
 }
 
 #[tokio::test]

@@ -1,0 +1,245 @@
+//! The application's API under `/api`: the service's own application asks
+//! whether a login session is still valid and what became of a user, and
+//! follows every accepted event. `Authorization: Bearer <INTERNAL_API_TOKEN>`;
+//! without that setting `/api` does not exist (404).
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::{
+    app::AppState,
+    error::ApiError,
+    http::secret_matches,
+    storage::{ChannelRelation, Session, SessionStart, StoredEvent, User},
+};
+
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 1000;
+const MAX_ID: usize = 128;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/sessions", post(start_session))
+        .route("/api/sessions/{id}", get(session).delete(end_session))
+        .route("/api/users/{id}", get(user))
+        .route("/api/events", get(events))
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.settings.internal_api_token else {
+        return ApiError::not_found("no such route").into_response();
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if secret_matches(presented.as_bytes(), token.expose_secret()) {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized(Some("Bearer"), "missing or wrong bearer token").into_response()
+    }
+}
+
+fn storage_error(err: crate::storage::StorageError) -> ApiError {
+    ApiError::unavailable("storage_unavailable", &err)
+}
+
+fn checked_id<'a>(what: &str, id: &'a str) -> Result<&'a str, ApiError> {
+    if id.is_empty() || id.len() > MAX_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{what} must be 1 to 128 printable ASCII characters"),
+        ));
+    }
+    Ok(id)
+}
+
+#[derive(Deserialize)]
+struct NewSession {
+    user_id: String,
+}
+
+async fn start_session(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: NewSession = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("expected {{\"user_id\": \"…\"}}: {err}"),
+        )
+    })?;
+    let user_id = checked_id("user_id", request.user_id.trim())?;
+    match state
+        .storage
+        .start_session(user_id)
+        .await
+        .map_err(storage_error)?
+    {
+        SessionStart::Started(session) => Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "session_id": session.session_id,
+                "user_id": session.user_id,
+                "created_at": rfc3339(session.created_at),
+            })),
+        )
+            .into_response()),
+        SessionStart::UserInactive { status } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "user_inactive",
+            format!("user {user_id} is {status}; Kakao reported the account unusable"),
+        )),
+    }
+}
+
+async fn session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = checked_id("session id", &id)?;
+    let session = state.storage.session(id).await.map_err(storage_error)?;
+    session
+        .map(|s| Json(session_view(&s)))
+        .ok_or_else(|| ApiError::not_found("no such session"))
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = checked_id("session id", &id)?;
+    match state
+        .storage
+        .end_session(id, "logout")
+        .await
+        .map_err(storage_error)?
+    {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(ApiError::not_found("no such session")),
+    }
+}
+
+async fn user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = checked_id("user id", &id)?;
+    let user = state.storage.user(id).await.map_err(storage_error)?;
+    let Some(user) = user else {
+        return Err(ApiError::not_found("no such user"));
+    };
+    let channels = state
+        .storage
+        .channel_relations(id)
+        .await
+        .map_err(storage_error)?;
+    Ok(Json(user_view(&user, &channels)))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: i64,
+    limit: Option<i64>,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|err| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("after and limit are numbers: {err}"),
+        )
+    })?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let events = state
+        .storage
+        .events_after(query.after.max(0), limit)
+        .await
+        .map_err(storage_error)?;
+    let next = events.last().map_or(query.after.max(0), |e| e.event_id);
+    Ok(Json(json!({
+        "events": events.iter().map(event_view).collect::<Vec<_>>(),
+        "next_after": next,
+    })))
+}
+
+fn rfc3339(millis: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn maybe_time(millis: Option<i64>) -> Value {
+    millis.map_or(Value::Null, |m| Value::String(rfc3339(m)))
+}
+
+fn session_view(session: &Session) -> Value {
+    json!({
+        "session_id": session.session_id,
+        "user_id": session.user_id,
+        "active": session.is_active(),
+        "created_at": rfc3339(session.created_at),
+        "revoked_at": maybe_time(session.revoked_at),
+        "revoked_reason": session.revoked_reason,
+    })
+}
+
+fn user_view(user: &User, channels: &[ChannelRelation]) -> Value {
+    json!({
+        "user_id": user.user_id,
+        "status": user.status,
+        "scopes": user.scopes.split_whitespace().collect::<Vec<_>>(),
+        "email": user.email,
+        "phone_number": user.phone_number,
+        "assurance_level": user.assurance_level,
+        "profile_stale": user.profile_stale,
+        "risk": {
+            "credential_change_required_at": maybe_time(user.credential_change_required_at),
+            "credential_compromised_at": maybe_time(user.credential_compromised_at),
+            "credential_changed_at": maybe_time(user.credential_changed_at),
+        },
+        "linked_at": maybe_time(user.linked_at),
+        "unlinked_at": maybe_time(user.unlinked_at),
+        "unlink_reason": user.unlink_reason,
+        "channels": channels.iter().map(|c| json!({
+            "channel_public_id": c.channel_public_id,
+            "channel_uuid": c.channel_uuid,
+            "relation": c.relation,
+            "id_type": c.id_type,
+            "changed_at": rfc3339(c.changed_at),
+        })).collect::<Vec<_>>(),
+        "created_at": rfc3339(user.created_at),
+        "updated_at": rfc3339(user.updated_at),
+    })
+}
+
+fn event_view(event: &StoredEvent) -> Value {
+    json!({
+        "event_id": event.event_id,
+        "source": event.source,
+        "type": event.event_type,
+        "user_id": event.user_id,
+        "event_time": maybe_time(event.event_time),
+        "received_at": rfc3339(event.received_at),
+        "applied_at": maybe_time(event.applied_at),
+        "payload": serde_json::from_str::<Value>(&event.payload).unwrap_or(Value::Null),
+    })
+}

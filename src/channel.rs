@@ -1,0 +1,75 @@
+//! Kakao Talk Channel add/block webhook: `POST /kakao/channel`.
+//!
+//! Records the user's relation with the channel. Deliveries can arrive out of
+//! order, so a change older (by `updated_at`) than the stored one is kept in
+//! the log but does not overwrite the relation.
+
+use axum::{Router, extract::State, http::StatusCode, routing::post};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::{
+    app::AppState,
+    error::ApiError,
+    storage::{ChannelRelation, Dedupe, Effect, NewEvent, Source, now_millis},
+    webhook::{KakaoAdmin, ResourceId, WebhookParams, required, store_then_acknowledge},
+};
+
+pub fn router() -> Router<AppState> {
+    crate::http::route_both_slashes(Router::new(), "/kakao/channel", post(receive))
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    _admin: KakaoAdmin,
+    ResourceId(resource_id): ResourceId,
+    WebhookParams(params): WebhookParams,
+) -> Result<StatusCode, ApiError> {
+    let relation = required(&params, "event")?;
+    if !matches!(relation, "added" | "blocked") {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("event must be \"added\" or \"blocked\", not {relation:?}"),
+        ));
+    }
+    let user_id = required(&params, "id")?;
+    let id_type = required(&params, "id_type")?;
+    // The plus_friend_* names are deprecated (2021) but still sent.
+    let channel_public_id = required(&params, "channel_public_id")
+        .or_else(|_| required(&params, "plus_friend_public_id"))?;
+    let channel_uuid = ["channel_uuid", "plus_friend_uuid"]
+        .iter()
+        .find_map(|name| params.get(*name).filter(|v| !v.is_empty()))
+        .cloned();
+    let changed_at = match params.get("updated_at").filter(|v| !v.is_empty()) {
+        Some(text) => parse_time(text)?,
+        None => now_millis(),
+    };
+    let event = NewEvent {
+        source: Source::Channel,
+        dedupe: Dedupe::Key(resource_id),
+        event_type: format!("channel.{relation}"),
+        user_id: Some(user_id.to_owned()),
+        event_time: Some(changed_at),
+        payload: serde_json::to_value(&params).expect("a string map is JSON"),
+        effect: Effect::ChannelRelation(ChannelRelation {
+            user_id: user_id.to_owned(),
+            id_type: id_type.to_owned(),
+            channel_public_id: channel_public_id.to_owned(),
+            channel_uuid,
+            relation: relation.to_owned(),
+            changed_at,
+        }),
+    };
+    store_then_acknowledge(&state, "channel", event).await
+}
+
+/// `updated_at` as Unix milliseconds; Kakao sends RFC 3339 (`2020-01-01T00:00:00Z`).
+fn parse_time(text: &str) -> Result<i64, ApiError> {
+    let time = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("updated_at {text:?} is not an RFC 3339 time"),
+        )
+    })?;
+    Ok(i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,39 @@
+//! Kakao Talk Share delivery webhook: `GET|POST /kakao/share`.
+//!
+//! Sent when a shared message reached its chat; carries `CHAT_TYPE`,
+//! `HASH_CHAT_ID`, `TEMPLATE_ID` (custom templates) and the app's own
+//! `serverCallbackArgs`. Stored as an event, deduplicated by
+//! `X-Kakao-Resource-ID`; the application reads it from `/api/events`.
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+
+use crate::{
+    app::AppState,
+    error::ApiError,
+    storage::{Dedupe, Effect, NewEvent, Source},
+    webhook::{KakaoAdmin, ResourceId, WebhookParams, required, store_then_acknowledge},
+};
+
+pub fn router() -> Router<AppState> {
+    crate::http::route_both_slashes(Router::new(), "/kakao/share", get(receive).post(receive))
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    _admin: KakaoAdmin,
+    ResourceId(resource_id): ResourceId,
+    WebhookParams(params): WebhookParams,
+) -> Result<StatusCode, ApiError> {
+    required(&params, "CHAT_TYPE")?;
+    required(&params, "HASH_CHAT_ID")?;
+    let event = NewEvent {
+        source: Source::Share,
+        dedupe: Dedupe::Key(resource_id),
+        event_type: "share.delivered".into(),
+        user_id: None,
+        event_time: None,
+        payload: serde_json::to_value(&params).expect("a string map is JSON"),
+        effect: Effect::None,
+    };
+    store_then_acknowledge(&state, "share", event).await
+}

@@ -1,0 +1,71 @@
+//! Kakao Login unlink callback: `GET|POST /kakao/unlink`.
+//!
+//! Kakao sends it after a user unlinked the app outside the service; it does
+//! not retry, so the notice is stored before the 200. Its effect: status
+//! `unlinked`, every session revoked, email and phone erased, a tombstone kept.
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use serde_json::json;
+
+use crate::{
+    app::AppState,
+    error::ApiError,
+    storage::{Dedupe, Effect, NewEvent, Source},
+    webhook::{KakaoAdmin, WebhookParams, required, store_then_acknowledge},
+};
+
+/// Longest `user_id` accepted (Kakao's are 64-bit numbers).
+const MAX_USER_ID: usize = 64;
+
+pub fn router() -> Router<AppState> {
+    crate::http::route_both_slashes(Router::new(), "/kakao/unlink", get(receive).post(receive))
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    _admin: KakaoAdmin,
+    WebhookParams(params): WebhookParams,
+) -> Result<StatusCode, ApiError> {
+    let Some(our_app_id) = state.settings.kakao_app_id.as_deref() else {
+        return Err(ApiError::not_configured("KAKAO_APP_ID"));
+    };
+    let app_id = required(&params, "app_id")?;
+    let user_id = required(&params, "user_id")?;
+    // Kakao adds reasons over time: any value is kept as sent.
+    let referrer_type = required(&params, "referrer_type")?;
+    if app_id != our_app_id {
+        return Err(ApiError::bad_request(
+            "unknown_app",
+            format!("app_id {app_id} is not this service's app (KAKAO_APP_ID)"),
+        ));
+    }
+    if user_id.len() > MAX_USER_ID || !user_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "user_id must be at most 64 printable ASCII characters",
+        ));
+    }
+    let group_user_token = params.get("group_user_token").filter(|t| !t.is_empty());
+    let event = NewEvent {
+        source: Source::Unlink,
+        dedupe: Dedupe::UntilRelinked {
+            base: format!("{app_id}:{user_id}:{referrer_type}"),
+            user_id: user_id.to_owned(),
+        },
+        event_type: "unlink".into(),
+        user_id: Some(user_id.to_owned()),
+        // Kakao sends no time: the unlink happened just before this callback.
+        event_time: None,
+        payload: json!({
+            "app_id": app_id,
+            "user_id": user_id,
+            "referrer_type": referrer_type,
+            "group_user_token": group_user_token,
+        }),
+        effect: Effect::Unlink {
+            user_id: user_id.to_owned(),
+            reason: referrer_type.to_owned(),
+        },
+    };
+    store_then_acknowledge(&state, "unlink", event).await
+}
