@@ -138,7 +138,17 @@ impl Storage {
             ),
         };
         let statements = plan(&event.effect, event_time, now);
+        // Followers of /api/events page by event_id, so ids must become visible
+        // in order. SQLite's single writer guarantees it; on PostgreSQL a
+        // transaction-scoped lock makes inserts commit in the order of their ids.
+        let order_lock = match self {
+            Storage::Postgres(_) => Some("SELECT pg_advisory_xact_lock(7438201)"),
+            Storage::Sqlite(_) => None,
+        };
         let recorded = in_write_tx!(self, |tx| {
+            if let Some(lock) = order_lock {
+                sqlx::query(lock).execute(&mut *tx).await?;
+            }
             let mut insert = sqlx::query_scalar::<_, i64>(sql)
                 .bind(event.source.as_str())
                 .bind(key)

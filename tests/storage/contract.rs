@@ -312,3 +312,46 @@ pub async fn events_page_in_order(storage: &Storage) {
             .is_empty()
     );
 }
+
+pub async fn a_follower_polling_during_concurrent_writes_sees_every_event(storage: &Storage) {
+    const WRITERS: usize = 8;
+    const EACH: usize = 10;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let storage = storage.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let key = format!("w{w}-{i}");
+                    stored(
+                        storage
+                            .record(&channel(&key, "11", "added", 1))
+                            .await
+                            .unwrap(),
+                    );
+                }
+            })
+        })
+        .collect();
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    let mut finished = false;
+    while !finished {
+        finished = writers.iter().all(|w| w.is_finished());
+        for event in storage.events_after(cursor, 1000).await.unwrap() {
+            cursor = event.event_id;
+            seen.push(event.dedupe_key);
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    seen.extend(
+        storage
+            .events_after(cursor, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.dedupe_key),
+    );
+    assert_eq!(seen.len(), WRITERS * EACH, "a follower skipped events");
+}

@@ -43,4 +43,5 @@ on_both_backends!(
     sessions_start_and_end,
     an_inactive_user_gets_no_session,
     events_page_in_order,
+    a_follower_polling_during_concurrent_writes_sees_every_event,
 );
