@@ -206,7 +206,7 @@ fn user_view(user: &User, channels: &[ChannelRelation]) -> Value {
     json!({
         "user_id": user.user_id,
         "status": user.status,
-        "scopes": user.scopes.split_whitespace().collect::<Vec<_>>(),
+        "scopes": user.scopes,
         "email": user.email,
         "phone_number": user.phone_number,
         "assurance_level": user.assurance_level,

@@ -26,7 +26,9 @@ use tracing::Level;
 use crate::{
     api, channel,
     config::Settings,
-    health, share,
+    health,
+    security_events::{self, SecurityEvents},
+    share,
     skill::{self, SkillHandler, SkillService},
     storage::Storage,
     telemetry, unlink,
@@ -38,6 +40,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub storage: Storage,
     pub skill: Arc<SkillService>,
+    /// Present when `KAKAO_REST_API_KEY` is set.
+    pub security_events: Option<Arc<SecurityEvents>>,
     pub metrics: PrometheusHandle,
 }
 
@@ -86,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .merge(unlink::router())
         .merge(channel::router())
         .merge(share::router())
+        .merge(security_events::router())
         .merge(api::router(state.clone()))
         .route_layer(middleware::from_fn(crate::http::record_metrics))
         .layer(layers)
@@ -116,10 +121,12 @@ impl Server {
             .with_context(|| format!("cannot listen on BIND_ADDR {}", settings.bind_addr))?;
         let tasks = TaskTracker::new();
         let skill = Arc::new(SkillService::new(&settings, skill_handler, tasks.clone()));
+        let security_events = SecurityEvents::from_settings(&settings).map(Arc::new);
         let state = AppState {
             settings: Arc::new(settings),
             storage,
             skill,
+            security_events,
             metrics: telemetry::metrics_handle(),
         };
         Ok(Self {
@@ -144,6 +151,9 @@ impl Server {
             tasks,
         } = self;
         let grace = state.settings.shutdown_grace_ms;
+        if let Some(events) = &state.security_events {
+            events.start(shutdown.clone());
+        }
         let storage = state.storage.clone();
         let metrics = state.metrics.clone();
         let app = router(state);

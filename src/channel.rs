@@ -51,14 +51,14 @@ async fn receive(
         user_id: Some(user_id.to_owned()),
         event_time: Some(changed_at),
         payload: serde_json::to_value(&params).expect("a string map is JSON"),
-        effect: Effect::ChannelRelation(ChannelRelation {
+        effects: vec![Effect::ChannelRelation(ChannelRelation {
             user_id: user_id.to_owned(),
             id_type: id_type.to_owned(),
             channel_public_id: channel_public_id.to_owned(),
             channel_uuid,
             relation: relation.to_owned(),
             changed_at,
-        }),
+        })],
     };
     store_then_acknowledge(&state, "channel", event).await
 }

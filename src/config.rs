@@ -44,6 +44,10 @@ pub struct Settings {
     pub kakao_issuer: Url,
     #[serde(deserialize_with = "optional_http_url")]
     pub kakao_jwks_url: Option<Url>,
+    #[serde(deserialize_with = "millis")]
+    pub kakao_jwks_timeout_ms: Duration,
+    #[serde(deserialize_with = "millis")]
+    pub kakao_jwks_refetch_cooldown_ms: Duration,
     #[serde(deserialize_with = "optional_secret")]
     pub internal_api_token: Option<SecretString>,
 
@@ -142,6 +146,13 @@ impl Settings {
             return Err(ConfigError::new(
                 "skill_callback_deadline_ms",
                 "must be at most 60000 ms: Kakao's callback URL expires after one minute",
+            ));
+        }
+        // Kakao waits 3 s for the account status change webhook.
+        if self.kakao_jwks_timeout_ms > Duration::from_millis(2000) {
+            return Err(ConfigError::new(
+                "kakao_jwks_timeout_ms",
+                "must be at most 2000 ms: a webhook must still be answered within 3 s",
             ));
         }
         if self.request_body_limit_bytes < 1024 {

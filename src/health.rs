@@ -52,11 +52,18 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         ("channel", admin_key, true),
         ("share", admin_key, true),
         ("api", settings.internal_api_token.is_some(), true),
+        ("events", state.security_events.is_some(), true),
     ];
     let mut checks = serde_json::Map::new();
     let mut all_ready = true;
+    // The events family also needs Kakao's key set.
+    let keys_ok = state
+        .security_events
+        .as_ref()
+        .is_none_or(|events| events.keys_loaded());
     for (family, configured, needs_database) in families {
-        let status = match (configured, needs_database && !database_ok) {
+        let broken = (needs_database && !database_ok) || (family == "events" && !keys_ok);
+        let status = match (configured, broken) {
             (false, _) => "unconfigured",
             (true, true) => {
                 all_ready = false;

@@ -4,6 +4,8 @@
 //!   the [`skill::SkillHandler`] trait bots implement).
 //! - [`unlink`], [`channel`], [`share`]: the webhooks Kakao authenticates with
 //!   the app's admin key ([`webhook`] holds what they share).
+//! - [`security_events`]: Kakao Login's account status change webhook
+//!   (Security Event Tokens verified against Kakao's key set).
 //! - [`api`]: the application's API (sessions, users, the events feed).
 //! - [`app`]: assembles the router and runs the server.
 //! - [`storage`]: the database boundary (SQLite or PostgreSQL).
@@ -16,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod security_events;
 pub mod share;
 pub mod skill;
 pub mod storage;

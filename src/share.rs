@@ -10,7 +10,7 @@ use axum::{Router, extract::State, http::StatusCode, routing::get};
 use crate::{
     app::AppState,
     error::ApiError,
-    storage::{Dedupe, Effect, NewEvent, Source},
+    storage::{Dedupe, NewEvent, Source},
     webhook::{KakaoAdmin, ResourceId, WebhookParams, required, store_then_acknowledge},
 };
 
@@ -33,7 +33,7 @@ async fn receive(
         user_id: None,
         event_time: None,
         payload: serde_json::to_value(&params).expect("a string map is JSON"),
-        effect: Effect::None,
+        effects: Vec::new(),
     };
     store_then_acknowledge(&state, "share", event).await
 }

@@ -62,10 +62,10 @@ async fn receive(
             "referrer_type": referrer_type,
             "group_user_token": group_user_token,
         }),
-        effect: Effect::Unlink {
+        effects: vec![Effect::Unlink {
             user_id: user_id.to_owned(),
             reason: referrer_type.to_owned(),
-        },
+        }],
     };
     store_then_acknowledge(&state, "unlink", event).await
 }

@@ -6,7 +6,6 @@ CREATE TABLE users (
     status                        TEXT NOT NULL CHECK (status IN ('linked', 'unlinked', 'disabled', 'purged')),
     email                         TEXT,
     phone_number                  TEXT,
-    scopes                        TEXT NOT NULL DEFAULT '',
     assurance_level               TEXT,
     profile_stale                 BOOLEAN NOT NULL DEFAULT FALSE,
     credential_change_required_at BIGINT,
@@ -18,7 +17,6 @@ CREATE TABLE users (
     status_event_at               BIGINT,
     email_event_at                BIGINT,
     phone_event_at                BIGINT,
-    scopes_event_at               BIGINT,
     assurance_event_at            BIGINT,
     profile_event_at              BIGINT,
     created_at                    BIGINT NOT NULL,
@@ -33,6 +31,16 @@ CREATE TABLE sessions (
     revoked_reason TEXT
 );
 CREATE INDEX sessions_active_by_user ON sessions (user_id) WHERE revoked_at IS NULL;
+
+-- Consent per scope, with the event time of its last change, so a late
+-- consent never overrides a newer withdrawal.
+CREATE TABLE user_scopes (
+    user_id    TEXT NOT NULL REFERENCES users (user_id),
+    scope      TEXT NOT NULL,
+    consented  BOOLEAN NOT NULL,
+    changed_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, scope)
+);
 
 CREATE TABLE channel_relations (
     user_id           TEXT NOT NULL,

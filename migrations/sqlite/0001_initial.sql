@@ -6,7 +6,6 @@ CREATE TABLE users (
     status                        TEXT NOT NULL CHECK (status IN ('linked', 'unlinked', 'disabled', 'purged')),
     email                         TEXT,
     phone_number                  TEXT,
-    scopes                        TEXT NOT NULL DEFAULT '',
     assurance_level               TEXT,
     profile_stale                 INTEGER NOT NULL DEFAULT 0,
     credential_change_required_at INTEGER,
@@ -18,7 +17,6 @@ CREATE TABLE users (
     status_event_at               INTEGER,
     email_event_at                INTEGER,
     phone_event_at                INTEGER,
-    scopes_event_at               INTEGER,
     assurance_event_at            INTEGER,
     profile_event_at              INTEGER,
     created_at                    INTEGER NOT NULL,
@@ -33,6 +31,16 @@ CREATE TABLE sessions (
     revoked_reason TEXT
 );
 CREATE INDEX sessions_active_by_user ON sessions (user_id) WHERE revoked_at IS NULL;
+
+-- Consent per scope, with the event time of its last change, so a late
+-- consent never overrides a newer withdrawal.
+CREATE TABLE user_scopes (
+    user_id    TEXT NOT NULL REFERENCES users (user_id),
+    scope      TEXT NOT NULL,
+    consented  INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, scope)
+);
 
 CREATE TABLE channel_relations (
     user_id           TEXT NOT NULL,

@@ -2,24 +2,12 @@
 //! transaction, and reading the log back in order.
 
 use super::{
-    Dedupe, Effect, NewEvent, Recorded, Storage, StorageError, StoredEvent, in_write_tx,
-    model::now_millis, with_pool,
+    Dedupe, NewEvent, Recorded, Storage, StorageError, StoredEvent,
+    effects::{Arg, Statement, plan},
+    in_write_tx,
+    model::now_millis,
+    with_pool,
 };
-
-/// A value bound to a statement.
-#[derive(Debug, Clone, PartialEq)]
-enum Arg {
-    Text(String),
-    MaybeText(Option<String>),
-    Int(i64),
-}
-
-/// One SQL statement of an effect's plan.
-#[derive(Debug, Clone, PartialEq)]
-struct Statement {
-    sql: &'static str,
-    args: Vec<Arg>,
-}
 
 const INSERT_EVENT: &str = "
     INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, payload)
@@ -35,77 +23,6 @@ const INSERT_EVENT_UNTIL_RELINKED: &str = "
     ON CONFLICT (source, dedupe_key) DO NOTHING
     RETURNING event_id";
 
-/// Makes sure a user row exists; a user first seen in an event starts `linked`.
-const ENSURE_USER: &str = "
-    INSERT INTO users (user_id, status, created_at, updated_at) VALUES ($1, 'linked', $2, $2)
-    ON CONFLICT (user_id) DO NOTHING";
-
-/// Unlinks, erases personal data and leaves a tombstone, unless a newer change
-/// of the status is already applied.
-const UNLINK_USER: &str = "
-    UPDATE users SET status = 'unlinked', email = NULL, phone_number = NULL, scopes = '',
-        assurance_level = NULL, profile_stale = FALSE, unlinked_at = $2, unlink_reason = $3,
-        status_event_at = $2, email_event_at = $2, phone_event_at = $2, scopes_event_at = $2,
-        assurance_event_at = $2, profile_event_at = $2, updated_at = $4
-    WHERE user_id = $1 AND (status_event_at IS NULL OR status_event_at <= $2)";
-
-/// Revokes the sessions that existed when the event happened.
-const REVOKE_SESSIONS: &str = "
-    UPDATE sessions SET revoked_at = $3, revoked_reason = $4
-    WHERE user_id = $1 AND revoked_at IS NULL AND created_at <= $2";
-
-/// Records a channel relation unless a newer change is already recorded.
-const UPSERT_CHANNEL_RELATION: &str = "
-    INSERT INTO channel_relations (user_id, id_type, channel_public_id, channel_uuid, relation, changed_at)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (user_id, channel_public_id) DO UPDATE SET
-        id_type = excluded.id_type, channel_uuid = excluded.channel_uuid,
-        relation = excluded.relation, changed_at = excluded.changed_at
-    WHERE channel_relations.changed_at <= excluded.changed_at";
-
-/// The statements that apply `effect`, as of `event_time`.
-fn plan(effect: &Effect, event_time: i64, now: i64) -> Vec<Statement> {
-    use Arg::{Int, MaybeText, Text};
-    match effect {
-        Effect::None => Vec::new(),
-        Effect::Unlink { user_id, reason } => vec![
-            Statement {
-                sql: ENSURE_USER,
-                args: vec![Text(user_id.clone()), Int(now)],
-            },
-            Statement {
-                sql: UNLINK_USER,
-                args: vec![
-                    Text(user_id.clone()),
-                    Int(event_time),
-                    Text(reason.clone()),
-                    Int(now),
-                ],
-            },
-            Statement {
-                sql: REVOKE_SESSIONS,
-                args: vec![
-                    Text(user_id.clone()),
-                    Int(event_time),
-                    Int(now),
-                    Text(format!("unlinked: {reason}")),
-                ],
-            },
-        ],
-        Effect::ChannelRelation(relation) => vec![Statement {
-            sql: UPSERT_CHANNEL_RELATION,
-            args: vec![
-                Text(relation.user_id.clone()),
-                Text(relation.id_type.clone()),
-                Text(relation.channel_public_id.clone()),
-                MaybeText(relation.channel_uuid.clone()),
-                Text(relation.relation.clone()),
-                Int(relation.changed_at),
-            ],
-        }],
-    }
-}
-
 /// Binds a statement's arguments in order; expands once per backend.
 macro_rules! bound {
     ($statement:expr) => {{
@@ -115,6 +32,7 @@ macro_rules! bound {
                 Arg::Text(value) => query.bind(value),
                 Arg::MaybeText(value) => query.bind(value),
                 Arg::Int(value) => query.bind(value),
+                Arg::Bool(value) => query.bind(value),
             };
         }
         query
@@ -137,7 +55,11 @@ impl Storage {
                 Some(user_id.clone()),
             ),
         };
-        let statements = plan(&event.effect, event_time, now);
+        let statements: Vec<Statement> = event
+            .effects
+            .iter()
+            .flat_map(|effect| plan(effect, event_time, now))
+            .collect();
         // Followers of /api/events page by event_id, so ids must become visible
         // in order. SQLite's single writer guarantees it; on PostgreSQL a
         // transaction-scoped lock makes inserts commit in the order of their ids.
@@ -192,31 +114,5 @@ impl Storage {
                 .fetch_all(pool)
                 .await?
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_unlink_erases_data_and_revokes_only_sessions_older_than_the_event() {
-        let effect = Effect::Unlink {
-            user_id: "42".into(),
-            reason: "UNLINK_FROM_APPS".into(),
-        };
-        let statements = plan(&effect, 1_000, 2_000);
-        let sqls: Vec<&str> = statements.iter().map(|s| s.sql).collect();
-        assert_eq!(sqls, [ENSURE_USER, UNLINK_USER, REVOKE_SESSIONS]);
-        assert_eq!(
-            statements[2].args,
-            [
-                Arg::Text("42".into()),
-                Arg::Int(1_000),
-                Arg::Int(2_000),
-                Arg::Text("unlinked: UNLINK_FROM_APPS".into())
-            ]
-        );
-        assert!(plan(&Effect::None, 1, 2).is_empty());
     }
 }

@@ -7,6 +7,7 @@
 //! on both (`$n` placeholders, `ON CONFLICT`, `RETURNING`), and [`with_pool!`]
 //! and [`in_write_tx!`] compile each for both pools.
 
+mod effects;
 mod events;
 pub mod model;
 mod users;

@@ -13,15 +13,16 @@ pub fn now_millis() -> i64 {
 }
 
 /// A user as the service knows them.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub user_id: String,
     /// `linked`, `unlinked`, `disabled` or `purged`.
     pub status: String,
     pub email: Option<String>,
     pub phone_number: Option<String>,
-    /// Space-separated consented scopes.
-    pub scopes: String,
+    /// Consented scopes, sorted (from `user_scopes`).
+    #[sqlx(skip)]
+    pub scopes: Vec<String>,
     pub assurance_level: Option<String>,
     pub profile_stale: bool,
     pub credential_change_required_at: Option<i64>,
@@ -116,20 +117,86 @@ pub struct NewEvent {
     /// When Kakao says it happened; `None` when Kakao does not say.
     pub event_time: Option<i64>,
     pub payload: Value,
-    pub effect: Effect,
+    /// Applied in order, in the transaction that stores the event.
+    pub effects: Vec<Effect>,
 }
 
-/// What an accepted event changes.
+/// What an accepted event changes. Each change is applied only if it is
+/// newer than the last change to the same attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Only recorded (Kakao Talk Share deliveries).
-    None,
-    /// Status `unlinked`, every session revoked, email, phone and profile
-    /// erased; the row stays as a tombstone (unlinked_at, unlink_reason).
-    Unlink { user_id: String, reason: String },
-    /// The user's relation with a Kakao Talk Channel; an older change never
-    /// overwrites a newer one.
+    /// Status `linked` (not for a purged account).
+    Link {
+        user_id: String,
+    },
+    /// Status `unlinked`, every session revoked, email, phone, scopes and
+    /// profile erased; the row stays as a tombstone (unlinked_at, unlink_reason).
+    Unlink {
+        user_id: String,
+        reason: String,
+    },
+    /// Like an unlink, with status `purged`: the Kakao account is gone.
+    Purge {
+        user_id: String,
+    },
+    /// Every session that existed at the event's time is revoked.
+    RevokeSessions {
+        user_id: String,
+        reason: String,
+    },
+    Disable {
+        user_id: String,
+    },
+    Enable {
+        user_id: String,
+    },
+    /// Consent to scopes given (`consented`) or withdrawn.
+    Scopes {
+        user_id: String,
+        scopes: Vec<String>,
+        consented: bool,
+    },
+    Risk {
+        user_id: String,
+        flag: RiskFlag,
+    },
+    /// The email or phone number `old` became `new_value` (or nothing). The
+    /// user is `user_id`, or whoever has `old` when no user id is given.
+    IdentifierChanged {
+        user_id: Option<String>,
+        old: Identifier,
+        new_value: Option<String>,
+    },
+    /// `old` was given to someone else: it is cleared.
+    IdentifierRecycled {
+        user_id: Option<String>,
+        old: Identifier,
+    },
+    AssuranceLevel {
+        user_id: String,
+        level: String,
+    },
+    /// The profile changed at Kakao: what we hold is stale.
+    ProfileStale {
+        user_id: String,
+    },
+    /// The user's relation with a Kakao Talk Channel.
     ChannelRelation(ChannelRelation),
+}
+
+/// A user's email or phone number, as an event names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identifier {
+    Email(String),
+    Phone(String),
+}
+
+/// Risk signals kept as the time they were last raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskFlag {
+    CredentialChangeRequired,
+    CredentialCompromised,
+    CredentialChanged,
 }
 
 /// The outcome of storing an event.

@@ -16,10 +16,10 @@ fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEvent {
         user_id: Some(user.into()),
         event_time,
         payload: json!({"user_id": user, "referrer_type": reason}),
-        effect: Effect::Unlink {
+        effects: vec![Effect::Unlink {
             user_id: user.into(),
             reason: reason.into(),
-        },
+        }],
     }
 }
 
@@ -31,14 +31,14 @@ fn channel(key: &str, user: &str, relation: &str, changed_at: i64) -> NewEvent {
         user_id: Some(user.into()),
         event_time: Some(changed_at),
         payload: json!({"event": relation}),
-        effect: Effect::ChannelRelation(ChannelRelation {
+        effects: vec![Effect::ChannelRelation(ChannelRelation {
             user_id: user.into(),
             id_type: "app_user_id".into(),
             channel_public_id: "_ZeUTxl".into(),
             channel_uuid: Some("@kakao".into()),
             relation: relation.into(),
             changed_at,
-        }),
+        })],
     }
 }
 
@@ -113,7 +113,7 @@ pub async fn an_unlink_revokes_sessions_erases_data_and_leaves_a_tombstone(stora
     assert_eq!(user.status, "unlinked");
     assert_eq!(user.email, None);
     assert_eq!(user.phone_number, None);
-    assert_eq!(user.scopes, "");
+    assert!(user.scopes.is_empty());
     assert!(user.unlinked_at.is_some());
     assert_eq!(user.unlink_reason.as_deref(), Some("UNLINK_FROM_APPS"));
     for session in [one, two] {

@@ -1,0 +1,361 @@
+//! The events inside a verified SET, typed, with their subject and effects.
+//!
+//! Kakao's wire format differs from SSF 1.0: the subject sits inside the event
+//! (`subject: {subject_type: "iss-sub", iss, sub}`) next to a top-level `sub`,
+//! and Kakao's own event names live under schemas.openid.net. Both spellings
+//! of the subject (`subject_type`/`format`, `iss-sub`/`iss_sub`) are read.
+
+use serde_json::{Map, Value};
+
+use super::verify::{SetClaims, SetError};
+use crate::storage::{Effect, Identifier, RiskFlag};
+
+const OAUTH: &str = "https://schemas.openid.net/secevent/oauth/event-type/";
+const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
+const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
+const KAKAO: &str = "https://schemas.kakao.com/platevent/kakao/event-type/";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecurityEvent {
+    TokensRevoked {
+        reason: Option<String>,
+    },
+    UserLinked,
+    UserUnlinked {
+        reason: String,
+    },
+    UserScopeConsent {
+        scopes: Vec<String>,
+    },
+    UserScopeWithdraw {
+        scopes: Vec<String>,
+    },
+    AccountCredentialChangeRequired,
+    AccountDisabled {
+        reason: Option<String>,
+    },
+    AccountEnabled,
+    AccountPurged,
+    CredentialCompromise {
+        credential_type: Option<String>,
+    },
+    /// The subject names the old email or phone number.
+    IdentifierChanged {
+        old: Identifier,
+        new_value: Option<String>,
+    },
+    IdentifierRecycled {
+        old: Identifier,
+    },
+    SessionsRevoked,
+    AssuranceLevelChange {
+        current_level: String,
+        previous_level: Option<String>,
+    },
+    CredentialChange {
+        credential_type: Option<String>,
+        change_type: Option<String>,
+    },
+    UserProfileChanged,
+    /// An event type this version does not know: stored, acknowledged, ignored.
+    Unknown {
+        uri: String,
+        payload: Value,
+    },
+}
+
+/// One event of a SET, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    pub uri: String,
+    pub event: SecurityEvent,
+    /// Kakao's user id, when the SET names one.
+    pub user_id: Option<String>,
+    /// When it happened: the event's `event_timestamp`, else the SET's `iat` (ms).
+    pub time: i64,
+}
+
+impl SecurityEvent {
+    /// The short name used as the stored event type (`user-unlinked`, …).
+    pub fn name(uri: &str) -> &str {
+        [OAUTH, RISC, CAEP, KAKAO]
+            .iter()
+            .find_map(|base| uri.strip_prefix(base))
+            .unwrap_or(uri)
+    }
+}
+
+/// Reads every event of the SET; `issuer` is what a subject's `iss` must say.
+pub fn parse(claims: &SetClaims, issuer: &str) -> Result<Vec<ParsedEvent>, SetError> {
+    claims
+        .events
+        .iter()
+        .map(|(uri, body)| parse_one(claims, issuer, uri, body))
+        .collect()
+}
+
+fn parse_one(
+    claims: &SetClaims,
+    issuer: &str,
+    uri: &str,
+    body: &Value,
+) -> Result<ParsedEvent, SetError> {
+    let empty = Map::new();
+    let fields = match body {
+        Value::Object(fields) => fields,
+        Value::Null => &empty,
+        _ => return Err(bad(format!("event {uri} is not an object"))),
+    };
+    let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+    let subject = Subject::of(fields.get("subject"))?;
+    let identifier = || match &subject {
+        Some(Subject::Identifier(id)) => Ok(id.clone()),
+        _ => Err(bad(format!("{uri} needs an email or phone subject"))),
+    };
+    let event = match uri
+        .strip_prefix(OAUTH)
+        .or_else(|| uri.strip_prefix(RISC))
+        .or_else(|| uri.strip_prefix(CAEP))
+        .or_else(|| uri.strip_prefix(KAKAO))
+    {
+        Some("tokens-revoked") => SecurityEvent::TokensRevoked {
+            reason: text("reason"),
+        },
+        Some("user-linked") => SecurityEvent::UserLinked,
+        Some("user-unlinked") => SecurityEvent::UserUnlinked {
+            reason: text("reason").unwrap_or_else(|| "UNKNOWN".into()),
+        },
+        Some(name @ ("user-scope-consent" | "user-scope-withdraw")) => {
+            let scopes =
+                scopes(fields.get("scope")).ok_or_else(|| bad(format!("{name} has no scope")))?;
+            if name == "user-scope-consent" {
+                SecurityEvent::UserScopeConsent { scopes }
+            } else {
+                SecurityEvent::UserScopeWithdraw { scopes }
+            }
+        }
+        Some("account-credential-change-required") => {
+            SecurityEvent::AccountCredentialChangeRequired
+        }
+        Some("account-disabled") => SecurityEvent::AccountDisabled {
+            reason: text("reason"),
+        },
+        Some("account-enabled") => SecurityEvent::AccountEnabled,
+        Some("account-purged") => SecurityEvent::AccountPurged,
+        Some("credential-compromise") => SecurityEvent::CredentialCompromise {
+            credential_type: text("credential_type"),
+        },
+        Some("identifier-changed") => SecurityEvent::IdentifierChanged {
+            old: identifier()?,
+            new_value: text("new-value").or_else(|| text("new_value")),
+        },
+        Some("identifier-recycled") => SecurityEvent::IdentifierRecycled { old: identifier()? },
+        Some("sessions-revoked") => SecurityEvent::SessionsRevoked,
+        Some("assurance-level-change") => SecurityEvent::AssuranceLevelChange {
+            current_level: text("current_level")
+                .ok_or_else(|| bad("assurance-level-change has no current_level"))?,
+            previous_level: text("previous_level"),
+        },
+        Some("credential-change") => SecurityEvent::CredentialChange {
+            credential_type: text("credential_type"),
+            change_type: text("change_type"),
+        },
+        Some("user-profile-changed") => SecurityEvent::UserProfileChanged,
+        _ => SecurityEvent::Unknown {
+            uri: uri.to_owned(),
+            payload: body.clone(),
+        },
+    };
+    let user_id = user_id(claims, issuer, subject.as_ref())?;
+    let needs_user = !matches!(
+        event,
+        SecurityEvent::IdentifierChanged { .. }
+            | SecurityEvent::IdentifierRecycled { .. }
+            | SecurityEvent::Unknown { .. }
+    );
+    if needs_user && user_id.is_none() {
+        return Err(bad(format!(
+            "{uri} names no user (no subject, sub_id or sub)"
+        )));
+    }
+    let seconds = fields
+        .get("event_timestamp")
+        .and_then(Value::as_i64)
+        .unwrap_or(claims.iat);
+    Ok(ParsedEvent {
+        uri: uri.to_owned(),
+        event,
+        user_id,
+        time: seconds.saturating_mul(1000),
+    })
+}
+
+fn bad(message: impl Into<String>) -> SetError {
+    SetError::InvalidRequest(message.into())
+}
+
+/// `scope`: space-separated ids in a string (Kakao) or an array.
+fn scopes(value: Option<&Value>) -> Option<Vec<String>> {
+    let list: Vec<String> = match value? {
+        Value::String(text) => text.split_whitespace().map(str::to_owned).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => return None,
+    };
+    (!list.is_empty()).then_some(list)
+}
+
+enum Subject {
+    /// `iss-sub`: the issuer and Kakao's user id.
+    User {
+        iss: Option<String>,
+        sub: String,
+    },
+    Identifier(Identifier),
+}
+
+impl Subject {
+    fn of(value: Option<&Value>) -> Result<Option<Self>, SetError> {
+        let Some(Value::Object(fields)) = value else {
+            return Ok(None);
+        };
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_owned);
+        let kind = text("subject_type")
+            .or_else(|| text("format"))
+            .unwrap_or_default();
+        let subject = match kind.replace('-', "_").as_str() {
+            "iss_sub" => Subject::User {
+                iss: text("iss"),
+                sub: text("sub").ok_or_else(|| bad("an iss-sub subject has no sub"))?,
+            },
+            "email" => Subject::Identifier(Identifier::Email(
+                text("email").ok_or_else(|| bad("an email subject has no email"))?,
+            )),
+            "phone" | "phone_number" => Subject::Identifier(Identifier::Phone(
+                text("phone_number")
+                    .or_else(|| text("phone"))
+                    .ok_or_else(|| bad("a phone subject has no phone_number"))?,
+            )),
+            other => return Err(bad(format!("subject_type {other:?} is not understood"))),
+        };
+        Ok(Some(subject))
+    }
+}
+
+/// The user: the event's subject, `sub_id`, the top-level `sub`; all that are
+/// present must agree, and a subject's issuer must be ours.
+fn user_id(
+    claims: &SetClaims,
+    issuer: &str,
+    subject: Option<&Subject>,
+) -> Result<Option<String>, SetError> {
+    let mut candidates = Vec::new();
+    if let Some(Subject::User { iss, sub }) = subject {
+        if iss.as_deref().is_some_and(|iss| iss != issuer) {
+            return Err(bad("the event subject names another issuer"));
+        }
+        candidates.push(sub.clone());
+    }
+    if let Some(Subject::User { sub, .. }) = Subject::of(claims.sub_id.as_ref())? {
+        candidates.push(sub);
+    }
+    candidates.extend(claims.sub.clone());
+    match candidates.split_first() {
+        None => Ok(None),
+        Some((first, rest)) if rest.iter().all(|other| other == first) => Ok(Some(first.clone())),
+        Some(_) => Err(bad(
+            "the SET names different users in its subject, sub_id and sub",
+        )),
+    }
+}
+
+impl ParsedEvent {
+    /// What this event changes in storage.
+    pub fn effects(&self) -> Vec<Effect> {
+        let Some(user) = self.user_id.clone() else {
+            return match &self.event {
+                SecurityEvent::IdentifierChanged { old, new_value } => {
+                    vec![Effect::IdentifierChanged {
+                        user_id: None,
+                        old: old.clone(),
+                        new_value: new_value.clone(),
+                    }]
+                }
+                SecurityEvent::IdentifierRecycled { old } => {
+                    vec![Effect::IdentifierRecycled {
+                        user_id: None,
+                        old: old.clone(),
+                    }]
+                }
+                _ => Vec::new(),
+            };
+        };
+        let revoke = |reason: &str| Effect::RevokeSessions {
+            user_id: user.clone(),
+            reason: reason.to_owned(),
+        };
+        let risk = |flag| {
+            vec![Effect::Risk {
+                user_id: user.clone(),
+                flag,
+            }]
+        };
+        match &self.event {
+            SecurityEvent::UserLinked => vec![Effect::Link { user_id: user }],
+            SecurityEvent::UserUnlinked { reason } => vec![Effect::Unlink {
+                user_id: user,
+                reason: reason.clone(),
+            }],
+            SecurityEvent::TokensRevoked { .. } => vec![revoke("tokens-revoked")],
+            SecurityEvent::SessionsRevoked => vec![revoke("sessions-revoked")],
+            SecurityEvent::UserScopeConsent { scopes } => vec![Effect::Scopes {
+                user_id: user,
+                scopes: scopes.clone(),
+                consented: true,
+            }],
+            SecurityEvent::UserScopeWithdraw { scopes } => vec![Effect::Scopes {
+                user_id: user,
+                scopes: scopes.clone(),
+                consented: false,
+            }],
+            SecurityEvent::AccountDisabled { reason } => {
+                let mut effects = vec![Effect::Disable {
+                    user_id: user.clone(),
+                }];
+                if reason.as_deref() == Some("hijacking") {
+                    effects.push(revoke("account-disabled: hijacking"));
+                }
+                effects
+            }
+            SecurityEvent::AccountEnabled => vec![Effect::Enable { user_id: user }],
+            SecurityEvent::AccountPurged => vec![Effect::Purge { user_id: user }],
+            SecurityEvent::AccountCredentialChangeRequired => {
+                risk(RiskFlag::CredentialChangeRequired)
+            }
+            SecurityEvent::CredentialCompromise { .. } => risk(RiskFlag::CredentialCompromised),
+            SecurityEvent::CredentialChange { .. } => risk(RiskFlag::CredentialChanged),
+            SecurityEvent::IdentifierChanged { old, new_value } => {
+                vec![Effect::IdentifierChanged {
+                    user_id: Some(user),
+                    old: old.clone(),
+                    new_value: new_value.clone(),
+                }]
+            }
+            SecurityEvent::IdentifierRecycled { old } => vec![Effect::IdentifierRecycled {
+                user_id: Some(user),
+                old: old.clone(),
+            }],
+            SecurityEvent::AssuranceLevelChange { current_level, .. } => {
+                vec![Effect::AssuranceLevel {
+                    user_id: user,
+                    level: current_level.clone(),
+                }]
+            }
+            SecurityEvent::UserProfileChanged => vec![Effect::ProfileStale { user_id: user }],
+            SecurityEvent::Unknown { .. } => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Kakao's signing keys: discovered from `{issuer}/.well-known/sse-configuration`
+//! (or `KAKAO_JWKS_URL`), cached, refreshed in the background.
+//!
+//! A known `kid` is answered from memory: the verify path only reads an
+//! `Arc` under a lock that no fetch holds. An unknown `kid` forces at most one
+//! fetch, single-flight, and at most once per cooldown, so a flood of random
+//! `kid`s costs a bounded number of fetches. The last good set is kept when a
+//! refresh fails.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{
+    DecodingKey,
+    jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse},
+};
+use tokio::{sync::Mutex, time::Instant};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// Refresh bounds around the key set's `Cache-Control: max-age`.
+const MIN_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+const MAX_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+/// Retry delays of the background loop while no fetch succeeds.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Bounds on what a key-set host may send.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+const MAX_KEYS: usize = 64;
+const MIN_RSA_BITS: usize = 2048;
+
+/// Where the key set comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Jwks(Url),
+    /// `jwks_uri` of `{issuer}/.well-known/sse-configuration`.
+    Discover(Url),
+}
+
+/// The answer for one `kid`.
+#[derive(Clone)]
+pub enum Lookup {
+    Found(Arc<DecodingKey>),
+    /// Not in a key set fetched just now (or within the cooldown).
+    Unknown,
+    /// Present, but not a key we verify with (weak, not RSA, not for signing).
+    Refused(String),
+    /// No key set could be had: not the sender's fault.
+    Unavailable(String),
+}
+
+enum Key {
+    Usable(Arc<DecodingKey>),
+    Refused(String),
+}
+
+struct KeySet {
+    keys: HashMap<String, Key>,
+    fetched_at: Instant,
+}
+
+/// The state of forced fetches, behind the single-flight lock.
+#[derive(Default)]
+struct Forced {
+    last: Option<Instant>,
+    last_ok: bool,
+}
+
+pub struct KeyStore {
+    source: KeySource,
+    client: reqwest::Client,
+    timeout: Duration,
+    cooldown: Duration,
+    current: RwLock<Option<Arc<KeySet>>>,
+    forced: Mutex<Forced>,
+    discovered: Mutex<Option<Url>>,
+}
+
+impl KeyStore {
+    pub fn new(source: KeySource, timeout: Duration, cooldown: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(2))
+            .user_agent(concat!("kakao-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with static settings builds");
+        Self {
+            source,
+            client,
+            timeout,
+            cooldown,
+            current: RwLock::new(None),
+            forced: Mutex::new(Forced::default()),
+            discovered: Mutex::new(None),
+        }
+    }
+
+    /// True once a key set has been loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.current.read().expect("not poisoned").is_some()
+    }
+
+    /// Seconds since the current key set was fetched.
+    pub fn age(&self) -> Option<Duration> {
+        let current = self.current.read().expect("not poisoned");
+        current.as_ref().map(|set| set.fetched_at.elapsed())
+    }
+
+    /// The key for `kid`, fetching the key set at most once if it is unknown.
+    pub async fn key(&self, kid: &str) -> Lookup {
+        if let Some(found) = self.cached(kid) {
+            return found;
+        }
+        let mut forced = self.forced.lock().await;
+        // A fetch that finished while we waited may have brought it.
+        if let Some(found) = self.cached(kid) {
+            return found;
+        }
+        if forced.last.is_some_and(|at| at.elapsed() < self.cooldown) {
+            return if forced.last_ok && self.is_loaded() {
+                Lookup::Unknown
+            } else {
+                Lookup::Unavailable("the key set could not be fetched".into())
+            };
+        }
+        forced.last = Some(Instant::now());
+        match self.refresh("unknown_kid").await {
+            Ok(_) => {
+                forced.last_ok = true;
+                self.cached(kid).unwrap_or(Lookup::Unknown)
+            }
+            Err(reason) => {
+                forced.last_ok = false;
+                Lookup::Unavailable(reason)
+            }
+        }
+    }
+
+    fn cached(&self, kid: &str) -> Option<Lookup> {
+        let current = self.current.read().expect("not poisoned");
+        match current.as_ref()?.keys.get(kid)? {
+            Key::Usable(key) => Some(Lookup::Found(Arc::clone(key))),
+            Key::Refused(why) => Some(Lookup::Refused(why.clone())),
+        }
+    }
+
+    /// Keeps the key set fresh until `shutdown`: loads it at once, then
+    /// refreshes on its max-age, retrying with backoff while fetches fail.
+    pub async fn refresh_in_background(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut retry = RETRY_FIRST;
+        loop {
+            let wait = match self.refresh("scheduled").await {
+                Ok(max_age) => {
+                    retry = RETRY_FIRST;
+                    max_age
+                }
+                Err(reason) => {
+                    tracing::warn!(%reason, retry_s = retry.as_secs(), "JWKS refresh failed; keeping the last key set");
+                    let wait = retry;
+                    retry = (retry * 2).min(RETRY_MAX);
+                    wait
+                }
+            };
+            if shutdown
+                .run_until_cancelled(tokio::time::sleep(wait))
+                .await
+                .is_none()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Fetches and installs the key set; returns its max-age.
+    async fn refresh(&self, trigger: &'static str) -> Result<Duration, String> {
+        let outcome = tokio::time::timeout(self.timeout, self.fetch()).await;
+        let result = match outcome {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+        };
+        let label = if result.is_ok() { "ok" } else { "failed" };
+        metrics::counter!("kakao_jwks_fetches_total", "trigger" => trigger, "outcome" => label)
+            .increment(1);
+        let (set, max_age) = result?;
+        tracing::info!(
+            keys = set.keys.len(),
+            trigger,
+            max_age_s = max_age.as_secs(),
+            "JWKS loaded"
+        );
+        *self.current.write().expect("not poisoned") = Some(Arc::new(set));
+        Ok(max_age)
+    }
+
+    async fn fetch(&self) -> Result<(KeySet, Duration), String> {
+        let url = self.jwks_url().await?;
+        let response = self.client.get(url.clone()).send().await.map_err(|err| {
+            format!(
+                "JWKS request to {} failed: {err}",
+                url.host_str().unwrap_or("?")
+            )
+        })?;
+        if !response.status().is_success() {
+            return Err(format!("JWKS answered {}", response.status()));
+        }
+        let max_age = max_age(response.headers());
+        let body = bounded_body(response).await?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|err| format!("JWKS is not a key set: {err}"))?;
+        if set.keys.len() > MAX_KEYS {
+            return Err(format!(
+                "JWKS has {} keys; at most {MAX_KEYS}",
+                set.keys.len()
+            ));
+        }
+        let keys = set
+            .keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, usable_key(jwk))))
+            .collect();
+        Ok((
+            KeySet {
+                keys,
+                fetched_at: Instant::now(),
+            },
+            max_age,
+        ))
+    }
+
+    async fn jwks_url(&self) -> Result<Url, String> {
+        let issuer = match &self.source {
+            KeySource::Jwks(url) => return Ok(url.clone()),
+            KeySource::Discover(issuer) => issuer,
+        };
+        let mut discovered = self.discovered.lock().await;
+        if let Some(url) = discovered.as_ref() {
+            return Ok(url.clone());
+        }
+        let config_url = format!(
+            "{}/.well-known/sse-configuration",
+            issuer.as_str().trim_end_matches('/')
+        );
+        let response = self
+            .client
+            .get(&config_url)
+            .send()
+            .await
+            .map_err(|err| format!("discovery at {config_url} failed: {err}"))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "discovery at {config_url} answered {}",
+                response.status()
+            ));
+        }
+        let body = bounded_body(response).await?;
+        #[derive(serde::Deserialize)]
+        struct Configuration {
+            jwks_uri: String,
+        }
+        let config: Configuration = serde_json::from_slice(&body)
+            .map_err(|err| format!("{config_url} has no jwks_uri: {err}"))?;
+        let url = Url::parse(&config.jwks_uri)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "https" | "http"))
+            .ok_or_else(|| format!("jwks_uri {:?} is not an http(s) URL", config.jwks_uri))?;
+        *discovered = Some(url.clone());
+        Ok(url)
+    }
+}
+
+/// `Cache-Control: max-age`, clamped; a default when absent.
+fn max_age(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get_all(reqwest::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|directive| {
+            directive
+                .trim()
+                .strip_prefix("max-age=")?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(DEFAULT_MAX_AGE, |secs| {
+            Duration::from_secs(secs).clamp(MIN_MAX_AGE, MAX_MAX_AGE)
+        })
+}
+
+async fn bounded_body(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
+        return Err("JWKS body too large".into());
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|err| format!("JWKS body unreadable: {err}"))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err("JWKS body too large".into());
+    }
+    Ok(body.to_vec())
+}
+
+/// An RSA signing key of at least 2048 bits for RS256, or why not.
+fn usable_key(jwk: &jsonwebtoken::jwk::Jwk) -> Key {
+    let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+        return Key::Refused("not an RSA key".into());
+    };
+    if jwk
+        .common
+        .key_algorithm
+        .is_some_and(|alg| alg != KeyAlgorithm::RS256)
+    {
+        return Key::Refused("key is not for RS256".into());
+    }
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|key_use| *key_use != PublicKeyUse::Signature)
+    {
+        return Key::Refused("key is not for signatures".into());
+    }
+    let Ok(modulus) = URL_SAFE_NO_PAD.decode(rsa.n.trim_end_matches('=')) else {
+        return Key::Refused("key modulus is not base64url".into());
+    };
+    let bits = modulus_bits(&modulus);
+    if bits < MIN_RSA_BITS {
+        return Key::Refused(format!("weak key: {bits}-bit RSA; at least {MIN_RSA_BITS}"));
+    }
+    match DecodingKey::from_jwk(jwk) {
+        Ok(key) => Key::Usable(Arc::new(key)),
+        Err(err) => Key::Refused(format!("unusable key: {err}")),
+    }
+}
+
+fn modulus_bits(modulus: &[u8]) -> usize {
+    let start = modulus
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(modulus.len());
+    match modulus.get(start) {
+        None => 0,
+        Some(first) => (modulus.len() - start) * 8 - first.leading_zeros() as usize,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modulus_bits_count_from_the_first_set_bit() {
+        assert_eq!(modulus_bits(&[0x80; 256]), 2048);
+        assert_eq!(modulus_bits(&[0x00, 0x01, 0xff]), 9);
+        assert_eq!(modulus_bits(&[]), 0);
+    }
+
+    #[test]
+    fn max_age_is_clamped_and_defaulted() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(max_age(&headers), DEFAULT_MAX_AGE);
+        headers.insert("cache-control", "public, max-age=7200".parse().unwrap());
+        assert_eq!(max_age(&headers), Duration::from_secs(7200));
+        headers.insert("cache-control", "max-age=3".parse().unwrap());
+        assert_eq!(max_age(&headers), MIN_MAX_AGE);
+        headers.insert("cache-control", "max-age=99999999".parse().unwrap());
+        assert_eq!(max_age(&headers), MAX_MAX_AGE);
+    }
+}

@@ -1,0 +1,201 @@
+//! Kakao Login account status change webhook: `POST /kakao/events`.
+//!
+//! The body is one Security Event Token (RFC 8417) pushed per RFC 8935:
+//! verified against Kakao's key set ([`jwks`], [`verify`]), read into typed
+//! events ([`event`]), stored with its effects, and only then answered `202`.
+//! A SET that fails validation gets `400 {"err","description"}`; our own
+//! failures (no key set, storage down) get 503, never an `err`, so Kakao
+//! retries and nothing is acknowledged that is not kept.
+
+pub mod event;
+pub mod jwks;
+pub mod verify;
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    event::SecurityEvent,
+    jwks::{KeySource, KeyStore},
+    verify::{SetError, Verifier},
+};
+use crate::{
+    app::AppState,
+    config::Settings,
+    error::ApiError,
+    storage::{Dedupe, NewEvent, Recorded, Source},
+};
+
+pub fn router() -> Router<AppState> {
+    crate::http::route_both_slashes(Router::new(), "/kakao/events", post(receive))
+}
+
+/// Verifies and stores SETs; present when `KAKAO_REST_API_KEY` is set.
+pub struct SecurityEvents {
+    keys: Arc<KeyStore>,
+    verifier: Verifier,
+    issuer: String,
+}
+
+impl SecurityEvents {
+    pub fn from_settings(settings: &Settings) -> Option<Self> {
+        let audience = settings
+            .kakao_rest_api_key
+            .as_ref()?
+            .expose_secret()
+            .to_owned();
+        // Compared exactly as Kakao writes it: "https://kauth.kakao.com".
+        let issuer = settings
+            .kakao_issuer
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let source = match &settings.kakao_jwks_url {
+            Some(url) => KeySource::Jwks(url.clone()),
+            None => KeySource::Discover(settings.kakao_issuer.clone()),
+        };
+        let keys = Arc::new(KeyStore::new(
+            source,
+            settings.kakao_jwks_timeout_ms,
+            settings.kakao_jwks_refetch_cooldown_ms,
+        ));
+        let verifier = Verifier::new(Arc::clone(&keys), &issuer, &audience);
+        Some(Self {
+            keys,
+            verifier,
+            issuer,
+        })
+    }
+
+    /// Loads the key set now and keeps it fresh, without delaying start-up.
+    pub fn start(&self, shutdown: CancellationToken) {
+        tokio::spawn(Arc::clone(&self.keys).refresh_in_background(shutdown));
+    }
+
+    pub fn keys_loaded(&self) -> bool {
+        self.keys.is_loaded()
+    }
+}
+
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(service) = state.security_events.as_deref() else {
+        return ApiError::not_configured("KAKAO_REST_API_KEY").into_response();
+    };
+    let outcome = match accept(service, &state, &headers, &body).await {
+        Ok(()) => "accepted",
+        Err(Rejection::Set(err)) => {
+            let code = err.code().unwrap_or("unavailable");
+            metrics::counter!("kakao_set_rejections_total", "err" => code).increment(1);
+            tracing::warn!(set.err = code, reason = %err, "security event token refused");
+            return set_error_response(&err);
+        }
+        Err(Rejection::Storage(error)) => return error.into_response(),
+    };
+    metrics::counter!("kakao_webhooks_received_total", "family" => "events", "outcome" => outcome)
+        .increment(1);
+    StatusCode::ACCEPTED.into_response()
+}
+
+enum Rejection {
+    Set(SetError),
+    Storage(ApiError),
+}
+
+impl From<SetError> for Rejection {
+    fn from(err: SetError) -> Self {
+        Rejection::Set(err)
+    }
+}
+
+async fn accept(
+    service: &SecurityEvents,
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(), Rejection> {
+    check_content_type(headers)?;
+    let token = std::str::from_utf8(body)
+        .map_err(|_| SetError::InvalidRequest("the body is not UTF-8 text".into()))?
+        .trim();
+    let verified = service.verifier.verify(token).await?;
+    let events = event::parse(&verified.claims, &service.issuer)?;
+    let claims = &verified.claims;
+    for parsed in events {
+        let name = SecurityEvent::name(&parsed.uri).to_owned();
+        let new_event = NewEvent {
+            source: Source::SecurityEvent,
+            // RFC 8935: a SET delivered again is answered as if new, changing nothing.
+            dedupe: Dedupe::Key(format!("{} {} {}", claims.iss, claims.jti, parsed.uri)),
+            event_type: name.clone(),
+            user_id: parsed.user_id.clone(),
+            event_time: Some(parsed.time),
+            payload: json!({"kid": verified.kid, "claims": verified.raw_claims}),
+            effects: parsed.effects(),
+        };
+        let stored = tokio::time::timeout(STORE_TIMEOUT, state.storage.record(&new_event)).await;
+        match stored {
+            Ok(Ok(recorded)) => tracing::info!(
+                event.type = %name,
+                user.id = parsed.user_id.as_deref().unwrap_or(""),
+                outcome = if recorded == Recorded::Duplicate { "duplicate" } else { "stored" },
+                "security event"
+            ),
+            Ok(Err(err)) => {
+                return Err(Rejection::Storage(ApiError::unavailable(
+                    "storage_unavailable",
+                    &err,
+                )));
+            }
+            Err(_) => {
+                return Err(Rejection::Storage(ApiError::unavailable(
+                    "storage_unavailable",
+                    &"storage timed out",
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Storage gets this long; the whole answer must stay inside Kakao's 3 s.
+const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// `application/secevent+jwt`, any case, parameters allowed.
+fn check_content_type(headers: &HeaderMap) -> Result<(), SetError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media_type == "application/secevent+jwt" {
+        Ok(())
+    } else {
+        Err(SetError::InvalidRequest(
+            "Content-Type must be application/secevent+jwt".into(),
+        ))
+    }
+}
+
+/// RFC 8935 §2.3: `400` with `{"err","description"}`; 503 for our own failures.
+fn set_error_response(err: &SetError) -> Response {
+    match err.code() {
+        Some(code) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"err": code, "description": err.to_string()})),
+        )
+            .into_response(),
+        None => ApiError::unavailable("keys_unavailable", err).into_response(),
+    }
+}

@@ -1,0 +1,251 @@
+//! Verifying a Security Event Token (RFC 8417) as Kakao sends it.
+//!
+//! Order matters: the header is checked (alg pinned to RS256, typ, kid), the
+//! key is found, the signature is verified over the raw bytes, and only then
+//! are the claims read and checked. SETs carry no `exp`; an old `iat` is fine
+//! (deliveries are retried late), one far in the future is not.
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use super::jwks::{KeyStore, Lookup};
+
+/// Longest `kid` looked up.
+const MAX_KID: usize = 128;
+/// How far in the future `iat` may be (clock skew).
+const MAX_IAT_AHEAD: Duration = Duration::from_secs(5 * 60);
+
+/// Why a SET is refused: the RFC 8935 `err` codes, and our own failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidKey(String),
+    #[error("{0}")]
+    InvalidIssuer(String),
+    #[error("{0}")]
+    InvalidAudience(String),
+    /// Not the sender's fault (no key set could be had): 503, so Kakao retries.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl SetError {
+    /// The RFC 8935 `err` code; `None` for our own failures.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            SetError::InvalidRequest(_) => Some("invalid_request"),
+            SetError::InvalidKey(_) => Some("invalid_key"),
+            SetError::InvalidIssuer(_) => Some("invalid_issuer"),
+            SetError::InvalidAudience(_) => Some("invalid_audience"),
+            SetError::Unavailable(_) => None,
+        }
+    }
+
+    fn request(message: impl Into<String>) -> Self {
+        SetError::InvalidRequest(message.into())
+    }
+}
+
+/// The claims of a verified SET.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SetClaims {
+    pub iss: String,
+    pub aud: Value,
+    /// Kakao's user id (SSF forbids it; Kakao sends it).
+    #[serde(default)]
+    pub sub: Option<String>,
+    #[serde(deserialize_with = "numeric_date")]
+    pub iat: i64,
+    pub jti: String,
+    pub events: Map<String, Value>,
+    /// The SSF subject identifier, when a transmitter sends one.
+    #[serde(default)]
+    pub sub_id: Option<Value>,
+    /// Kakao spells the transaction id `txm`; RFC 8417 says `txn`.
+    #[serde(default)]
+    pub txm: Option<String>,
+    #[serde(default)]
+    pub txn: Option<String>,
+}
+
+pub struct VerifiedSet {
+    pub kid: String,
+    pub claims: SetClaims,
+    /// Every claim as sent, for the events log.
+    pub raw_claims: Value,
+}
+
+pub struct Verifier {
+    keys: Arc<KeyStore>,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn new(keys: Arc<KeyStore>, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "aud"]);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        Self { keys, validation }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<VerifiedSet, SetError> {
+        let kid = check_header(token)?;
+        let key = match self.keys.key(&kid).await {
+            Lookup::Found(key) => key,
+            Lookup::Unknown => {
+                return Err(SetError::InvalidKey(format!(
+                    "kid {kid:?} is not in Kakao's current key set"
+                )));
+            }
+            Lookup::Refused(why) => {
+                return Err(SetError::InvalidKey(format!("kid {kid:?}: {why}")));
+            }
+            Lookup::Unavailable(why) => return Err(SetError::Unavailable(why)),
+        };
+        let data =
+            jsonwebtoken::decode::<Value>(token, &key, &self.validation).map_err(
+                |err| match err.kind() {
+                    ErrorKind::InvalidSignature => {
+                        SetError::InvalidKey("the signature does not verify".into())
+                    }
+                    ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
+                        SetError::InvalidKey(format!("kid {kid:?} cannot verify: {err}"))
+                    }
+                    ErrorKind::InvalidIssuer => {
+                        SetError::InvalidIssuer("iss is not Kakao's issuer".into())
+                    }
+                    ErrorKind::InvalidAudience => {
+                        SetError::InvalidAudience("aud is not this app's REST API key".into())
+                    }
+                    ErrorKind::MissingRequiredClaim(claim) => {
+                        SetError::request(format!("missing claim {claim}"))
+                    }
+                    _ => SetError::request(format!("malformed claims: {err}")),
+                },
+            )?;
+        let raw_claims = data.claims;
+        let claims = SetClaims::deserialize(&raw_claims)
+            .map_err(|err| SetError::request(format!("malformed claims: {err}")))?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if claims.iat > now + MAX_IAT_AHEAD.as_secs() as i64 {
+            return Err(SetError::request("iat is in the future"));
+        }
+        if claims.jti.trim().is_empty() {
+            return Err(SetError::request("jti is empty"));
+        }
+        if claims.events.is_empty() {
+            return Err(SetError::request("events is empty"));
+        }
+        Ok(VerifiedSet {
+            kid,
+            claims,
+            raw_claims,
+        })
+    }
+}
+
+/// The header's `kid`, after checking `alg` and `typ`. Read before the
+/// signature is verified, so it decides nothing but which key to try.
+fn check_header(token: &str) -> Result<String, SetError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SetError::request(
+            "the body is not a compact JWT (three dot-separated parts)",
+        ));
+    };
+    let header: Map<String, Value> = URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or_else(|| SetError::request("the JWT header is not base64url JSON"))?;
+    match header.get("alg").and_then(Value::as_str) {
+        Some("RS256") => {}
+        Some(other) => {
+            return Err(SetError::request(format!(
+                "alg {other} is not accepted; only RS256"
+            )));
+        }
+        None => return Err(SetError::request("the header has no alg")),
+    }
+    let typ = header
+        .get("typ")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if typ.strip_prefix("application/").unwrap_or(&typ) != "secevent+jwt" {
+        return Err(SetError::request("typ must be secevent+jwt"));
+    }
+    match header.get("kid").and_then(Value::as_str) {
+        Some(kid) if !kid.is_empty() && kid.len() <= MAX_KID => Ok(kid.to_owned()),
+        Some(_) => Err(SetError::request(format!(
+            "kid must be 1 to {MAX_KID} characters"
+        ))),
+        None => Err(SetError::request("the header has no kid")),
+    }
+}
+
+/// A NumericDate; Kakao's table calls `iat` a string, so digits in a string
+/// are read too.
+fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .ok_or_else(|| serde::de::Error::custom("iat is not a time")),
+        Value::String(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom("iat is not a time")),
+        _ => Err(serde::de::Error::custom("iat is not a time")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token_with_header(header: &str) -> String {
+        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn the_header_pins_rs256_typ_and_kid() {
+        let ok = r#"{"alg":"RS256","typ":"secevent+jwt","kid":"k1"}"#;
+        assert_eq!(check_header(&token_with_header(ok)).unwrap(), "k1");
+        let prefixed = r#"{"alg":"RS256","typ":"Application/SecEvent+JWT","kid":"k1"}"#;
+        assert!(check_header(&token_with_header(prefixed)).is_ok());
+        for (header, says) in [
+            (
+                r#"{"alg":"none","typ":"secevent+jwt","kid":"k"}"#,
+                "alg none",
+            ),
+            (
+                r#"{"alg":"HS256","typ":"secevent+jwt","kid":"k"}"#,
+                "alg HS256",
+            ),
+            (r#"{"alg":"RS256","typ":"JWT","kid":"k"}"#, "typ"),
+            (r#"{"alg":"RS256","typ":"secevent+jwt"}"#, "no kid"),
+        ] {
+            let err = check_header(&token_with_header(header)).unwrap_err();
+            assert_eq!(err.code(), Some("invalid_request"));
+            assert!(err.to_string().contains(says), "{header}: {err}");
+        }
+        let long_kid = format!(
+            r#"{{"alg":"RS256","typ":"secevent+jwt","kid":"{}"}}"#,
+            "k".repeat(129)
+        );
+        assert!(check_header(&token_with_header(&long_kid)).is_err());
+        assert!(check_header("not-a-jwt").is_err());
+        assert!(check_header("a.b.c.d").is_err());
+    }
+}
