@@ -75,13 +75,17 @@ pub struct ParsedEvent {
     pub time: i64,
 }
 
-impl SecurityEvent {
-    /// The short name used as the stored event type (`user-unlinked`, …).
-    pub fn name(uri: &str) -> &str {
+impl ParsedEvent {
+    /// The stored event type: the short name of a known type
+    /// (`user-unlinked`, …), the full URI of an unknown one.
+    pub fn type_name(&self) -> &str {
+        if matches!(self.event, SecurityEvent::Unknown { .. }) {
+            return &self.uri;
+        }
         [OAUTH, RISC, CAEP, KAKAO]
             .iter()
-            .find_map(|base| uri.strip_prefix(base))
-            .unwrap_or(uri)
+            .find_map(|base| self.uri.strip_prefix(base))
+            .unwrap_or(&self.uri)
     }
 }
 
@@ -186,7 +190,9 @@ fn parse_one(
         uri: uri.to_owned(),
         event,
         user_id,
-        time: seconds.saturating_mul(1000),
+        // Whole seconds: the event happened at or before the end of that
+        // second, so it is not older than a login earlier in the same second.
+        time: seconds.saturating_mul(1000).saturating_add(999),
     })
 }
 

@@ -26,7 +26,6 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    event::SecurityEvent,
     jwks::{KeySource, KeyStore},
     verify::{SetError, Verifier},
 };
@@ -132,7 +131,7 @@ async fn accept(
     let events = event::parse(&verified.claims, &service.issuer)?;
     let claims = &verified.claims;
     for parsed in events {
-        let name = SecurityEvent::name(&parsed.uri).to_owned();
+        let name = parsed.type_name().to_owned();
         let new_event = NewEvent {
             source: Source::SecurityEvent,
             // RFC 8935: a SET delivered again is answered as if new, changing nothing.

@@ -32,12 +32,24 @@ const LINK_ON_LOGIN: &str = "
 
 impl Storage {
     pub async fn user(&self, user_id: &str) -> Result<Option<User>, StorageError> {
-        const SQL: &str = "SELECT * FROM users WHERE user_id = $1";
+        const USER: &str = "SELECT * FROM users WHERE user_id = $1";
+        const SCOPES: &str =
+            "SELECT scope FROM user_scopes WHERE user_id = $1 AND consented ORDER BY scope";
         Ok(with_pool!(self, |pool| {
-            sqlx::query_as(SQL)
+            let user: Option<User> = sqlx::query_as(USER)
                 .bind(user_id)
                 .fetch_optional(pool)
-                .await?
+                .await?;
+            match user {
+                None => None,
+                Some(mut user) => {
+                    user.scopes = sqlx::query_scalar(SCOPES)
+                        .bind(user_id)
+                        .fetch_all(pool)
+                        .await?;
+                    Some(user)
+                }
+            }
         }))
     }
 

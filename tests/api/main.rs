@@ -4,6 +4,8 @@ mod app_api;
 mod channel;
 mod durability;
 mod helpers;
+mod kakao_keys;
+mod security_events;
 mod service;
 mod share;
 mod skill_callback;

@@ -355,3 +355,98 @@ pub async fn a_follower_polling_during_concurrent_writes_sees_every_event(storag
     );
     assert_eq!(seen.len(), WRITERS * EACH, "a follower skipped events");
 }
+
+fn set_event(jti: &str, time: i64, effects: Vec<Effect>) -> NewEvent {
+    NewEvent {
+        source: Source::SecurityEvent,
+        dedupe: Dedupe::Key(jti.into()),
+        event_type: "test".into(),
+        user_id: None,
+        event_time: Some(time),
+        payload: json!({}),
+        effects,
+    }
+}
+
+/// Stores a security event with one effect, expecting it to be new.
+async fn apply(storage: &Storage, key: &str, time: i64, effect: Effect) {
+    stored(
+        storage
+            .record(&set_event(key, time, vec![effect]))
+            .await
+            .unwrap(),
+    );
+}
+
+async fn user(storage: &Storage, user_id: &str) -> kakao_webhooks::storage::User {
+    storage
+        .user(user_id)
+        .await
+        .unwrap()
+        .expect("the user exists")
+}
+
+pub async fn scope_consents_follow_event_time_per_scope(storage: &Storage) {
+    let scopes = |list: &[&str], consented| Effect::Scopes {
+        user_id: "700".into(),
+        scopes: list.iter().map(|s| s.to_string()).collect(),
+        consented,
+    };
+    apply(storage, "s1", 1_000, scopes(&["email", "birthday"], true)).await;
+    assert_eq!(user(storage, "700").await.scopes, ["birthday", "email"]);
+    apply(storage, "s2", 3_000, scopes(&["email"], false)).await;
+    // An older consent delivered late does not undo the newer withdrawal.
+    apply(storage, "s3", 2_000, scopes(&["email"], true)).await;
+    assert_eq!(user(storage, "700").await.scopes, ["birthday"]);
+}
+
+pub async fn account_state_events_follow_event_time(storage: &Storage) {
+    let id = || "701".to_string();
+    apply(storage, "a1", 5_000, Effect::Enable { user_id: id() }).await;
+    apply(storage, "a2", 4_000, Effect::Disable { user_id: id() }).await;
+    assert_eq!(
+        user(storage, "701").await.status,
+        "linked",
+        "the older disable lost"
+    );
+    apply(storage, "a3", 6_000, Effect::Disable { user_id: id() }).await;
+    assert_eq!(user(storage, "701").await.status, "disabled");
+    apply(storage, "a4", 7_000, Effect::Purge { user_id: id() }).await;
+    apply(storage, "a5", 8_000, Effect::Link { user_id: id() }).await;
+    assert_eq!(
+        user(storage, "701").await.status,
+        "purged",
+        "purged is final"
+    );
+}
+
+pub async fn identifiers_are_replaced_by_user_or_by_old_value(storage: &Storage) {
+    use kakao_webhooks::storage::Identifier;
+    let changed = |user: Option<&str>, old: &str, new: Option<&str>| Effect::IdentifierChanged {
+        user_id: user.map(str::to_owned),
+        old: Identifier::Phone(old.into()),
+        new_value: new.map(str::to_owned),
+    };
+    apply(
+        storage,
+        "i1",
+        1_000,
+        changed(Some("702"), "010-0", Some("010-1")),
+    )
+    .await;
+    assert_eq!(
+        user(storage, "702").await.phone_number.as_deref(),
+        Some("010-1")
+    );
+    apply(storage, "i2", 2_000, changed(None, "010-1", Some("010-2"))).await;
+    assert_eq!(
+        user(storage, "702").await.phone_number.as_deref(),
+        Some("010-2")
+    );
+    let recycled = Effect::IdentifierRecycled {
+        user_id: None,
+        old: Identifier::Phone("010-2".into()),
+    };
+    apply(storage, "i3", 3_000, recycled).await;
+    assert_eq!(user(storage, "702").await.phone_number, None);
+}

@@ -44,4 +44,7 @@ on_both_backends!(
     an_inactive_user_gets_no_session,
     events_page_in_order,
     a_follower_polling_during_concurrent_writes_sees_every_event,
+    scope_consents_follow_event_time_per_scope,
+    account_state_events_follow_event_time,
+    identifiers_are_replaced_by_user_or_by_old_value,
 );
