@@ -27,6 +27,7 @@ use crate::{
     api, channel,
     config::Settings,
     health,
+    profile_refresh::ProfileRefresher,
     security_events::{self, SecurityEvents},
     share,
     skill::{self, SkillHandler, SkillService},
@@ -153,6 +154,16 @@ impl Server {
         let grace = state.settings.shutdown_grace_ms;
         if let Some(events) = &state.security_events {
             events.start(shutdown.clone());
+        }
+        let settings = &state.settings;
+        if let (true, Some(admin_key)) = (settings.kakao_profile_refresh, &settings.kakao_admin_key)
+        {
+            let refresher = ProfileRefresher::new(
+                state.storage.clone(),
+                settings.kakao_api_base_url.clone(),
+                admin_key.clone(),
+            );
+            tasks.spawn(refresher.run(shutdown.clone()));
         }
         let storage = state.storage.clone();
         let metrics = state.metrics.clone();

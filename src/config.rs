@@ -48,6 +48,9 @@ pub struct Settings {
     pub kakao_jwks_timeout_ms: Duration,
     #[serde(deserialize_with = "millis")]
     pub kakao_jwks_refetch_cooldown_ms: Duration,
+    pub kakao_profile_refresh: bool,
+    #[serde(deserialize_with = "http_url")]
+    pub kakao_api_base_url: Url,
     #[serde(deserialize_with = "optional_secret")]
     pub internal_api_token: Option<SecretString>,
 
@@ -153,6 +156,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "kakao_jwks_timeout_ms",
                 "must be at most 2000 ms: a webhook must still be answered within 3 s",
+            ));
+        }
+        if self.kakao_profile_refresh && self.kakao_admin_key.is_none() {
+            return Err(ConfigError::new(
+                "kakao_profile_refresh",
+                "needs KAKAO_ADMIN_KEY: the user API is called with the admin key",
             ));
         }
         if self.request_body_limit_bytes < 1024 {

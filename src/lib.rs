@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod profile_refresh;
 pub mod security_events;
 pub mod share;
 pub mod skill;

@@ -45,6 +45,8 @@ pub struct SecurityEvents {
     keys: Arc<KeyStore>,
     verifier: Verifier,
     issuer: String,
+    /// Queue a profile refresh job on user-profile-changed.
+    refresh_profiles: bool,
 }
 
 impl SecurityEvents {
@@ -74,6 +76,7 @@ impl SecurityEvents {
             keys,
             verifier,
             issuer,
+            refresh_profiles: settings.kakao_profile_refresh,
         })
     }
 
@@ -140,7 +143,7 @@ async fn accept(
             user_id: parsed.user_id.clone(),
             event_time: Some(parsed.time),
             payload: json!({"kid": verified.kid, "claims": verified.raw_claims}),
-            effects: parsed.effects(),
+            effects: effects_of(&parsed, service.refresh_profiles),
         };
         let stored = tokio::time::timeout(STORE_TIMEOUT, state.storage.record(&new_event)).await;
         match stored {
@@ -165,6 +168,19 @@ async fn accept(
         }
     }
     Ok(())
+}
+
+/// The event's effects, plus a refresh job when profiles are refreshed.
+fn effects_of(parsed: &event::ParsedEvent, refresh_profiles: bool) -> Vec<crate::storage::Effect> {
+    let mut effects = parsed.effects();
+    if let (true, event::SecurityEvent::UserProfileChanged, Some(user_id)) =
+        (refresh_profiles, &parsed.event, &parsed.user_id)
+    {
+        effects.push(crate::storage::Effect::QueueProfileRefresh {
+            user_id: user_id.clone(),
+        });
+    }
+    effects
 }
 
 /// Storage gets this long; the whole answer must stay inside Kakao's 3 s.

@@ -92,6 +92,12 @@ const MARK_PROFILE_STALE: &str = "
     UPDATE users SET profile_stale = TRUE, profile_event_at = $2, updated_at = $3
     WHERE user_id = $1 AND (profile_event_at IS NULL OR profile_event_at <= $2)";
 
+/// Asked again while pending: due now, attempts reset, a new generation.
+const QUEUE_JOB: &str = "
+    INSERT INTO jobs (kind, user_id, run_at, created_at) VALUES ($1, $2, $3, $3)
+    ON CONFLICT (kind, user_id) DO UPDATE SET
+        run_at = excluded.run_at, attempts = 0, generation = jobs.generation + 1";
+
 const UPSERT_CHANNEL_RELATION: &str = "
     INSERT INTO channel_relations (user_id, id_type, channel_public_id, channel_uuid, relation, changed_at)
     VALUES ($1, $2, $3, $4, $5, $6)
@@ -187,6 +193,14 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
         Effect::ProfileStale { user_id } => {
             vec![ensure(user_id), timed(MARK_PROFILE_STALE, user_id, vec![])]
         }
+        Effect::QueueProfileRefresh { user_id } => vec![statement(
+            QUEUE_JOB,
+            vec![
+                Text(super::jobs::PROFILE_REFRESH.into()),
+                Text(user_id.clone()),
+                Int(now),
+            ],
+        )],
         Effect::ChannelRelation(relation) => vec![statement(
             UPSERT_CHANNEL_RELATION,
             vec![

@@ -9,6 +9,7 @@
 
 mod effects;
 mod events;
+pub mod jobs;
 pub mod model;
 mod users;
 

@@ -180,6 +180,10 @@ pub enum Effect {
     ProfileStale {
         user_id: String,
     },
+    /// Fetch the user's profile from Kakao in the background (a durable job).
+    QueueProfileRefresh {
+        user_id: String,
+    },
     /// The user's relation with a Kakao Talk Channel.
     ChannelRelation(ChannelRelation),
 }

@@ -450,3 +450,64 @@ pub async fn identifiers_are_replaced_by_user_or_by_old_value(storage: &Storage)
     apply(storage, "i3", 3_000, recycled).await;
     assert_eq!(user(storage, "702").await.phone_number, None);
 }
+
+pub async fn jobs_are_claimed_once_and_rearmed_when_asked_again(storage: &Storage) {
+    use kakao_webhooks::storage::jobs::PROFILE_REFRESH;
+    let queue = |key: &str| {
+        set_event(
+            key,
+            1,
+            vec![Effect::QueueProfileRefresh {
+                user_id: "800".into(),
+            }],
+        )
+    };
+    stored(storage.record(&queue("j1")).await.unwrap());
+    let lease = now_millis() + 60_000;
+    // Concurrent workers: exactly one gets the job.
+    let claims: Vec<_> = (0..4)
+        .map(|_| {
+            let storage = storage.clone();
+            tokio::spawn(async move { storage.claim_job(PROFILE_REFRESH, lease).await.unwrap() })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claim in claims {
+        claimed.extend(claim.await.unwrap());
+    }
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    let job = claimed.pop().unwrap();
+    assert_eq!((job.user_id.as_str(), job.attempts), ("800", 1));
+    assert!(
+        storage
+            .claim_job(PROFILE_REFRESH, lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "leased"
+    );
+
+    // Asked for again while running: the stale worker's finish keeps it.
+    stored(storage.record(&queue("j2")).await.unwrap());
+    storage.finish_job(&job).await.unwrap();
+    assert_eq!(storage.pending_jobs(PROFILE_REFRESH).await.unwrap(), 1);
+    let again = storage
+        .claim_job(PROFILE_REFRESH, lease)
+        .await
+        .unwrap()
+        .expect("due again");
+    storage
+        .retry_job(&again, now_millis() + 60_000, "boom")
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .claim_job(PROFILE_REFRESH, lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due yet"
+    );
+    storage.finish_job(&again).await.unwrap();
+    assert_eq!(storage.pending_jobs(PROFILE_REFRESH).await.unwrap(), 0);
+}

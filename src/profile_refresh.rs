@@ -1,0 +1,194 @@
+//! Profile refresh (off unless `KAKAO_PROFILE_REFRESH=true`): after a
+//! `user-profile-changed` event, a durable job fetches the user from Kakao's
+//! user API with the admin key, stores email and phone, and clears the
+//! profile's stale flag. Failures are retried with backoff; a 4xx from Kakao
+//! (the user is gone, say) ends the job.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::storage::{
+    Storage,
+    jobs::{Job, PROFILE_REFRESH},
+    now_millis,
+};
+
+/// How often an idle worker looks for due jobs.
+const POLL: Duration = Duration::from_millis(500);
+/// A claimed job is another worker's to take after this (if this one died).
+const LEASE: Duration = Duration::from_secs(60);
+/// Retry delays: 1 s, 2 s, 4 s, … up to an hour; then the job is dropped.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(3600);
+const MAX_ATTEMPTS: i64 = 20;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct ProfileRefresher {
+    storage: Storage,
+    api_base: Url,
+    admin_key: SecretString,
+    client: reqwest::Client,
+}
+
+/// What the user API returns that we keep.
+#[derive(Debug, Default, Deserialize)]
+struct KakaoUser {
+    #[serde(default)]
+    kakao_account: KakaoAccount,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct KakaoAccount {
+    email: Option<String>,
+    phone_number: Option<String>,
+}
+
+enum Failure {
+    /// Worth retrying (network, 5xx, 429).
+    Transient(String),
+    /// Kakao refused this user for good (4xx).
+    Permanent(String),
+}
+
+impl ProfileRefresher {
+    pub fn new(storage: Storage, api_base: Url, admin_key: SecretString) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kakao-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with static settings builds");
+        Self {
+            storage,
+            api_base,
+            admin_key,
+            client,
+        }
+    }
+
+    /// Works through due jobs until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let lease_until = now_millis() + LEASE.as_millis() as i64;
+            match self.storage.claim_job(PROFILE_REFRESH, lease_until).await {
+                Ok(Some(job)) => self.work(job).await,
+                Ok(None) => {
+                    let _ = shutdown.run_until_cancelled(tokio::time::sleep(POLL)).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "profile refresh: cannot claim a job");
+                    let _ = shutdown
+                        .run_until_cancelled(tokio::time::sleep(POLL * 4))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn work(&self, job: Job) {
+        let fetched_at = now_millis();
+        let outcome = match self.fetch(&job.user_id).await {
+            Ok(user) => {
+                let account = user.kakao_account;
+                self.storage
+                    .apply_profile(
+                        &job.user_id,
+                        account.email.as_deref(),
+                        account.phone_number.as_deref(),
+                        fetched_at,
+                    )
+                    .await
+                    .map_err(|err| Failure::Transient(err.to_string()))
+            }
+            Err(failure) => Err(failure),
+        };
+        let result = match outcome {
+            Ok(()) => {
+                tracing::info!(user.id = %job.user_id, outcome = "refreshed", "profile refresh");
+                metrics::counter!("kakao_profile_refreshes_total", "outcome" => "refreshed")
+                    .increment(1);
+                self.storage.finish_job(&job).await
+            }
+            Err(Failure::Permanent(reason)) => {
+                tracing::warn!(user.id = %job.user_id, %reason, outcome = "dropped", "profile refresh");
+                metrics::counter!("kakao_profile_refreshes_total", "outcome" => "dropped")
+                    .increment(1);
+                self.storage.finish_job(&job).await
+            }
+            Err(Failure::Transient(reason)) if job.attempts >= MAX_ATTEMPTS => {
+                tracing::error!(user.id = %job.user_id, %reason, attempts = job.attempts, "profile refresh: giving up");
+                metrics::counter!("kakao_profile_refreshes_total", "outcome" => "gave_up")
+                    .increment(1);
+                self.storage.finish_job(&job).await
+            }
+            Err(Failure::Transient(reason)) => {
+                let delay = backoff(job.attempts);
+                tracing::warn!(user.id = %job.user_id, %reason, retry_s = delay.as_secs(), "profile refresh failed; will retry");
+                metrics::counter!("kakao_profile_refreshes_total", "outcome" => "retry")
+                    .increment(1);
+                let run_at = now_millis() + delay.as_millis() as i64;
+                self.storage.retry_job(&job, run_at, &reason).await
+            }
+        };
+        if let Err(err) = result {
+            // The lease expires and the job is claimed again.
+            tracing::warn!(error = %err, "profile refresh: cannot update the job");
+        }
+    }
+
+    /// `GET {api}/v2/user/me?target_id_type=user_id&target_id=…` with the admin key.
+    async fn fetch(&self, user_id: &str) -> Result<KakaoUser, Failure> {
+        let mut url = self.api_base.clone();
+        url.set_path("/v2/user/me");
+        url.query_pairs_mut()
+            .append_pair("target_id_type", "user_id")
+            .append_pair("target_id", user_id);
+        let response = self
+            .client
+            .get(url)
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("KakaoAK {}", self.admin_key.expose_secret()),
+            )
+            .send()
+            .await
+            .map_err(|err| Failure::Transient(format!("user API unreachable: {err}")))?;
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json()
+                .await
+                .map_err(|err| Failure::Transient(format!("user API answer unreadable: {err}")));
+        }
+        let reason = format!("user API answered {status}");
+        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(Failure::Permanent(reason))
+        } else {
+            Err(Failure::Transient(reason))
+        }
+    }
+}
+
+fn backoff(attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    RETRY_FIRST
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(RETRY_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(19), RETRY_MAX);
+    }
+}
