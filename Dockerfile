@@ -1,5 +1,4 @@
 # kakao-webhooks: build in one stage, run from a small image as a non-root user.
-# (Issue 5 adds a HEALTHCHECK once the `healthcheck` subcommand exists.)
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -25,5 +24,8 @@ ENV BIND_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 8080
+# No curl in the image: the binary asks its own /health.
+HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 \
+    CMD ["kakao-webhooks", "healthcheck"]
 ENTRYPOINT ["kakao-webhooks"]
 CMD ["serve"]

@@ -23,6 +23,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Ask a running server's /health at BIND_ADDR; exit 0 if healthy, 1 if not
+    /// (for container HEALTHCHECKs: needs no curl).
+    Healthcheck,
 }
 
 #[tokio::main]
@@ -35,10 +38,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logging(settings.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(settings).await,
-        Command::Migrate => migrate(settings).await,
+        // Quiet: a HEALTHCHECK runs it every few seconds.
+        Command::Healthcheck => return healthcheck(&settings).await,
+        Command::Serve => {
+            telemetry::init_logging(settings.log_format);
+            serve(settings).await
+        }
+        Command::Migrate => {
+            telemetry::init_logging(settings.log_format);
+            migrate(settings).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +63,29 @@ async fn main() -> ExitCode {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let server = Server::build(settings, Arc::new(demo_bot())).await?;
     server.run(shutdown_on_signal()).await
+}
+
+async fn healthcheck(settings: &Settings) -> ExitCode {
+    let mut addr = settings.bind_addr;
+    // A server listening on every interface answers on loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .expect("a reqwest client with static settings builds");
+    match client.get(format!("http://{addr}/health")).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("kakao-webhooks: /health answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("kakao-webhooks: /health at {addr} unreachable: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-use crate::helpers::{APP_ID, TestApp};
+use crate::helpers::{APP_ID, ScratchDatabase, TestApp};
 
 async fn channel_notice(app: &TestApp, resource_id: &str) -> u16 {
     let body = json!({
@@ -57,72 +56,6 @@ async fn a_restart_keeps_users_sessions_and_events() {
     // And the repeat after the restart is still recognised.
     assert_eq!(channel_notice(&app, "kept-1").await, 200);
     assert_eq!(app.events().await.len(), before.len());
-}
-
-/// A PostgreSQL database of its own, dropped at the end.
-struct ScratchDatabase {
-    admin: PgPool,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create() -> Option<Self> {
-        let base = std::env::var("TEST_DATABASE_URL").ok()?;
-        let admin = PgPool::connect(&base).await.unwrap();
-        let mut bytes = [0u8; 6];
-        getrandom::fill(&mut bytes).unwrap();
-        let name = format!(
-            "kw_{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&base).unwrap();
-        url.set_path(&name);
-        Some(Self {
-            admin,
-            name,
-            url: url.to_string(),
-        })
-    }
-
-    /// Refuses new connections and ends the open ones: the database is gone.
-    async fn take_away(&self) {
-        self.sql(&format!(
-            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-            self.name
-        ))
-        .await;
-        self.sql(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-            self.name
-        ))
-        .await;
-    }
-
-    async fn bring_back(&self) {
-        self.sql(&format!(
-            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-            self.name
-        ))
-        .await;
-    }
-
-    async fn sql(&self, sql: &str) {
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&self.admin)
-            .await
-            .unwrap();
-    }
-
-    async fn drop(self) {
-        self.bring_back().await;
-        self.sql(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .await;
-    }
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use kakao_webhooks::{
     skill::{SkillHandler, SkillRequest, SkillResponse},
 };
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use tempfile::TempDir;
 use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -272,4 +273,70 @@ async fn record(State(receiver): State<CallbackReceiver>, Json(body): Json<Value
         "message": "",
         "timestamp": 1700000000
     }))
+}
+
+/// A PostgreSQL database of its own, dropped at the end.
+pub struct ScratchDatabase {
+    admin: PgPool,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub async fn create() -> Option<Self> {
+        let base = std::env::var("TEST_DATABASE_URL").ok()?;
+        let admin = PgPool::connect(&base).await.unwrap();
+        let mut bytes = [0u8; 6];
+        getrandom::fill(&mut bytes).unwrap();
+        let name = format!(
+            "kw_{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&name);
+        Some(Self {
+            admin,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    /// Refuses new connections and ends the open ones: the database is gone.
+    pub async fn take_away(&self) {
+        self.sql(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            self.name
+        ))
+        .await;
+        self.sql(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            self.name
+        ))
+        .await;
+    }
+
+    pub async fn bring_back(&self) {
+        self.sql(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            self.name
+        ))
+        .await;
+    }
+
+    async fn sql(&self, sql: &str) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+    }
+
+    pub async fn drop(self) {
+        self.bring_back().await;
+        self.sql(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await;
+    }
 }

@@ -4,6 +4,7 @@ mod app_api;
 mod channel;
 mod durability;
 mod helpers;
+mod instances;
 mod kakao_keys;
 mod security_events;
 mod service;

@@ -169,3 +169,39 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     );
     app.stop().await.expect("server stops cleanly");
 }
+
+// Multi-threaded: the blocking `output()` calls must not starve the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_for_a_live_server_and_1_otherwise() {
+    let app = TestApp::spawn().await;
+    let live = binary()
+        .arg("healthcheck")
+        .env("BIND_ADDR", app.addr.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(
+        live.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    // 0.0.0.0 (as in the container) is asked on loopback.
+    let any = binary()
+        .arg("healthcheck")
+        .env("BIND_ADDR", format!("0.0.0.0:{}", app.addr.port()))
+        .output()
+        .unwrap();
+    assert_eq!(any.status.code(), Some(0));
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dead = binary()
+        .arg("healthcheck")
+        .env("BIND_ADDR", free.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&dead.stderr).contains("unreachable"));
+}
