@@ -104,6 +104,7 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     tasks: TaskTracker,
+    extra_routes: Option<Router>,
 }
 
 impl Server {
@@ -134,7 +135,14 @@ impl Server {
             listener,
             state,
             tasks,
+            extra_routes: None,
         })
+    }
+
+    /// Serves `routes` too (dev mode's local Kakao).
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.extra_routes = Some(routes);
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -150,6 +158,7 @@ impl Server {
             listener,
             state,
             tasks,
+            extra_routes,
         } = self;
         let grace = state.settings.shutdown_grace_ms;
         if let Some(events) = &state.security_events {
@@ -167,7 +176,10 @@ impl Server {
         }
         let storage = state.storage.clone();
         let metrics = state.metrics.clone();
-        let app = router(state);
+        let app = match extra_routes {
+            Some(extra) => router(state).merge(extra),
+            None => router(state),
+        };
         tracing::info!(addr = %listener.local_addr()?, "kakao-webhooks listening");
 
         let upkeep = tokio::spawn(async move {

@@ -28,6 +28,7 @@ pub struct Settings {
     pub request_timeout_ms: Duration,
     #[serde(deserialize_with = "millis")]
     pub shutdown_grace_ms: Duration,
+    pub dev_dir: std::path::PathBuf,
 
     pub database_url: DatabaseUrl,
     pub auto_migrate: bool,

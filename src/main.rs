@@ -4,7 +4,12 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use kakao_webhooks::{
-    Server, Settings, app::shutdown_on_signal, skill::demo::demo_bot, storage::Storage, telemetry,
+    Server, Settings,
+    app::shutdown_on_signal,
+    simulate::{Simulation, Simulator},
+    skill::demo::demo_bot,
+    storage::Storage,
+    telemetry,
 };
 
 #[derive(Parser)]
@@ -20,12 +25,28 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve every webhook (what a bare `kakao-webhooks` does).
-    Serve,
+    Serve {
+        /// Local Kakao built in: a generated dev key trusted as Kakao's, dev
+        /// values for unset keys and tokens. Loopback only. Never in production.
+        #[arg(long)]
+        dev: bool,
+        /// With --dev, listen on a non-loopback BIND_ADDR anyway.
+        #[arg(long, requires = "dev")]
+        dev_allow_remote: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Ask a running server's /health at BIND_ADDR; exit 0 if healthy, 1 if not
     /// (for container HEALTHCHECKs: needs no curl).
     Healthcheck,
+    /// Send a running server what Kakao sends, and judge its answer.
+    Simulate {
+        /// The server (default: http://BIND_ADDR).
+        #[arg(long, global = true)]
+        server: Option<url::Url>,
+        #[command(subcommand)]
+        simulation: Simulation,
+    },
 }
 
 #[tokio::main]
@@ -38,12 +59,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve {
+        dev: false,
+        dev_allow_remote: false,
+    });
+    let result = match command {
         // Quiet: a HEALTHCHECK runs it every few seconds.
         Command::Healthcheck => return healthcheck(&settings).await,
-        Command::Serve => {
+        Command::Simulate { server, simulation } => {
+            return simulate(settings, server, simulation).await;
+        }
+        Command::Serve {
+            dev,
+            dev_allow_remote,
+        } => {
             telemetry::init_logging(settings.log_format);
-            serve(settings).await
+            serve(settings, dev, dev_allow_remote).await
         }
         Command::Migrate => {
             telemetry::init_logging(settings.log_format);
@@ -60,9 +91,45 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings, dev: bool, allow_remote: bool) -> anyhow::Result<()> {
+    if !dev {
+        let server = Server::build(settings, Arc::new(demo_bot())).await?;
+        return server.run(shutdown_on_signal()).await;
+    }
+    let filled = kakao_webhooks::dev::apply(&mut settings, allow_remote)?;
+    let key = Arc::new(kakao_webhooks::dev::DevKey::load_or_create(
+        &settings.dev_dir,
+    )?);
+    let folder = settings.dev_dir.clone();
     let server = Server::build(settings, Arc::new(demo_bot())).await?;
+    let addr = server.local_addr();
+    eprintln!("{}", kakao_webhooks::dev::banner(addr, &folder, &filled));
+    let server = server.with_routes(kakao_webhooks::dev::router(key, addr));
     server.run(shutdown_on_signal()).await
+}
+
+async fn simulate(
+    settings: Settings,
+    server: Option<url::Url>,
+    simulation: Simulation,
+) -> ExitCode {
+    let server = server.unwrap_or_else(|| {
+        let mut addr = settings.bind_addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+            .parse()
+            .expect("an address makes a URL")
+    });
+    match Simulator::new(server, settings).run(simulation).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("kakao-webhooks: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn healthcheck(settings: &Settings) -> ExitCode {

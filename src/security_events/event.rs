@@ -190,9 +190,8 @@ fn parse_one(
         uri: uri.to_owned(),
         event,
         user_id,
-        // Whole seconds: the event happened at or before the end of that
-        // second, so it is not older than a login earlier in the same second.
-        time: seconds.saturating_mul(1000).saturating_add(999),
+        // Whole seconds, taken as the end of that second (see end_of_second).
+        time: crate::storage::end_of_second(seconds.saturating_mul(1000)),
     })
 }
 

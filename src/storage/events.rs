@@ -5,7 +5,7 @@ use super::{
     Dedupe, NewEvent, Recorded, Storage, StorageError, StoredEvent,
     effects::{Arg, Statement, plan},
     in_write_tx,
-    model::now_millis,
+    model::{end_of_second, now_millis},
     with_pool,
 };
 
@@ -45,7 +45,7 @@ impl Storage {
     #[tracing::instrument(skip_all, fields(event.source = event.source.as_str(), event.type = %event.event_type))]
     pub async fn record(&self, event: &NewEvent) -> Result<Recorded, StorageError> {
         let now = now_millis();
-        let event_time = event.event_time.unwrap_or(now);
+        let event_time = event.event_time.unwrap_or_else(|| end_of_second(now));
         let payload = event.payload.to_string();
         let (sql, key, relinked_user) = match &event.dedupe {
             Dedupe::Key(key) => (INSERT_EVENT, key.clone(), None),

@@ -12,6 +12,13 @@ pub fn now_millis() -> i64 {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The last millisecond of the second `millis` falls in. Times that order
+/// changes are kept at second precision, as Kakao's SETs carry them, so that
+/// changes within one second tie and arrival order decides.
+pub fn end_of_second(millis: i64) -> i64 {
+    millis.div_euclid(1000) * 1000 + 999
+}
+
 /// A user as the service knows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {

@@ -1,7 +1,8 @@
 //! Users, their sessions and channel relations, for the application's API.
 
 use super::{
-    ChannelRelation, Session, Storage, StorageError, User, in_write_tx, model::now_millis,
+    ChannelRelation, Session, Storage, StorageError, User, in_write_tx,
+    model::{end_of_second, now_millis},
     with_pool,
 };
 
@@ -23,11 +24,13 @@ fn new_session_id() -> Result<String, StorageError> {
 }
 
 /// A login links the user: a new or unlinked user becomes `linked`.
+/// `linked_at` is exact (it tells links apart); the status time is at second
+/// precision like every time that orders changes.
 const LINK_ON_LOGIN: &str = "
     INSERT INTO users (user_id, status, linked_at, status_event_at, created_at, updated_at)
-    VALUES ($1, 'linked', $2, $2, $2, $2)
+    VALUES ($1, 'linked', $2, $3, $2, $2)
     ON CONFLICT (user_id) DO UPDATE SET
-        status = 'linked', linked_at = $2, status_event_at = $2, updated_at = $2
+        status = 'linked', linked_at = $2, status_event_at = $3, updated_at = $2
     WHERE users.status = 'unlinked'";
 
 impl Storage {
@@ -61,6 +64,7 @@ impl Storage {
             sqlx::query(LINK_ON_LOGIN)
                 .bind(user_id)
                 .bind(now)
+                .bind(end_of_second(now))
                 .execute(&mut *tx)
                 .await?;
             let status: String = sqlx::query_scalar("SELECT status FROM users WHERE user_id = $1")

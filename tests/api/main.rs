@@ -2,6 +2,7 @@
 
 mod app_api;
 mod channel;
+mod dev_mode;
 mod durability;
 mod helpers;
 mod instances;

@@ -1,0 +1,213 @@
+//! Local Kakao, built in: `serve --dev` and `simulate` share a dev folder
+//! holding a generated RSA key. The dev server serves that key's JWKS and
+//! `sse-configuration` under `/dev` and trusts it as Kakao's; `simulate` signs
+//! SETs with it. Never active without `--dev`.
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use anyhow::Context;
+use aws_lc_rs::{
+    encoding::AsDer,
+    rand::SystemRandom,
+    rsa::{KeyPair, KeySize},
+    signature::{KeyPair as _, RSA_PKCS1_SHA256},
+};
+use axum::{Json, Router, extract::State, routing::get};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+use crate::config::{HostPattern, Settings};
+
+/// The values `serve --dev` fills in when unset, and `simulate` assumes.
+pub const DEV_APP_ID: &str = "100000";
+pub const DEV_REST_API_KEY: &str = "dev-rest-api-key";
+pub const DEV_ADMIN_KEY: &str = "dev-admin-key";
+pub const DEV_API_TOKEN: &str = "dev-api-token";
+pub const DEV_KID: &str = "dev-key";
+const KEY_FILE: &str = "dev-signing-key.pk8";
+
+/// The dev signing key, created once in the dev folder.
+pub struct DevKey {
+    pair: KeyPair,
+}
+
+impl DevKey {
+    /// Loads the key from `folder`, creating it (and the folder) the first time.
+    pub fn load_or_create(folder: &Path) -> anyhow::Result<Self> {
+        let path = folder.join(KEY_FILE);
+        if path.exists() {
+            let der =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let pair = KeyPair::from_pkcs8(&der).map_err(|err| {
+                anyhow::anyhow!("{} is not a PKCS#8 RSA key: {err}", path.display())
+            })?;
+            return Ok(Self { pair });
+        }
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create the dev folder {}", folder.display()))?;
+        let pair = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| anyhow::anyhow!("cannot generate an RSA key"))?;
+        let der = pair
+            .as_der()
+            .map_err(|_| anyhow::anyhow!("cannot encode the dev key"))?;
+        write_private(&path, der.as_ref())?;
+        Ok(Self { pair })
+    }
+
+    /// Loads an existing key (for `simulate`); says how to make one if absent.
+    pub fn load(folder: &Path) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            folder.join(KEY_FILE).exists(),
+            "no dev key in {}: start `kakao-webhooks serve --dev` first (or set DEV_DIR)",
+            folder.display()
+        );
+        Self::load_or_create(folder)
+    }
+
+    /// The public key as a JWK Set.
+    pub fn jwks(&self) -> Value {
+        let public = self.pair.public_key();
+        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+        json!({"keys": [{"kty": "RSA", "kid": DEV_KID, "use": "sig", "alg": "RS256", "n": n, "e": e}]})
+    }
+
+    /// A compact RS256 JWT with Kakao's SET header.
+    pub fn sign_set(&self, claims: &Value) -> anyhow::Result<String> {
+        let header = json!({"kid": DEV_KID, "typ": "secevent+jwt", "alg": "RS256"});
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| anyhow::anyhow!("cannot sign with the dev key"))?;
+        Ok(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// The issuer a dev server at `addr` signs as: its own `/dev`.
+pub fn dev_issuer(addr: SocketAddr) -> String {
+    format!("http://{addr}/dev")
+}
+
+/// Turns `settings` into dev settings: unset Kakao values get dev values, the
+/// issuer and key set are this server's `/dev`, and loopback callbacks are
+/// allowed. Refuses a non-loopback address unless `allow_remote`.
+pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<String>> {
+    let addr = settings.bind_addr;
+    anyhow::ensure!(
+        allow_remote || addr.ip().is_loopback(),
+        "--dev listens on loopback only (BIND_ADDR is {addr}); add --dev-allow-remote to force it"
+    );
+    let mut filled = Vec::new();
+    let mut fill = |slot: &mut Option<secrecy::SecretString>, name: &str, value: &str| {
+        if slot.is_none() {
+            *slot = Some(value.into());
+            filled.push(format!("{name}={value}"));
+        }
+    };
+    fill(
+        &mut settings.kakao_rest_api_key,
+        "KAKAO_REST_API_KEY",
+        DEV_REST_API_KEY,
+    );
+    fill(
+        &mut settings.kakao_admin_key,
+        "KAKAO_ADMIN_KEY",
+        DEV_ADMIN_KEY,
+    );
+    fill(
+        &mut settings.internal_api_token,
+        "INTERNAL_API_TOKEN",
+        DEV_API_TOKEN,
+    );
+    if settings.kakao_app_id.is_none() {
+        settings.kakao_app_id = Some(DEV_APP_ID.into());
+        filled.push(format!("KAKAO_APP_ID={DEV_APP_ID}"));
+    }
+    let issuer = dev_issuer(addr);
+    settings.kakao_issuer = issuer.parse().context("dev issuer")?;
+    settings.kakao_jwks_url = Some(
+        format!("{issuer}/jwks.json")
+            .parse()
+            .context("dev JWKS URL")?,
+    );
+    filled.push(format!("KAKAO_ISSUER={issuer}"));
+    for host in ["127.0.0.1", "localhost"] {
+        settings
+            .skill_callback_hosts
+            .push(HostPattern::parse(host).expect("static host"));
+    }
+    settings.skill_callback_allow_http = true;
+    Ok(filled)
+}
+
+/// `/dev/.well-known/sse-configuration` and `/dev/jwks.json`, like Kakao's.
+pub fn router(key: Arc<DevKey>, addr: SocketAddr) -> Router {
+    #[derive(Clone)]
+    struct Dev {
+        key: Arc<DevKey>,
+        issuer: String,
+    }
+    let dev = Dev {
+        key,
+        issuer: dev_issuer(addr),
+    };
+    Router::new()
+        .route(
+            "/dev/.well-known/sse-configuration",
+            get(|State(dev): State<Dev>| async move {
+                Json(json!({
+                    "issuer": dev.issuer,
+                    "jwks_uri": format!("{}/jwks.json", dev.issuer),
+                    "delivery_methods_supported": "http://schemas.openid.net/secevent/risc/delivery-method/push",
+                }))
+            }),
+        )
+        .route(
+            "/dev/jwks.json",
+            get(|State(dev): State<Dev>| async move { Json(dev.key.jwks()) }),
+        )
+        .with_state(dev)
+}
+
+/// The loud notice `serve --dev` prints.
+pub fn banner(addr: SocketAddr, folder: &Path, filled: &[String]) -> String {
+    let line = "=".repeat(72);
+    let mut text = format!(
+        "{line}\n  DEV MODE: a local Kakao is built in. Never expose this server.\n  Dev key: {}\n  Serving on http://{addr}\n",
+        folder.join(KEY_FILE).display()
+    );
+    for value in filled {
+        text.push_str(&format!("  {value}\n"));
+    }
+    text.push_str("  Try: kakao-webhooks simulate event user-linked --user 1234\n");
+    text.push_str(&line);
+    text
+}

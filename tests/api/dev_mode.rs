@@ -1,0 +1,164 @@
+//! `serve --dev` and `simulate`, as a newcomer runs them: two processes.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Output},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+fn binary(dir: &Path, addr: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"));
+    command
+        .env_clear()
+        .env("BIND_ADDR", addr)
+        .env("DEV_DIR", dir.join("dev"))
+        .env("DATABASE_URL", format!("sqlite://{}/dev.db", dir.display()));
+    command
+}
+
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+struct DevServer(Child);
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_dev_server(dir: &Path, addr: &str) -> DevServer {
+    let child = binary(dir, addr)
+        .args(["serve", "--dev"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = DevServer(child);
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        let ready = client.get(format!("http://{addr}/ready")).send().await;
+        if let Ok(response) = ready
+            && response.status() == 200
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the dev server never became ready");
+}
+
+async fn simulate(dir: &Path, addr: &str, args: &[&str]) -> Output {
+    let mut command = binary(dir, addr);
+    command.arg("simulate").args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_drives_a_dev_server_through_every_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let _server = start_dev_server(dir.path(), &addr).await;
+    let runs: [&[&str]; 6] = [
+        &["event", "user-linked", "--user", "5"],
+        &[
+            "event",
+            "user-scope-consent",
+            "--user",
+            "5",
+            "--param",
+            "scope=email",
+        ],
+        &["skill", "--utterance", "메뉴"],
+        &["channel", "--user", "5", "--event", "added"],
+        &["share", "--arg", "order=42"],
+        &["unlink", "--user", "5", "--method", "post"],
+    ];
+    for args in runs {
+        let output = simulate(dir.path(), &addr, args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("✔ Kakao would accept this answer"),
+            "{args:?}: {stdout}"
+        );
+    }
+    let event = simulate(
+        dir.path(),
+        &addr,
+        &["event", "account-disabled", "--user", "6"],
+    )
+    .await;
+    let printed = String::from_utf8_lossy(&event.stdout);
+    assert!(
+        printed.contains(r#""typ":"secevent+jwt""#) && printed.contains("account-disabled"),
+        "decoded SET printed: {printed}"
+    );
+
+    let user: Value = reqwest::Client::new()
+        .get(format!("http://{addr}/api/users/5"))
+        .bearer_auth(kakao_webhooks::dev::DEV_API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["status"], "unlinked", "{user}");
+    assert_eq!(user["channels"][0]["relation"], "added");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_fails_when_the_answer_is_not_what_kakao_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let _server = start_dev_server(dir.path(), &addr).await;
+    let mut wrong_key = binary(dir.path(), &addr);
+    wrong_key
+        .env("KAKAO_ADMIN_KEY", "not-the-dev-key")
+        .args(["simulate", "unlink", "--user", "1"]);
+    let output = tokio::task::spawn_blocking(move || wrong_key.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("401"));
+
+    // A server that is not in dev mode cannot be sent dev-signed SETs.
+    let plain = TestApp::kakao().spawn().await;
+    let output = simulate(
+        dir.path(),
+        &plain.addr.to_string(),
+        &["event", "user-linked", "--user", "1"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("serve --dev"));
+}
+
+#[test]
+fn dev_mode_refuses_a_non_loopback_address_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = binary(dir.path(), "0.0.0.0:1")
+        .args(["serve", "--dev"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--dev-allow-remote"));
+    assert!(
+        !dir.path().join("dev").exists(),
+        "no key made for a refused start"
+    );
+}
