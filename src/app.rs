@@ -176,6 +176,7 @@ impl Server {
         }
         let storage = state.storage.clone();
         let metrics = state.metrics.clone();
+        let key_set = state.security_events.clone();
         let app = match extra_routes {
             Some(extra) => router(state).merge(extra),
             None => router(state),
@@ -188,6 +189,9 @@ impl Server {
             loop {
                 tick.tick().await;
                 metrics.run_upkeep();
+                if let Some(age) = key_set.as_ref().and_then(|events| events.key_set_age()) {
+                    metrics::gauge!("kakao_jwks_key_set_age_seconds").set(age.as_secs_f64());
+                }
             }
         });
         let server = axum::serve(listener, app)

@@ -409,6 +409,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../README.md");
+        for key in default_keys() {
+            let row = format!("| `{}` |", key.to_ascii_uppercase());
+            assert!(readme.contains(&row), "README.md has no row for {row}");
+        }
+    }
+
+    #[test]
     fn environment_overrides_and_numeric_ids_stay_text() {
         let settings = Settings::from_vars(
             None,

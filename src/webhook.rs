@@ -168,12 +168,13 @@ pub async fn store_then_acknowledge(
                 event.id = event_id,
                 event.type = %event.event_type,
                 user.id = event.user_id.as_deref().unwrap_or(""),
+                outcome = "accepted",
                 "webhook stored"
             );
             ("accepted", Ok(StatusCode::OK))
         }
         Ok(Ok(Recorded::Duplicate)) => {
-            tracing::info!(webhook.family = family, event.type = %event.event_type, "webhook repeated; already stored");
+            tracing::info!(webhook.family = family, event.type = %event.event_type, outcome = "duplicate", "webhook repeated; already stored");
             ("duplicate", Ok(StatusCode::OK))
         }
         Ok(Err(err)) => (
@@ -190,5 +191,8 @@ pub async fn store_then_acknowledge(
     };
     metrics::counter!("kakao_webhooks_received_total", "family" => family, "outcome" => label)
         .increment(1);
+    if label == "unavailable" {
+        metrics::counter!("kakao_storage_errors_total", "family" => family).increment(1);
+    }
     result
 }

@@ -88,6 +88,11 @@ impl SecurityEvents {
     pub fn keys_loaded(&self) -> bool {
         self.keys.is_loaded()
     }
+
+    /// How long ago the current key set was fetched.
+    pub fn key_set_age(&self) -> Option<std::time::Duration> {
+        self.keys.age()
+    }
 }
 
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -147,19 +152,26 @@ async fn accept(
         };
         let stored = tokio::time::timeout(STORE_TIMEOUT, state.storage.record(&new_event)).await;
         match stored {
-            Ok(Ok(recorded)) => tracing::info!(
-                event.type = %name,
-                user.id = parsed.user_id.as_deref().unwrap_or(""),
-                outcome = if recorded == Recorded::Duplicate { "duplicate" } else { "stored" },
-                "security event"
-            ),
+            Ok(Ok(recorded)) => {
+                // How long after Kakao says it happened the change took effect.
+                let lag = (crate::storage::now_millis() - parsed.time).max(0) as f64 / 1000.0;
+                metrics::histogram!("kakao_event_apply_lag_seconds").record(lag);
+                tracing::info!(
+                    event.type = %name,
+                    user.id = parsed.user_id.as_deref().unwrap_or(""),
+                    outcome = if recorded == Recorded::Duplicate { "duplicate" } else { "stored" },
+                    "security event"
+                );
+            }
             Ok(Err(err)) => {
+                metrics::counter!("kakao_storage_errors_total", "family" => "events").increment(1);
                 return Err(Rejection::Storage(ApiError::unavailable(
                     "storage_unavailable",
                     &err,
                 )));
             }
             Err(_) => {
+                metrics::counter!("kakao_storage_errors_total", "family" => "events").increment(1);
                 return Err(Rejection::Storage(ApiError::unavailable(
                     "storage_unavailable",
                     &"storage timed out",

@@ -638,3 +638,19 @@ async fn a_profile_change_is_refreshed_from_kakao_in_the_background_with_retries
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
     assert_eq!(k.user("3002").await["profile_stale"], true);
 }
+
+#[tokio::test]
+async fn metrics_count_accepted_sets_rejections_and_apply_lag() {
+    let k = kakao().await;
+    k.send("user-linked", "4001", json!({})).await;
+    k.refused("not a jwt", "invalid_request").await;
+    let text = k.app.get("/metrics").await.text().await.unwrap();
+    for expected in [
+        r#"kakao_webhooks_received_total{family="events",outcome="accepted"}"#,
+        r#"kakao_set_rejections_total{err="invalid_request"}"#,
+        "kakao_event_apply_lag_seconds_count",
+        r#"kakao_jwks_fetches_total{trigger="scheduled",outcome="ok"}"#,
+    ] {
+        assert!(text.contains(expected), "{expected} missing from /metrics");
+    }
+}
