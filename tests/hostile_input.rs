@@ -96,11 +96,11 @@ proptest! {
             claims["events"] = Value::Object(map);
         }
         claims["sub"] = value;
-        if let Ok(claims) = serde_json::from_value::<SetClaims>(claims) {
-            if let Ok(events) = event::parse(&claims, "i") {
-                for parsed in events {
-                    let _ = (parsed.effects(), parsed.type_name().to_owned());
-                }
+        if let Ok(claims) = serde_json::from_value::<SetClaims>(claims)
+            && let Ok(events) = event::parse(&claims, "i")
+        {
+            for parsed in events {
+                let _ = (parsed.effects(), parsed.type_name().to_owned());
             }
         }
     }
