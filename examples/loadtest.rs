@@ -1,0 +1,266 @@
+//! The load harness: `cargo build --release && cargo run --release --example loadtest`.
+//!
+//! Starts the release binary (`serve --dev`: a fresh SQLite file and its own
+//! JWKS) pinned to core 0, pins itself to core 1, pre-signs RS256 SETs with
+//! distinct `jti`, then drives each workload at 64 connections and prints
+//! req/s, p50, p99, errors and the server's peak RSS. Options: `--seconds N`
+//! per workload (default 5), `--connections N` (default 64).
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use kakao_webhooks::dev::{self, DevKey};
+use serde_json::{Value, json};
+
+struct Options {
+    seconds: u64,
+    connections: usize,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str, default: u64| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Options {
+        seconds: value("--seconds", 5),
+        connections: value("--connections", 64) as usize,
+    }
+}
+
+/// Pins this process to `core` when `taskset` exists; says so either way.
+fn pin_self(core: usize) {
+    let pid = std::process::id().to_string();
+    let pinned = Command::new("taskset")
+        .args(["-cp", &core.to_string(), &pid])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    println!("load generator: {}", if pinned { format!("pinned to core {core}") } else { "not pinned (no taskset)".into() });
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> anyhow::Result<Self> {
+        let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks");
+        anyhow::ensure!(binary.exists(), "build it first: cargo build --release");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let taskset = Command::new("taskset").arg("--version").output().is_ok();
+        let mut command = if taskset {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(&binary);
+            c
+        } else {
+            Command::new(&binary)
+        };
+        command
+            .args(["serve", "--dev"])
+            .env_clear()
+            .env("BIND_ADDR", &addr)
+            .env("DEV_DIR", dir.join("dev"))
+            .env("DATABASE_URL", format!("sqlite://{}/load.db", dir.display()))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn()?;
+        println!("server: {} ({})", addr, if taskset { "pinned to core 0" } else { "not pinned" });
+        Ok(Self { child, addr })
+    }
+
+    fn peak_rss_kib(&self) -> Option<u64> {
+        // With taskset in front, the server is taskset's exec'd process: same pid.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+/// One request of a workload.
+#[derive(Clone)]
+enum Shot {
+    Get(String),
+    Post { path: String, content_type: &'static str, body: Vec<u8> },
+}
+
+struct Report {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+async fn drive(
+    client: &reqwest::Client,
+    base: &str,
+    shots: Arc<Vec<Shot>>,
+    expected: u16,
+    options: &Options,
+) -> Report {
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(options.seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..options.connections)
+        .map(|_| {
+            let (client, base, shots, next, errors) =
+                (client.clone(), base.to_owned(), shots.clone(), next.clone(), errors.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(shot) = shots.get(i % shots.len()) else { break };
+                    // Workloads whose requests must be distinct stop when they run out.
+                    if i >= shots.len() && shots.len() > 1 {
+                        break;
+                    }
+                    let request = match shot {
+                        Shot::Get(path) => client.get(format!("{base}{path}")),
+                        Shot::Post { path, content_type, body } => client
+                            .post(format!("{base}{path}"))
+                            .header("content-type", *content_type)
+                            .body(body.clone()),
+                    }
+                    .header("authorization", format!("KakaoAK {}", dev::DEV_ADMIN_KEY));
+                    let sent = Instant::now();
+                    let ok = match request.send().await {
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let _ = response.bytes().await;
+                            status == expected
+                        }
+                        Err(_) => false,
+                    };
+                    latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies_us = Vec::new();
+    for worker in workers {
+        latencies_us.extend(worker.await.unwrap_or_default());
+    }
+    Report {
+        requests: latencies_us.len(),
+        errors: errors.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+        latencies_us,
+    }
+}
+
+fn print(name: &str, mut report: Report, rss_kib: Option<u64>) {
+    report.latencies_us.sort_unstable();
+    let at = |q: f64| {
+        let n = report.latencies_us.len();
+        if n == 0 { 0.0 } else { report.latencies_us[((n - 1) as f64 * q) as usize] as f64 / 1000.0 }
+    };
+    println!(
+        "{name:<34} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>5}  peak RSS {} MiB",
+        report.requests as f64 / report.elapsed.as_secs_f64(),
+        at(0.50),
+        at(0.99),
+        report.errors,
+        rss_kib.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+    );
+}
+
+/// A realistic OpenBuilder payload of about 1.7 KB with Korean text.
+fn skill_payload() -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/skill_requests/system_entities.json");
+    let mut payload: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    payload["userRequest"]["utterance"] = json!("이번 주 금요일 저녁 7시에 판교점으로 세 명 예약하고 싶어요. 창가 자리로 부탁드려요!");
+    serde_json::to_vec(&payload).unwrap()
+}
+
+fn sets(key: &DevKey, issuer: &str, count: usize) -> anyhow::Result<Vec<Shot>> {
+    (0..count)
+        .map(|i| {
+            let user = format!("{}", 1_000_000 + i);
+            let claims = json!({
+                "iss": issuer, "aud": dev::DEV_REST_API_KEY, "sub": user,
+                "txm": "load", "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+                "jti": format!("load-{i}"),
+                "events": {"https://schemas.openid.net/secevent/oauth/event-type/user-linked":
+                    {"subject": {"sub": user, "subject_type": "iss-sub", "iss": issuer}}},
+            });
+            Ok(Shot::Post {
+                path: "/kakao/events".into(),
+                content_type: "application/secevent+jwt",
+                body: key.sign_set(&claims)?.into_bytes(),
+            })
+        })
+        .collect()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let options = options();
+    pin_self(1);
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(options.connections).build()?;
+    for _ in 0..100 {
+        if client.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key = DevKey::load(&dir.path().join("dev"))?;
+    let issuer = dev::dev_issuer(server.addr.parse()?);
+    let sets_needed = 20_000;
+    println!("pre-signing {sets_needed} SETs (RS256, RSA-2048)…");
+    let signed = sets(&key, &issuer, sets_needed)?;
+    let unlinks: Vec<Shot> = (0..200_000)
+        .map(|i| Shot::Get(format!(
+            "/kakao/unlink?app_id={}&user_id={}&referrer_type=UNLINK_FROM_APPS",
+            dev::DEV_APP_ID,
+            5_000_000 + i
+        )))
+        .collect();
+    println!("{} s per workload, {} connections\n", options.seconds, options.connections);
+
+    let workloads: Vec<(&str, Vec<Shot>, u16)> = vec![
+        ("GET /kakao/skill", vec![Shot::Get("/kakao/skill".into())], 200),
+        (
+            "POST /kakao/skill (1.7 KB payload)",
+            vec![Shot::Post { path: "/kakao/skill".into(), content_type: "application/json", body: skill_payload() }],
+            200,
+        ),
+        ("POST /kakao/events (distinct SETs)", signed, 202),
+        ("GET /kakao/unlink (distinct users)", unlinks, 200),
+    ];
+    for (name, shots, expected) in workloads {
+        let report = drive(&client, &base, Arc::new(shots), expected, &options).await;
+        print(name, report, server.peak_rss_kib());
+    }
+    Ok(())
+}
