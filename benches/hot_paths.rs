@@ -5,7 +5,7 @@ use std::{hint::black_box, sync::Arc, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kakao_webhooks::{
-    dev::{DevKey, DEV_KID},
+    dev::{DEV_KID, DevKey},
     security_events::{
         event,
         jwks::{KeySource, KeyStore},
@@ -19,17 +19,27 @@ const ISSUER: &str = "http://127.0.0.1:9/dev";
 const AUDIENCE: &str = "bench-rest-api-key";
 
 fn skill(c: &mut Criterion) {
-    let payload = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/skill_requests/live_callback.json")).unwrap();
+    let payload = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/skill_requests/live_callback.json"
+    ))
+    .unwrap();
     c.bench_function("skill: parse a live payload", |b| {
         b.iter(|| SkillRequest::from_slice(black_box(&payload)).unwrap())
     });
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let bot = demo_bot();
     let request = SkillRequest::from_slice(&payload).unwrap();
     let mut menu = request.clone();
     menu.user_request.utterance = "카드".into();
     c.bench_function("skill: build the demo card response", |b| {
-        b.iter(|| runtime.block_on(bot.handle(black_box(menu.clone()))).unwrap())
+        b.iter(|| {
+            runtime
+                .block_on(bot.handle(black_box(menu.clone())))
+                .unwrap()
+        })
     });
     let cards = runtime.block_on(bot.handle(menu)).unwrap();
     c.bench_function("skill: validate a three-output response", |b| {
@@ -42,18 +52,30 @@ fn skill(c: &mut Criterion) {
 }
 
 fn security_event(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = DevKey::load_or_create(dir.path()).unwrap();
     // Serve the dev key's JWKS locally so the verifier caches it once.
     let jwks = key.jwks();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     runtime.spawn(async move {
-        let app = axum::Router::new().route("/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }));
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || async move { axum::Json(jwks) }),
+        );
         axum::serve(listener, app).await
     });
-    let keys = Arc::new(KeyStore::new(KeySource::Jwks(url.parse().unwrap()), Duration::from_secs(1), Duration::from_secs(30)));
+    let keys = Arc::new(KeyStore::new(
+        KeySource::Jwks(url.parse().unwrap()),
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+    ));
     let verifier = Verifier::new(keys, ISSUER, AUDIENCE);
     let claims = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": "1234567890", "iat": 1_700_000_000, "jti": "bench",
@@ -63,11 +85,20 @@ fn security_event(c: &mut Criterion) {
             "reason": "UNLINK_FROM_APPS"}},
     });
     let token = key.sign_set(&claims).unwrap();
-    runtime.block_on(verifier.verify(&token)).expect("the first verify loads the key set");
+    runtime
+        .block_on(verifier.verify(&token))
+        .expect("the first verify loads the key set");
     assert_eq!(DEV_KID, "dev-key");
-    c.bench_function("SET: verify RS256-2048 and check claims (cached key)", |b| {
-        b.iter(|| runtime.block_on(verifier.verify(black_box(&token))).unwrap())
-    });
+    c.bench_function(
+        "SET: verify RS256-2048 and check claims (cached key)",
+        |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(verifier.verify(black_box(&token)))
+                    .unwrap()
+            })
+        },
+    );
     let verified = runtime.block_on(verifier.verify(&token)).unwrap();
     c.bench_function("SET: parse events and plan effects", |b| {
         b.iter(|| {

@@ -47,7 +47,14 @@ fn pin_self(core: usize) {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    println!("load generator: {}", if pinned { format!("pinned to core {core}") } else { "not pinned (no taskset)".into() });
+    println!(
+        "load generator: {}",
+        if pinned {
+            format!("pinned to core {core}")
+        } else {
+            "not pinned (no taskset)".into()
+        }
+    );
 }
 
 struct Server {
@@ -64,9 +71,12 @@ impl Drop for Server {
 
 impl Server {
     fn start(dir: &std::path::Path) -> anyhow::Result<Self> {
-        let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks");
+        let binary =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks");
         anyhow::ensure!(binary.exists(), "build it first: cargo build --release");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let addr = format!("127.0.0.1:{port}");
         let taskset = Command::new("taskset").arg("--version").output().is_ok();
         let mut command = if taskset {
@@ -81,12 +91,23 @@ impl Server {
             .env_clear()
             .env("BIND_ADDR", &addr)
             .env("DEV_DIR", dir.join("dev"))
-            .env("DATABASE_URL", format!("sqlite://{}/load.db", dir.display()))
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/load.db", dir.display()),
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = command.spawn()?;
-        println!("server: {} ({})", addr, if taskset { "pinned to core 0" } else { "not pinned" });
+        println!(
+            "server: {} ({})",
+            addr,
+            if taskset {
+                "pinned to core 0"
+            } else {
+                "not pinned"
+            }
+        );
         Ok(Self { child, addr })
     }
 
@@ -104,7 +125,11 @@ impl Server {
 #[derive(Clone)]
 enum Shot {
     Get(String),
-    Post { path: String, content_type: &'static str, body: Vec<u8> },
+    Post {
+        path: String,
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
 }
 
 struct Report {
@@ -127,20 +152,31 @@ async fn drive(
     let started = Instant::now();
     let workers: Vec<_> = (0..options.connections)
         .map(|_| {
-            let (client, base, shots, next, errors) =
-                (client.clone(), base.to_owned(), shots.clone(), next.clone(), errors.clone());
+            let (client, base, shots, next, errors) = (
+                client.clone(),
+                base.to_owned(),
+                shots.clone(),
+                next.clone(),
+                errors.clone(),
+            );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(shot) = shots.get(i % shots.len()) else { break };
+                    let Some(shot) = shots.get(i % shots.len()) else {
+                        break;
+                    };
                     // Workloads whose requests must be distinct stop when they run out.
                     if i >= shots.len() && shots.len() > 1 {
                         break;
                     }
                     let request = match shot {
                         Shot::Get(path) => client.get(format!("{base}{path}")),
-                        Shot::Post { path, content_type, body } => client
+                        Shot::Post {
+                            path,
+                            content_type,
+                            body,
+                        } => client
                             .post(format!("{base}{path}"))
                             .header("content-type", *content_type)
                             .body(body.clone()),
@@ -180,7 +216,11 @@ fn print(name: &str, mut report: Report, rss_kib: Option<u64>) {
     report.latencies_us.sort_unstable();
     let at = |q: f64| {
         let n = report.latencies_us.len();
-        if n == 0 { 0.0 } else { report.latencies_us[((n - 1) as f64 * q) as usize] as f64 / 1000.0 }
+        if n == 0 {
+            0.0
+        } else {
+            report.latencies_us[((n - 1) as f64 * q) as usize] as f64 / 1000.0
+        }
     };
     println!(
         "{name:<34} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>5}  peak RSS {} MiB",
@@ -194,9 +234,14 @@ fn print(name: &str, mut report: Report, rss_kib: Option<u64>) {
 
 /// A realistic OpenBuilder payload of about 1.7 KB with Korean text.
 fn skill_payload() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/skill_requests/system_entities.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/skill_requests/system_entities.json"
+    );
     let mut payload: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    payload["userRequest"]["utterance"] = json!("이번 주 금요일 저녁 7시에 판교점으로 세 명 예약하고 싶어요. 창가 자리로 부탁드려요!");
+    payload["userRequest"]["utterance"] = json!(
+        "이번 주 금요일 저녁 7시에 판교점으로 세 명 예약하고 싶어요. 창가 자리로 부탁드려요!"
+    );
     serde_json::to_vec(&payload).unwrap()
 }
 
@@ -227,9 +272,16 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path())?;
     let base = format!("http://{}", server.addr);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(options.connections).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.connections)
+        .build()?;
     for _ in 0..100 {
-        if client.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -240,19 +292,32 @@ async fn main() -> anyhow::Result<()> {
     println!("pre-signing {sets_needed} SETs (RS256, RSA-2048)…");
     let signed = sets(&key, &issuer, sets_needed)?;
     let unlinks: Vec<Shot> = (0..200_000)
-        .map(|i| Shot::Get(format!(
-            "/kakao/unlink?app_id={}&user_id={}&referrer_type=UNLINK_FROM_APPS",
-            dev::DEV_APP_ID,
-            5_000_000 + i
-        )))
+        .map(|i| {
+            Shot::Get(format!(
+                "/kakao/unlink?app_id={}&user_id={}&referrer_type=UNLINK_FROM_APPS",
+                dev::DEV_APP_ID,
+                5_000_000 + i
+            ))
+        })
         .collect();
-    println!("{} s per workload, {} connections\n", options.seconds, options.connections);
+    println!(
+        "{} s per workload, {} connections\n",
+        options.seconds, options.connections
+    );
 
     let workloads: Vec<(&str, Vec<Shot>, u16)> = vec![
-        ("GET /kakao/skill", vec![Shot::Get("/kakao/skill".into())], 200),
+        (
+            "GET /kakao/skill",
+            vec![Shot::Get("/kakao/skill".into())],
+            200,
+        ),
         (
             "POST /kakao/skill (1.7 KB payload)",
-            vec![Shot::Post { path: "/kakao/skill".into(), content_type: "application/json", body: skill_payload() }],
+            vec![Shot::Post {
+                path: "/kakao/skill".into(),
+                content_type: "application/json",
+                body: skill_payload(),
+            }],
             200,
         ),
         ("POST /kakao/events (distinct SETs)", signed, 202),
