@@ -34,6 +34,21 @@ async fn a_missing_or_wrong_token_gets_401() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = TestApp::kakao().spawn().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = app
+            .client
+            .get(app.url("/api/events"))
+            .header("authorization", format!("{scheme} {API_TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+}
+
+#[tokio::test]
 async fn a_session_lives_until_logout() {
     let app = TestApp::kakao().spawn().await;
     let created = app
