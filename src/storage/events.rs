@@ -4,7 +4,6 @@
 use super::{
     Dedupe, NewEvent, Recorded, Storage, StorageError, StoredEvent,
     effects::{Arg, Statement, plan},
-    in_write_tx,
     model::{end_of_second, now_millis},
     with_pool,
 };
@@ -24,7 +23,7 @@ const INSERT_EVENT_UNTIL_RELINKED: &str = "
     RETURNING event_id";
 
 /// Binds a statement's arguments in order; expands once per backend.
-macro_rules! bound {
+macro_rules! bound_statement {
     ($statement:expr) => {{
         let mut query = sqlx::query($statement.sql);
         for arg in $statement.args {
@@ -38,16 +37,27 @@ macro_rules! bound {
         query
     }};
 }
+pub(super) use bound_statement;
 
-impl Storage {
-    /// Stores an accepted webhook and applies its effect, atomically. When this
-    /// returns `Ok`, the event is durable: only then may Kakao be answered 2xx.
-    #[tracing::instrument(skip_all, fields(event.source = event.source.as_str(), event.type = %event.event_type))]
-    pub async fn record(&self, event: &NewEvent) -> Result<Recorded, StorageError> {
+/// An event ready to write: its SQL and bindings computed before any lock.
+pub(super) struct Prepared {
+    pub(super) insert_sql: &'static str,
+    pub(super) source: &'static str,
+    pub(super) key: String,
+    pub(super) event_type: String,
+    pub(super) user_id: Option<String>,
+    pub(super) event_time: Option<i64>,
+    pub(super) payload: String,
+    pub(super) relinked_user: Option<String>,
+    pub(super) statements: Vec<Statement>,
+    pub(super) now: i64,
+}
+
+impl Prepared {
+    pub(super) fn new(event: &NewEvent) -> Self {
         let now = now_millis();
         let event_time = event.event_time.unwrap_or_else(|| end_of_second(now));
-        let payload = event.payload.to_string();
-        let (sql, key, relinked_user) = match &event.dedupe {
+        let (insert_sql, key, relinked_user) = match &event.dedupe {
             Dedupe::Key(key) => (INSERT_EVENT, key.clone(), None),
             Dedupe::UntilRelinked { base, user_id } => (
                 INSERT_EVENT_UNTIL_RELINKED,
@@ -55,49 +65,85 @@ impl Storage {
                 Some(user_id.clone()),
             ),
         };
-        let statements: Vec<Statement> = event
-            .effects
-            .iter()
-            .flat_map(|effect| plan(effect, event_time, now))
-            .collect();
-        // Followers of /api/events page by event_id, so ids must become visible
-        // in order. SQLite's single writer guarantees it; on PostgreSQL a
-        // transaction-scoped lock makes inserts commit in the order of their ids.
-        let order_lock = match self {
-            Storage::Postgres(_) => Some("SELECT pg_advisory_xact_lock(7438201)"),
-            Storage::Sqlite(_) => None,
-        };
-        let recorded = in_write_tx!(self, |tx| {
-            if let Some(lock) = order_lock {
-                sqlx::query(lock).execute(&mut *tx).await?;
-            }
-            let mut insert = sqlx::query_scalar::<_, i64>(sql)
-                .bind(event.source.as_str())
-                .bind(key)
-                .bind(&event.event_type)
-                .bind(&event.user_id)
-                .bind(event.event_time)
-                .bind(now)
-                .bind(payload);
-            if let Some(user_id) = relinked_user {
-                insert = insert.bind(user_id);
-            }
-            match insert.fetch_optional(&mut *tx).await? {
-                None => Recorded::Duplicate,
-                Some(event_id) => {
-                    for statement in statements {
-                        bound!(statement).execute(&mut *tx).await?;
-                    }
-                    sqlx::query("UPDATE events SET applied_at = $1 WHERE event_id = $2")
-                        .bind(now)
-                        .bind(event_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    Recorded::Stored { event_id }
+        Self {
+            insert_sql,
+            source: event.source.as_str(),
+            key,
+            event_type: event.event_type.clone(),
+            user_id: event.user_id.clone(),
+            event_time: event.event_time,
+            payload: event.payload.to_string(),
+            relinked_user,
+            statements: event
+                .effects
+                .iter()
+                .flat_map(|effect| plan(effect, event_time, now))
+                .collect(),
+            now,
+        }
+    }
+}
+
+/// Inserts a prepared event (unless it is a repeat), applies its effects and
+/// marks it applied, in the open transaction `$tx`. Expands once per backend;
+/// `?` leaves the enclosing function or async block.
+macro_rules! execute_prepared {
+    ($tx:expr, $prepared:expr) => {{
+        let prepared = $prepared;
+        let mut insert = sqlx::query_scalar::<_, i64>(prepared.insert_sql)
+            .bind(prepared.source)
+            .bind(prepared.key)
+            .bind(prepared.event_type)
+            .bind(prepared.user_id)
+            .bind(prepared.event_time)
+            .bind(prepared.now)
+            .bind(prepared.payload);
+        if let Some(user_id) = prepared.relinked_user {
+            insert = insert.bind(user_id);
+        }
+        match insert.fetch_optional(&mut *$tx).await? {
+            None => Recorded::Duplicate,
+            Some(event_id) => {
+                for statement in prepared.statements {
+                    bound_statement!(statement).execute(&mut *$tx).await?;
                 }
+                sqlx::query("UPDATE events SET applied_at = $1 WHERE event_id = $2")
+                    .bind(prepared.now)
+                    .bind(event_id)
+                    .execute(&mut *$tx)
+                    .await?;
+                Recorded::Stored { event_id }
             }
-        });
-        Ok(recorded)
+        }
+    }};
+}
+pub(super) use execute_prepared;
+
+impl Storage {
+    /// Stores an accepted webhook and applies its effect, atomically. When this
+    /// returns `Ok`, the event is durable: only then may Kakao be answered 2xx.
+    ///
+    /// SQLite: handed to the single writer, which commits many events per
+    /// transaction (group commit). PostgreSQL: one transaction per event, in id
+    /// order (see below).
+    #[tracing::instrument(skip_all, fields(event.source = event.source.as_str(), event.type = %event.event_type))]
+    pub async fn record(&self, event: &NewEvent) -> Result<Recorded, StorageError> {
+        let prepared = Prepared::new(event);
+        match self {
+            Storage::Sqlite(_, writer) => writer.record(prepared).await,
+            Storage::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                // Followers of /api/events page by event_id, so ids must become
+                // visible in order: this lock makes inserts commit in id order.
+                // (SQLite's single writer guarantees it by itself.)
+                sqlx::query("SELECT pg_advisory_xact_lock(7438201)")
+                    .execute(&mut *tx)
+                    .await?;
+                let recorded = execute_prepared!(tx, prepared);
+                tx.commit().await?;
+                Ok(recorded)
+            }
+        }
     }
 
     /// Accepted events after `after` (an `event_id`), oldest first.

@@ -41,7 +41,7 @@ impl Storage {
     ) -> Result<Option<Job>, StorageError> {
         let now = now_millis();
         let sql = match self {
-            Storage::Sqlite(_) => CLAIM_SQLITE,
+            Storage::Sqlite(..) => CLAIM_SQLITE,
             Storage::Postgres(_) => CLAIM_POSTGRES,
         };
         Ok(in_write_tx!(self, |tx| {

@@ -9,13 +9,14 @@
 
 mod effects;
 mod events;
+mod group_commit;
 pub mod jobs;
 pub mod model;
 mod users;
 
 pub use self::{model::*, users::SessionStart};
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     PgPool, SqlitePool,
@@ -43,13 +44,17 @@ pub enum StorageError {
     Database(#[from] sqlx::Error),
     #[error("no randomness for a session id: {0}")]
     Random(String),
+    #[error("the transaction holding this event failed to commit: {0}")]
+    Commit(String),
+    #[error("the storage writer has stopped")]
+    WriterStopped,
 }
 
 /// Runs `$body` with `$pool` bound to the pool of whichever backend is in use.
 macro_rules! with_pool {
     ($storage:expr, |$pool:ident| $body:expr) => {
         match $storage {
-            $crate::storage::Storage::Sqlite($pool) => $body,
+            $crate::storage::Storage::Sqlite($pool, _) => $body,
             $crate::storage::Storage::Postgres($pool) => $body,
         }
     };
@@ -62,7 +67,7 @@ pub(crate) use with_pool;
 macro_rules! in_write_tx {
     ($storage:expr, |$tx:ident| $body:expr) => {
         match $storage {
-            $crate::storage::Storage::Sqlite(pool) => {
+            $crate::storage::Storage::Sqlite(pool, _) => {
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -82,7 +87,8 @@ pub(crate) use in_write_tx;
 /// A connection pool to one of the two backends. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Storage {
-    Sqlite(SqlitePool),
+    /// The pool, and the single writer that stores events (group commit).
+    Sqlite(SqlitePool, Arc<group_commit::GroupCommit>),
     Postgres(PgPool),
 }
 
@@ -111,7 +117,8 @@ impl Storage {
                     .connect_with(options)
                     .await
                     .map_err(StorageError::Connect)?;
-                Ok(Self::Sqlite(pool))
+                let writer = Arc::new(group_commit::GroupCommit::start(pool.clone()));
+                Ok(Self::Sqlite(pool, writer))
             }
             DatabaseKind::Postgres => {
                 let pool = PgPoolOptions::new()
@@ -128,7 +135,7 @@ impl Storage {
     /// Applies the backend's pending migrations.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         match self {
-            Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Self::Sqlite(pool, _) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
             Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -137,7 +144,7 @@ impl Storage {
     /// A round trip to the database, for `/ready`.
     pub async fn ping(&self) -> Result<(), StorageError> {
         match self {
-            Self::Sqlite(pool) => {
+            Self::Sqlite(pool, _) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
             Self::Postgres(pool) => {
@@ -149,14 +156,14 @@ impl Storage {
 
     pub fn kind(&self) -> DatabaseKind {
         match self {
-            Self::Sqlite(_) => DatabaseKind::Sqlite,
+            Self::Sqlite(..) => DatabaseKind::Sqlite,
             Self::Postgres(_) => DatabaseKind::Postgres,
         }
     }
 
     pub async fn close(&self) {
         match self {
-            Self::Sqlite(pool) => pool.close().await,
+            Self::Sqlite(pool, _) => pool.close().await,
             Self::Postgres(pool) => pool.close().await,
         }
     }

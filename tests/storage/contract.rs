@@ -273,7 +273,7 @@ pub async fn an_inactive_user_gets_no_session(storage: &Storage) {
     // Issue 4's account-disabled event sets this; here it is set directly.
     let sql = "UPDATE users SET status = 'disabled' WHERE user_id = '600'";
     match storage {
-        Storage::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Storage::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await.map(drop),
         Storage::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
     }
     .unwrap();
@@ -510,4 +510,37 @@ pub async fn jobs_are_claimed_once_and_rearmed_when_asked_again(storage: &Storag
     );
     storage.finish_job(&again).await.unwrap();
     assert_eq!(storage.pending_jobs(PROFILE_REFRESH).await.unwrap(), 0);
+}
+
+pub async fn a_failing_event_fails_alone_among_concurrent_ones(storage: &Storage) {
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let storage = storage.clone();
+        tasks.push(tokio::spawn(async move {
+            storage
+                .record(&channel(&format!("ok-{n}"), "900", "added", n))
+                .await
+        }));
+    }
+    // "muted" breaks the relation CHECK constraint: this event cannot be stored.
+    let bad = {
+        let storage = storage.clone();
+        tokio::spawn(async move { storage.record(&channel("bad", "900", "muted", 1)).await })
+    };
+    for task in tasks {
+        stored(task.await.unwrap().unwrap());
+    }
+    assert!(bad.await.unwrap().is_err(), "the bad event is refused");
+    let keys: Vec<String> = storage
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.dedupe_key)
+        .collect();
+    assert_eq!(keys.len(), 50);
+    assert!(
+        !keys.contains(&"bad".to_string()),
+        "no trace of the refused event"
+    );
 }

@@ -48,4 +48,5 @@ on_both_backends!(
     account_state_events_follow_event_time,
     identifiers_are_replaced_by_user_or_by_old_value,
     jobs_are_claimed_once_and_rearmed_when_asked_again,
+    a_failing_event_fails_alone_among_concurrent_ones,
 );
