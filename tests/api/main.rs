@@ -2,6 +2,7 @@
 
 mod app_api;
 mod channel;
+mod crash;
 mod dev_mode;
 mod durability;
 mod helpers;
