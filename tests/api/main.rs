@@ -13,4 +13,5 @@ mod service;
 mod share;
 mod skill_callback;
 mod skill_endpoint;
+mod slow_clients;
 mod unlink;
