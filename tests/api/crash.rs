@@ -2,28 +2,14 @@
 //! 2xx is stored and applied. Nothing acknowledged is lost.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use crate::helpers::{ADMIN_KEY, API_TOKEN, APP_ID, ScratchDatabase};
+use crate::helpers::{ADMIN_KEY, API_TOKEN, APP_ID, ChildProcess, ScratchDatabase, free_addr};
 
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-async fn start(database: &str, addr: &str) -> Service {
+async fn start(database: &str, addr: &str) -> ChildProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
         .arg("serve")
         .env_clear()
@@ -36,7 +22,7 @@ async fn start(database: &str, addr: &str) -> Service {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let service = Service(child);
+    let service = ChildProcess(child);
     let client = reqwest::Client::new();
     for _ in 0..100 {
         if client

@@ -2,13 +2,13 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Output},
+    process::{Command, Output},
     time::Duration,
 };
 
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{ChildProcess, TestApp, free_addr};
 
 fn binary(dir: &Path, addr: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"));
@@ -20,28 +20,14 @@ fn binary(dir: &Path, addr: &str) -> Command {
     command
 }
 
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-struct DevServer(Child);
-
-impl Drop for DevServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_dev_server(dir: &Path, addr: &str) -> DevServer {
+async fn start_dev_server(dir: &Path, addr: &str) -> ChildProcess {
     let child = binary(dir, addr)
         .args(["serve", "--dev"])
         .stderr(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let server = DevServer(child);
+    let server = ChildProcess(child);
     let client = reqwest::Client::new();
     for _ in 0..100 {
         let ready = client.get(format!("http://{addr}/ready")).send().await;

@@ -340,3 +340,19 @@ impl ScratchDatabase {
             .await;
     }
 }
+
+/// An address on loopback that nothing listens on right now.
+pub fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// A child process of the binary, killed (SIGKILL) when dropped.
+pub struct ChildProcess(pub std::process::Child);
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
