@@ -1,10 +1,15 @@
 //! The load harness: `cargo build --release && cargo run --release --example loadtest`.
 //!
 //! Starts the release binary (`serve --dev`: a fresh SQLite file and its own
-//! JWKS) pinned to core 0, pins itself to core 1, pre-signs RS256 SETs with
-//! distinct `jti`, then drives each workload at 64 connections and prints
-//! req/s, p50, p99, errors and the server's peak RSS. Options: `--seconds N`
-//! per workload (default 5), `--connections N` (default 64).
+//! JWKS) pinned to core 0, pre-signs RS256 SETs with distinct `jti` (on every
+//! core, before anything is measured), pins itself to core 1, then drives
+//! each workload at 64 connections and prints req/s, p50, p99, errors and the
+//! server's peak RSS. Options: `--seconds N` per workload (default 5),
+//! `--connections N` (default 64), `--sets N` SETs to sign (default 60,000;
+//! the SET workload ends early when they run out), `--only TEXT` runs the
+//! workloads whose name contains TEXT.
+
+mod raw_client;
 
 use std::{
     path::PathBuf,
@@ -22,6 +27,8 @@ use serde_json::{Value, json};
 struct Options {
     seconds: u64,
     connections: usize,
+    sets: usize,
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -36,6 +43,11 @@ fn options() -> Options {
     Options {
         seconds: value("--seconds", 5),
         connections: value("--connections", 64) as usize,
+        sets: value("--sets", 60_000) as usize,
+        only: args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1).cloned()),
     }
 }
 
@@ -121,15 +133,19 @@ impl Server {
     }
 }
 
-/// One request of a workload.
-#[derive(Clone)]
-enum Shot {
-    Get(String),
-    Post {
-        path: String,
-        content_type: &'static str,
-        body: Vec<u8>,
-    },
+/// One request of a workload, encoded.
+type Shot = Vec<u8>;
+
+fn get(addr: &str, path: &str) -> Shot {
+    raw_client::encode("GET", path, addr, &admin_key(), None)
+}
+
+fn post(addr: &str, path: &str, content_type: &str, body: &[u8]) -> Shot {
+    raw_client::encode("POST", path, addr, &admin_key(), Some((content_type, body)))
+}
+
+fn admin_key() -> String {
+    format!("KakaoAK {}", dev::DEV_ADMIN_KEY)
 }
 
 struct Report {
@@ -139,61 +155,44 @@ struct Report {
     latencies_us: Vec<u32>,
 }
 
-async fn drive(
-    client: &reqwest::Client,
-    base: &str,
-    shots: Arc<Vec<Shot>>,
-    expected: u16,
-    options: &Options,
-) -> Report {
+/// Drives `shots` over `options.connections` keep-alive connections. A
+/// workload of one shot repeats it; a longer one sends each shot once.
+async fn drive(addr: &str, shots: Arc<Vec<Shot>>, expected: u16, options: &Options) -> Report {
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
     let started = Instant::now();
     let workers: Vec<_> = (0..options.connections)
         .map(|_| {
-            let (client, base, shots, next, errors) = (
-                client.clone(),
-                base.to_owned(),
-                shots.clone(),
-                next.clone(),
-                errors.clone(),
-            );
+            let (addr, shots, next, errors) =
+                (addr.to_owned(), shots.clone(), next.clone(), errors.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                let mut connection = None;
                 while Instant::now() < deadline {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(shot) = shots.get(i % shots.len()) else {
-                        break;
-                    };
-                    // Workloads whose requests must be distinct stop when they run out.
                     if i >= shots.len() && shots.len() > 1 {
                         break;
                     }
-                    let request = match shot {
-                        Shot::Get(path) => client.get(format!("{base}{path}")),
-                        Shot::Post {
-                            path,
-                            content_type,
-                            body,
-                        } => client
-                            .post(format!("{base}{path}"))
-                            .header("content-type", *content_type)
-                            .body(body.clone()),
-                    }
-                    .header("authorization", format!("KakaoAK {}", dev::DEV_ADMIN_KEY));
+                    let shot = &shots[i % shots.len()];
                     let sent = Instant::now();
-                    let ok = match request.send().await {
-                        Ok(response) => {
-                            let status = response.status().as_u16();
-                            let _ = response.bytes().await;
-                            status == expected
-                        }
-                        Err(_) => false,
+                    let status = match connection.as_mut() {
+                        Some(c) => raw_client::Connection::send(c, shot).await,
+                        None => match raw_client::Connection::open(&addr).await {
+                            Ok(c) => connection.insert(c).send(shot).await,
+                            Err(err) => Err(err),
+                        },
                     };
                     latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    if !ok {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    match status {
+                        Ok(status) if status == expected => {}
+                        Ok(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            connection = None;
+                        }
                     }
                 }
                 latencies
@@ -245,8 +244,13 @@ fn skill_payload() -> Vec<u8> {
     serde_json::to_vec(&payload).unwrap()
 }
 
-fn sets(key: &DevKey, issuer: &str, count: usize) -> anyhow::Result<Vec<Shot>> {
-    (0..count)
+fn sets(
+    addr: &str,
+    key: &DevKey,
+    issuer: &str,
+    range: std::ops::Range<usize>,
+) -> anyhow::Result<Vec<Shot>> {
+    range
         .map(|i| {
             let user = format!("{}", 1_000_000 + i);
             let claims = json!({
@@ -256,28 +260,74 @@ fn sets(key: &DevKey, issuer: &str, count: usize) -> anyhow::Result<Vec<Shot>> {
                 "events": {"https://schemas.openid.net/secevent/oauth/event-type/user-linked":
                     {"subject": {"sub": user, "subject_type": "iss-sub", "iss": issuer}}},
             });
-            Ok(Shot::Post {
-                path: "/kakao/events".into(),
-                content_type: "application/secevent+jwt",
-                body: key.sign_set(&claims)?.into_bytes(),
-            })
+            Ok(post(
+                addr,
+                "/kakao/events",
+                "application/secevent+jwt",
+                key.sign_set(&claims)?.as_bytes(),
+            ))
         })
         .collect()
 }
 
+/// Signs `count` SETs on every core, before anything is pinned or measured.
+fn sign_sets(addr: &str, key: &DevKey, issuer: &str, count: usize) -> anyhow::Result<Vec<Shot>> {
+    println!("pre-signing {count} SETs (RS256, RSA-2048)…");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = count.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = t * per_thread..((t + 1) * per_thread).min(count);
+                scope.spawn(move || sets(addr, key, issuer, range))
+            })
+            .collect();
+        let mut all = Vec::with_capacity(count);
+        for part in parts {
+            all.extend(part.join().expect("signing thread panicked")?);
+        }
+        Ok(all)
+    })
+}
+
+fn unlinks(addr: &str, count: usize) -> Vec<Shot> {
+    (0..count)
+        .map(|i| {
+            get(
+                addr,
+                &format!(
+                    "/kakao/unlink?app_id={}&user_id={}&referrer_type=UNLINK_FROM_APPS",
+                    dev::DEV_APP_ID,
+                    5_000_000 + i
+                ),
+            )
+        })
+        .collect()
+}
+
+const WORKLOADS: [(&str, u16); 4] = [
+    ("GET /kakao/skill", 200),
+    ("POST /kakao/skill (1.7 KB payload)", 200),
+    ("POST /kakao/events (distinct SETs)", 202),
+    ("GET /kakao/unlink (distinct users)", 200),
+];
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let options = options();
-    pin_self(1);
+    let wanted = |name: &str| {
+        options
+            .only
+            .as_ref()
+            .is_none_or(|only| name.contains(only.as_str()))
+    };
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path())?;
-    let base = format!("http://{}", server.addr);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(options.connections)
-        .build()?;
+    let addr = server.addr.as_str();
+    let client = reqwest::Client::new();
     for _ in 0..100 {
         if client
-            .get(format!("{base}/ready"))
+            .get(format!("http://{addr}/ready"))
             .send()
             .await
             .is_ok_and(|r| r.status() == 200)
@@ -288,43 +338,33 @@ async fn main() -> anyhow::Result<()> {
     }
     let key = DevKey::load(&dir.path().join("dev"))?;
     let issuer = dev::dev_issuer(server.addr.parse()?);
-    let sets_needed = 20_000;
-    println!("pre-signing {sets_needed} SETs (RS256, RSA-2048)…");
-    let signed = sets(&key, &issuer, sets_needed)?;
-    let unlinks: Vec<Shot> = (0..200_000)
-        .map(|i| {
-            Shot::Get(format!(
-                "/kakao/unlink?app_id={}&user_id={}&referrer_type=UNLINK_FROM_APPS",
-                dev::DEV_APP_ID,
-                5_000_000 + i
-            ))
-        })
-        .collect();
+    let signed = if wanted(WORKLOADS[2].0) {
+        sign_sets(addr, &key, &issuer, options.sets)?
+    } else {
+        Vec::new()
+    };
+    pin_self(1);
     println!(
         "{} s per workload, {} connections\n",
         options.seconds, options.connections
     );
-
-    let workloads: Vec<(&str, Vec<Shot>, u16)> = vec![
-        (
-            "GET /kakao/skill",
-            vec![Shot::Get("/kakao/skill".into())],
-            200,
-        ),
-        (
-            "POST /kakao/skill (1.7 KB payload)",
-            vec![Shot::Post {
-                path: "/kakao/skill".into(),
-                content_type: "application/json",
-                body: skill_payload(),
-            }],
-            200,
-        ),
-        ("POST /kakao/events (distinct SETs)", signed, 202),
-        ("GET /kakao/unlink (distinct users)", unlinks, 200),
-    ];
-    for (name, shots, expected) in workloads {
-        let report = drive(&client, &base, Arc::new(shots), expected, &options).await;
+    let mut signed = Some(signed);
+    for (index, (name, expected)) in WORKLOADS.into_iter().enumerate() {
+        if !wanted(name) {
+            continue;
+        }
+        let shots = match index {
+            0 => vec![get(addr, "/kakao/skill")],
+            1 => vec![post(
+                addr,
+                "/kakao/skill",
+                "application/json",
+                &skill_payload(),
+            )],
+            2 => signed.take().unwrap_or_default(),
+            _ => unlinks(addr, 400_000),
+        };
+        let report = drive(addr, Arc::new(shots), expected, &options).await;
         print(name, report, server.peak_rss_kib());
     }
     Ok(())
