@@ -3,6 +3,12 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: request handling allocates many small short-lived buffers, and
+/// glibc's malloc took a fifth of the CPU serving skill requests (perf, in
+/// BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kakao_webhooks::{
     Server, Settings,
     app::shutdown_on_signal,

@@ -66,7 +66,13 @@ async fn every_answer_carries_a_request_id() {
     let app = TestApp::spawn().await;
     let response = app.get("/health").await;
     let id = response.headers()["x-request-id"].to_str().unwrap();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(id.len(), 36, "shaped as a UUID: {id}");
+    let next = app.get("/health").await;
+    assert_ne!(
+        next.headers()["x-request-id"].to_str().unwrap(),
+        id,
+        "one id per request"
+    );
     let echoed = app
         .client
         .get(app.url("/health"))
