@@ -9,35 +9,18 @@ use super::{
 };
 
 const INSERT_EVENT: &str = "
-    INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, payload)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, applied_at, payload)
+    VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
     ON CONFLICT (source, dedupe_key) DO NOTHING
     RETURNING event_id";
 
 /// The dedupe key gets the user's last link time, read in the same statement.
 const INSERT_EVENT_UNTIL_RELINKED: &str = "
-    INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, payload)
+    INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, applied_at, payload)
     VALUES ($1, $2 || ':' || COALESCE((SELECT CAST(linked_at AS TEXT) FROM users WHERE user_id = $8), '0'),
-            $3, $4, $5, $6, $7)
+            $3, $4, $5, $6, $6, $7)
     ON CONFLICT (source, dedupe_key) DO NOTHING
     RETURNING event_id";
-
-/// Binds a statement's arguments in order; expands once per backend.
-macro_rules! bound_statement {
-    ($statement:expr) => {{
-        let mut query = sqlx::query($statement.sql);
-        for arg in $statement.args {
-            query = match arg {
-                Arg::Text(value) => query.bind(value),
-                Arg::MaybeText(value) => query.bind(value),
-                Arg::Int(value) => query.bind(value),
-                Arg::Bool(value) => query.bind(value),
-            };
-        }
-        query
-    }};
-}
-pub(super) use bound_statement;
 
 /// An event ready to write: its SQL and bindings computed before any lock.
 pub(super) struct Prepared {
@@ -84,40 +67,42 @@ impl Prepared {
     }
 }
 
-/// Inserts a prepared event (unless it is a repeat), applies its effects and
-/// marks it applied, in the open transaction `$tx`. Expands once per backend;
-/// `?` leaves the enclosing function or async block.
-macro_rules! execute_prepared {
-    ($tx:expr, $prepared:expr) => {{
-        let prepared = $prepared;
-        let mut insert = sqlx::query_scalar::<_, i64>(prepared.insert_sql)
-            .bind(prepared.source)
-            .bind(prepared.key)
-            .bind(prepared.event_type)
-            .bind(prepared.user_id)
-            .bind(prepared.event_time)
-            .bind(prepared.now)
-            .bind(prepared.payload);
-        if let Some(user_id) = prepared.relinked_user {
-            insert = insert.bind(user_id);
+/// Inserts a prepared event (unless it is a repeat) and applies its effects,
+/// in the open transaction `tx`. The row says it was applied from the start:
+/// the event and its effects commit together or not at all. (SQLite's
+/// writer does the same with the same SQL: `group_commit::execute`.)
+async fn execute_on_postgres(
+    tx: &mut sqlx::PgConnection,
+    prepared: &Prepared,
+) -> Result<Recorded, sqlx::Error> {
+    let mut insert = sqlx::query_scalar::<_, i64>(prepared.insert_sql)
+        .bind(prepared.source)
+        .bind(prepared.key.as_str())
+        .bind(prepared.event_type.as_str())
+        .bind(prepared.user_id.as_deref())
+        .bind(prepared.event_time)
+        .bind(prepared.now)
+        .bind(prepared.payload.as_str());
+    if let Some(user_id) = &prepared.relinked_user {
+        insert = insert.bind(user_id.as_str());
+    }
+    let Some(event_id) = insert.fetch_optional(&mut *tx).await? else {
+        return Ok(Recorded::Duplicate);
+    };
+    for statement in &prepared.statements {
+        let mut query = sqlx::query(statement.sql);
+        for arg in &statement.args {
+            query = match arg {
+                Arg::Text(value) => query.bind(value.as_str()),
+                Arg::MaybeText(value) => query.bind(value.as_deref()),
+                Arg::Int(value) => query.bind(*value),
+                Arg::Bool(value) => query.bind(*value),
+            };
         }
-        match insert.fetch_optional(&mut *$tx).await? {
-            None => Recorded::Duplicate,
-            Some(event_id) => {
-                for statement in prepared.statements {
-                    bound_statement!(statement).execute(&mut *$tx).await?;
-                }
-                sqlx::query("UPDATE events SET applied_at = $1 WHERE event_id = $2")
-                    .bind(prepared.now)
-                    .bind(event_id)
-                    .execute(&mut *$tx)
-                    .await?;
-                Recorded::Stored { event_id }
-            }
-        }
-    }};
+        query.execute(&mut *tx).await?;
+    }
+    Ok(Recorded::Stored { event_id })
 }
-pub(super) use execute_prepared;
 
 impl Storage {
     /// Stores an accepted webhook and applies its effect, atomically. When this
@@ -139,7 +124,7 @@ impl Storage {
                 sqlx::query("SELECT pg_advisory_xact_lock(7438201)")
                     .execute(&mut *tx)
                     .await?;
-                let recorded = execute_prepared!(tx, prepared);
+                let recorded = execute_on_postgres(&mut tx, &prepared).await?;
                 tx.commit().await?;
                 Ok(recorded)
             }

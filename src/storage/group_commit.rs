@@ -1,45 +1,53 @@
 //! SQLite's single writer: events are committed many per transaction (group
 //! commit), so one fsync serves a whole batch instead of one per webhook, and
-//! writers never fight over SQLite's lock. Each event has its own savepoint: a
-//! failing event is rolled back alone. Nobody is answered before the COMMIT
-//! that holds their event; a failed COMMIT fails the whole batch.
+//! writers never fight over SQLite's lock. Nobody is answered before the
+//! COMMIT that holds their event; a failed COMMIT fails the whole batch.
+//!
+//! The writer is a thread of its own with its own connection (rusqlite), not
+//! a connection of the sqlx pool: sqlx's SQLite driver runs each statement on
+//! its worker thread, a round trip per statement, and with three statements an
+//! event those hand-offs cost more than SQLite's work (BENCHMARKS.md). Here a
+//! batch runs start to finish on one thread with cached prepared statements.
+//! The SQL is the same as PostgreSQL's (`effects.rs`, `events.rs`).
 
-use sqlx::SqlitePool;
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    Recorded, StorageError,
-    effects::Arg,
-    events::{Prepared, bound_statement, execute_prepared},
-};
+use super::{Recorded, StorageError, effects::Arg, events::Prepared};
 
 /// Most events in one transaction.
 const MAX_BATCH: usize = 512;
 /// Events waiting for the writer before senders wait too.
 const QUEUE: usize = 4096;
+/// As the pool's connections: another writer (a session, a job) may hold
+/// SQLite's lock for a moment.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Pending {
     prepared: Prepared,
     done: oneshot::Sender<Result<Recorded, StorageError>>,
 }
 
-/// A handle to the writer task; the task ends when every handle is dropped.
+/// A handle to the writer thread; the thread ends when every handle is dropped.
 #[derive(Debug)]
 pub struct GroupCommit {
     sender: mpsc::Sender<Pending>,
 }
 
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pending")
-    }
-}
-
 impl GroupCommit {
-    pub fn start(pool: SqlitePool) -> Self {
+    /// Starts the writer for the database file at `path` (which the pool has
+    /// created and migrated; the writer opens it at its first batch).
+    pub fn start(path: PathBuf) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool, receiver));
-        Self { sender }
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_batches(&path, receiver))?;
+        Ok(Self { sender })
     }
 
     pub(super) async fn record(&self, prepared: Prepared) -> Result<Recorded, StorageError> {
@@ -52,13 +60,25 @@ impl GroupCommit {
     }
 }
 
-async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Pending>) {
+fn write_batches(path: &Path, mut receiver: mpsc::Receiver<Pending>) {
+    let mut connection = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
         let (prepared, done): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|p| (p.prepared, p.done)).unzip();
         metrics::histogram!("kakao_storage_batch_size").record(prepared.len() as f64);
-        match commit(&pool, prepared).await {
+        let result = match open(path, &mut connection) {
+            Ok(connection) => commit(connection, &prepared),
+            Err(err) => Err(err),
+        };
+        match result {
             Ok(outcomes) => {
                 for (done, outcome) in done.into_iter().zip(outcomes) {
                     let _ = done.send(outcome);
@@ -66,6 +86,8 @@ async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Pending>) 
             }
             Err(err) => {
                 tracing::error!(error = %err, "group commit failed; the whole batch is refused");
+                // A fresh connection next time: this one may be what failed.
+                connection = None;
                 let reason = err.to_string();
                 for done in done {
                     let _ = done.send(Err(StorageError::Commit(reason.clone())));
@@ -75,29 +97,152 @@ async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Pending>) 
     }
 }
 
-/// One transaction for the batch; an outcome per event.
-async fn commit(
-    pool: &SqlitePool,
-    batch: Vec<Prepared>,
-) -> Result<Vec<Result<Recorded, StorageError>>, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for prepared in batch {
-        sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
-        let outcome: Result<Recorded, sqlx::Error> =
-            async { Ok(execute_prepared!(tx, prepared)) }.await;
-        match outcome {
-            Ok(recorded) => {
-                sqlx::query("RELEASE event").execute(&mut *tx).await?;
-                outcomes.push(Ok(recorded));
-            }
-            Err(err) => {
-                sqlx::query("ROLLBACK TO event").execute(&mut *tx).await?;
-                sqlx::query("RELEASE event").execute(&mut *tx).await?;
-                outcomes.push(Err(StorageError::Database(err)));
-            }
+fn open<'c>(
+    path: &Path,
+    connection: &'c mut Option<Connection>,
+) -> rusqlite::Result<&'c mut Connection> {
+    if connection.is_none() {
+        let opened = Connection::open(path)?;
+        opened.busy_timeout(BUSY_TIMEOUT)?;
+        // As the pool's connections (Storage::connect): WAL, and FULL so that a
+        // committed event survives power loss, not just a crash.
+        opened.pragma_update(None, "journal_mode", "WAL")?;
+        opened.pragma_update(None, "synchronous", "FULL")?;
+        opened.pragma_update(None, "foreign_keys", true)?;
+        opened.set_prepared_statement_cache_capacity(64);
+        *connection = Some(opened);
+    }
+    Ok(connection.as_mut().expect("opened above"))
+}
+
+/// One transaction for the batch; an outcome per event. Optimistically
+/// without savepoints first; if any event fails, the transaction is rolled
+/// back and the batch is written again with a savepoint around each event,
+/// so only the failing one is refused.
+fn commit(
+    connection: &mut Connection,
+    batch: &[Prepared],
+) -> rusqlite::Result<Vec<Result<Recorded, StorageError>>> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    match batch
+        .iter()
+        .map(|prepared| execute(&tx, prepared))
+        .collect::<rusqlite::Result<Vec<_>>>()
+    {
+        Ok(recorded) => {
+            tx.commit()?;
+            Ok(recorded.into_iter().map(Ok).collect())
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "an event of the batch failed; writing each in a savepoint");
+            tx.rollback()?;
+            commit_each_in_savepoint(connection, batch)
         }
     }
-    tx.commit().await?;
+}
+
+fn commit_each_in_savepoint(
+    connection: &mut Connection,
+    batch: &[Prepared],
+) -> rusqlite::Result<Vec<Result<Recorded, StorageError>>> {
+    let mut tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for prepared in batch {
+        let savepoint = tx.savepoint()?;
+        match execute(&savepoint, prepared) {
+            Ok(recorded) => {
+                savepoint.commit()?;
+                outcomes.push(Ok(recorded));
+            }
+            // Dropping the savepoint rolls it back.
+            Err(err) => outcomes.push(Err(StorageError::Sqlite(err))),
+        }
+    }
+    tx.commit()?;
     Ok(outcomes)
+}
+
+/// The SQLite side of `execute_prepared!`: the event row unless it is a
+/// repeat, then its effects.
+fn execute(connection: &Connection, prepared: &Prepared) -> rusqlite::Result<Recorded> {
+    let mut insert = connection.prepare_cached(prepared.insert_sql)?;
+    bind(&mut insert, 1, Bound::Text(prepared.source))?;
+    bind(&mut insert, 2, Bound::Text(&prepared.key))?;
+    bind(&mut insert, 3, Bound::Text(&prepared.event_type))?;
+    bind(
+        &mut insert,
+        4,
+        Bound::MaybeText(prepared.user_id.as_deref()),
+    )?;
+    bind(&mut insert, 5, Bound::MaybeInt(prepared.event_time))?;
+    bind(&mut insert, 6, Bound::Int(prepared.now))?;
+    bind(&mut insert, 7, Bound::Text(&prepared.payload))?;
+    if let Some(user_id) = &prepared.relinked_user {
+        bind(&mut insert, 8, Bound::Text(user_id))?;
+    }
+    let event_id: Option<i64> = {
+        let mut rows = insert.raw_query();
+        match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        }
+    };
+    let Some(event_id) = event_id else {
+        return Ok(Recorded::Duplicate);
+    };
+    for statement in &prepared.statements {
+        let mut effect = connection.prepare_cached(statement.sql)?;
+        for (n, arg) in statement.args.iter().enumerate() {
+            bind(&mut effect, n + 1, arg.as_ref())?;
+        }
+        effect.raw_execute()?;
+    }
+    Ok(Recorded::Stored { event_id })
+}
+
+/// A value to bind, borrowed.
+enum Bound<'a> {
+    Text(&'a str),
+    MaybeText(Option<&'a str>),
+    Int(i64),
+    MaybeInt(Option<i64>),
+    Bool(bool),
+}
+
+impl Arg {
+    fn as_ref(&self) -> Bound<'_> {
+        match self {
+            Arg::Text(value) => Bound::Text(value),
+            Arg::MaybeText(value) => Bound::MaybeText(value.as_deref()),
+            Arg::Int(value) => Bound::Int(*value),
+            Arg::Bool(value) => Bound::Bool(*value),
+        }
+    }
+}
+
+/// Binds `$n`. The SQL names its parameters `$1`, `$2`… (for PostgreSQL),
+/// and SQLite numbers named parameters in order of first appearance, so the
+/// index is looked up by name; a parameter the statement does not use is
+/// skipped, as sqlx does.
+fn bind(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    n: usize,
+    value: Bound<'_>,
+) -> rusqlite::Result<()> {
+    const NAMES: [&str; 12] = [
+        "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+    ];
+    let name = NAMES
+        .get(n - 1)
+        .ok_or_else(|| rusqlite::Error::InvalidParameterName(format!("${n}")))?;
+    let Some(index) = statement.parameter_index(name)? else {
+        return Ok(());
+    };
+    match value {
+        Bound::Text(v) => statement.raw_bind_parameter(index, v),
+        Bound::MaybeText(v) => statement.raw_bind_parameter(index, v),
+        Bound::Int(v) => statement.raw_bind_parameter(index, v),
+        Bound::MaybeInt(v) => statement.raw_bind_parameter(index, v),
+        Bound::Bool(v) => statement.raw_bind_parameter(index, v),
+    }
 }

@@ -42,12 +42,21 @@ pub enum StorageError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From SQLite's event writer, which uses rusqlite (see `group_commit`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("no randomness for a session id: {0}")]
     Random(String),
     #[error("the transaction holding this event failed to commit: {0}")]
     Commit(String),
     #[error("the storage writer has stopped")]
     WriterStopped,
+    #[error(
+        "an in-memory SQLite database cannot hold acknowledged events; give DATABASE_URL a file, e.g. sqlite://data/kakao-webhooks.db"
+    )]
+    InMemory,
+    #[error("cannot start the SQLite writer thread: {0}")]
+    WriterThread(#[source] std::io::Error),
 }
 
 /// Runs `$body` with `$pool` bound to the pool of whichever backend is in use.
@@ -104,7 +113,13 @@ impl Storage {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(2));
-                if let Some(folder) = options.get_filename().parent()
+                let file = options.get_filename().to_path_buf();
+                // The event writer opens the file itself (group_commit.rs), and
+                // an event log in memory would not survive a restart anyway.
+                if file.as_os_str() == ":memory:" || url.expose().contains("mode=memory") {
+                    return Err(StorageError::InMemory);
+                }
+                if let Some(folder) = file.parent()
                     && !folder.as_os_str().is_empty()
                 {
                     std::fs::create_dir_all(folder).map_err(|source| StorageError::Folder {
@@ -117,7 +132,9 @@ impl Storage {
                     .connect_with(options)
                     .await
                     .map_err(StorageError::Connect)?;
-                let writer = Arc::new(group_commit::GroupCommit::start(pool.clone()));
+                let writer =
+                    group_commit::GroupCommit::start(file).map_err(StorageError::WriterThread)?;
+                let writer = Arc::new(writer);
                 Ok(Self::Sqlite(pool, writer))
             }
             DatabaseKind::Postgres => {
