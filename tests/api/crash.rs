@@ -2,47 +2,17 @@
 //! 2xx is stored and applied. Nothing acknowledged is lost.
 
 use std::{
-    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use crate::helpers::{ADMIN_KEY, API_TOKEN, APP_ID, ChildProcess, ScratchDatabase, free_addr};
 
-async fn start(database: &str, addr: &str) -> ChildProcess {
-    let child = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
-        .arg("serve")
-        .env_clear()
-        .env("BIND_ADDR", addr)
-        .env("DATABASE_URL", database)
-        .env("KAKAO_APP_ID", APP_ID)
-        .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
-        .env("INTERNAL_API_TOKEN", API_TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let service = ChildProcess(child);
-    let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("http://{addr}/health"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return service;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the service did not start");
-}
-
 /// Sends a burst of unlinks (distinct users), kills the service with SIGKILL
 /// while they run, restarts it and checks every acknowledged one.
 async fn burst_kill_restart(database: &str) {
     let addr = free_addr();
-    let mut service = start(database, &addr).await;
+    let mut service = ChildProcess::serve(database, &addr).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -78,7 +48,7 @@ async fn burst_kill_restart(database: &str) {
     assert!(acknowledged.len() >= 300);
 
     let addr = free_addr();
-    let _restarted = start(database, &addr).await;
+    let _restarted = ChildProcess::serve(database, &addr).await;
     for user in &acknowledged {
         let user: serde_json::Value = client
             .get(format!("http://{addr}/api/users/{user}"))

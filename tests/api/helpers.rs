@@ -3,6 +3,7 @@
 
 use std::{
     net::SocketAddr,
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -349,6 +350,43 @@ pub fn free_addr() -> String {
 
 /// A child process of the binary, killed (SIGKILL) when dropped.
 pub struct ChildProcess(pub std::process::Child);
+
+impl ChildProcess {
+    /// Starts the built binary (`serve`) on `database` at `addr`, with the
+    /// test Kakao settings, and waits until it answers.
+    pub async fn serve(database: &str, addr: &str) -> ChildProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
+            .arg("serve")
+            .env_clear()
+            .env("BIND_ADDR", addr)
+            .env("DATABASE_URL", database)
+            .env("KAKAO_APP_ID", APP_ID)
+            .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
+            .env("INTERNAL_API_TOKEN", API_TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let service = Self(child);
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client
+                .get(format!("http://{addr}/health"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return service;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the service did not start");
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for ChildProcess {
     fn drop(&mut self) {

@@ -14,4 +14,5 @@ mod share;
 mod skill_callback;
 mod skill_endpoint;
 mod slow_clients;
+mod sustained;
 mod unlink;
