@@ -226,6 +226,12 @@ impl DatabaseUrl {
                 );
             }
         };
+        // The event writer opens the file itself (storage/group_commit.rs), and
+        // acknowledged events must outlive the process anyway.
+        if kind == DatabaseKind::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"))
+        {
+            return Err("an in-memory SQLite database cannot keep acknowledged events; give a file, e.g. sqlite://data/kakao-webhooks.db".into());
+        }
         Ok(Self {
             kind,
             url: url.into(),
@@ -396,6 +402,16 @@ fn host_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostPattern>, D:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_in_memory_sqlite_database_is_refused_naming_the_setting() {
+        for url in ["sqlite::memory:", "sqlite://events.db?mode=memory"] {
+            let err = Settings::from_vars(None, [("DATABASE_URL", url)]).unwrap_err();
+            assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+            assert!(err.to_string().contains("in-memory"), "{err}");
+        }
+        assert!(Settings::from_vars(None, [("DATABASE_URL", "sqlite://memory.db")]).is_ok());
+    }
 
     #[test]
     // Every field is required and unknown keys are refused, so loading the

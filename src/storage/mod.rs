@@ -51,10 +51,6 @@ pub enum StorageError {
     Commit(String),
     #[error("the storage writer has stopped")]
     WriterStopped,
-    #[error(
-        "an in-memory SQLite database cannot hold acknowledged events; give DATABASE_URL a file, e.g. sqlite://data/kakao-webhooks.db"
-    )]
-    InMemory,
     #[error("cannot start the SQLite writer thread: {0}")]
     WriterThread(#[source] std::io::Error),
 }
@@ -113,12 +109,9 @@ impl Storage {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(2));
+                // The event writer opens the file itself (group_commit.rs); an
+                // in-memory database is refused with the settings (config.rs).
                 let file = options.get_filename().to_path_buf();
-                // The event writer opens the file itself (group_commit.rs), and
-                // an event log in memory would not survive a restart anyway.
-                if file.as_os_str() == ":memory:" || url.expose().contains("mode=memory") {
-                    return Err(StorageError::InMemory);
-                }
                 if let Some(folder) = file.parent()
                     && !folder.as_os_str().is_empty()
                 {
