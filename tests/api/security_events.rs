@@ -549,6 +549,34 @@ async fn a_hanging_key_host_still_gets_every_webhook_answered_in_time() {
 }
 
 #[tokio::test]
+async fn a_failing_key_host_keeps_the_last_good_keys_verifying() {
+    let k = kakao_with(&[("KAKAO_JWKS_REFETCH_COOLDOWN_MS", "10")]).await;
+    wait_for_events_family(&k.app, "ready").await;
+    k.keys.set_mode(Mode::Fail);
+    // Unknown kids make the service try the failing host again and again.
+    let stranger = Signer::new("kakao-b", "unknown-while-failing", &k.keys.issuer());
+    for attempt in 0..3 {
+        let token = stranger.sign(&stranger.claims("user-linked", "2007", json!({}), now()));
+        let started = Instant::now();
+        let (status, body) = post(&k.app, &token).await;
+        assert_eq!(status, 503, "attempt {attempt}: retry later, {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "Kakao waits 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let known = k
+        .signer
+        .sign(&k.signer.claims("user-linked", "2007", json!({}), now()));
+    assert_eq!(
+        post(&k.app, &known).await.0,
+        202,
+        "failed fetches keep the last good key set"
+    );
+}
+
+#[tokio::test]
 async fn a_key_host_down_at_start_is_retried_until_it_answers() {
     let keys = KeyServer::start(&["kakao-a"]).await;
     keys.set_mode(Mode::Fail);
