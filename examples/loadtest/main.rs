@@ -9,7 +9,9 @@
 //! the SET workload ends early when they run out), `--only TEXT` runs the
 //! workloads whose name contains TEXT, `--growth` compares the SET workload
 //! on an empty database and on one with 1M users and 5M events (growth.rs).
-//! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors).
+//! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
+//! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
+//! profile it: BENCHMARKS.md).
 
 mod growth;
 mod raw_client;
@@ -91,8 +93,10 @@ impl Server {
     /// Starts the server on `dir/database` (a SQLite file) at `addr`, with
     /// its dev files in `dir/dev`, and waits until it is ready.
     async fn start(dir: &std::path::Path, database: &str, addr: &str) -> anyhow::Result<Self> {
-        let binary =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks");
+        let binary = std::env::var_os("LOADTEST_BINARY").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks"),
+            PathBuf::from,
+        );
         anyhow::ensure!(binary.exists(), "build it first: cargo build --release");
         let taskset = Command::new("taskset").arg("--version").output().is_ok();
         let mut command = if taskset {

@@ -6,6 +6,7 @@ mod crash;
 mod dev_mode;
 mod durability;
 mod helpers;
+mod hostile_bodies;
 mod instances;
 mod kakao_keys;
 mod security_events;
