@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .merge(security_events::router())
         .merge(api::router(state.clone()))
         .route_layer(middleware::from_fn(crate::http::record_metrics))
+        .fallback(crate::http::unmatched)
         .layer(layers)
         .with_state(state)
 }

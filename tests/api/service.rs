@@ -61,6 +61,48 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(text.contains(r#"http_request_duration_seconds_bucket{method="GET",route="/kakao/skill",status="200",le="0.005"}"#), "{text}");
 }
 
+/// The value of one series in the Prometheus text.
+async fn series(app: &TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn every_request_is_counted_and_unusual_methods_share_one_label() {
+    let app = TestApp::spawn().await;
+    const SKILL_GETS: &str =
+        r#"http_requests_total{method="GET",route="/kakao/skill",status="200"}"#;
+    app.get("/kakao/skill").await;
+    let before = series(&app, SKILL_GETS).await;
+    for _ in 0..3 {
+        app.get("/kakao/skill").await;
+    }
+    // Other tests in this process count too: at least our three.
+    assert!(series(&app, SKILL_GETS).await >= before + 3.0);
+
+    let method = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let stray = app
+        .client
+        .request(method, app.url("/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stray.status(), 404);
+    let body: Value = stray.json().await.unwrap();
+    assert_eq!(body["error"], "not_found", "a typed error: {body}");
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(r#"method="other",route="unmatched""#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("BREW"),
+        "a method a client makes up is no label"
+    );
+}
+
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
     let app = TestApp::spawn().await;
