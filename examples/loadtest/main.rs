@@ -8,13 +8,16 @@
 //! `--connections N` (default 64), `--sets N` SETs to sign (default 60,000;
 //! the SET workload ends early when they run out), `--only TEXT` runs the
 //! workloads whose name contains TEXT, `--growth` compares the SET workload
-//! on an empty database and on one with 1M users and 5M events (growth.rs).
+//! on an empty database and on one with 1M users and 5M events (growth.rs),
+//! `--postgres URL` runs the server on a fresh database on that PostgreSQL
+//! server instead of SQLite (scratch_postgres.rs).
 //! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
 //! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
 //! profile it: BENCHMARKS.md).
 
 mod growth;
 mod raw_client;
+mod scratch_postgres;
 
 use std::{
     collections::BTreeMap,
@@ -36,6 +39,7 @@ struct Options {
     sets: usize,
     only: Option<String>,
     growth: bool,
+    postgres: Option<String>,
 }
 
 fn options() -> Options {
@@ -56,6 +60,10 @@ fn options() -> Options {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1).cloned()),
         growth: args.iter().any(|a| a == "--growth"),
+        postgres: args
+            .iter()
+            .position(|a| a == "--postgres")
+            .and_then(|i| args.get(i + 1).cloned()),
     }
 }
 
@@ -90,8 +98,9 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts the server on `dir/database` (a SQLite file) at `addr`, with
-    /// its dev files in `dir/dev`, and waits until it is ready.
+    /// Starts the server on `database` (a file name in `dir`, or a
+    /// `postgres://` URL) at `addr`, with its dev files in `dir/dev`, and
+    /// waits until it is ready.
     async fn start(dir: &std::path::Path, database: &str, addr: &str) -> anyhow::Result<Self> {
         let binary = std::env::var_os("LOADTEST_BINARY").map_or_else(
             || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks"),
@@ -113,7 +122,11 @@ impl Server {
             .env("DEV_DIR", dir.join("dev"))
             .env(
                 "DATABASE_URL",
-                format!("sqlite://{}/{database}", dir.display()),
+                if database.starts_with("postgres") {
+                    database.to_owned()
+                } else {
+                    format!("sqlite://{}/{database}", dir.display())
+                },
             )
             .env("RUST_LOG", "warn")
             .stdout(match std::env::var_os("LOADTEST_SERVER_LOG") {
@@ -128,7 +141,8 @@ impl Server {
             .stderr(Stdio::null());
         let child = command.spawn()?;
         println!(
-            "server: {addr} on {database} ({})",
+            "server: {addr} on {} ({})",
+            database.split('@').next_back().unwrap_or(database),
             if taskset {
                 "pinned to core 0"
             } else {
@@ -363,7 +377,12 @@ async fn main() -> anyhow::Result<()> {
     let options = options();
     let dir = tempfile::tempdir()?;
     let addr = free_addr()?;
-    let server = Server::start(dir.path(), "load.db", &addr).await?;
+    let postgres = match &options.postgres {
+        Some(url) => Some(scratch_postgres::ScratchPostgres::create(url).await?),
+        None => None,
+    };
+    let database = postgres.as_ref().map_or("load.db", |p| p.url.as_str());
+    let server = Server::start(dir.path(), database, &addr).await?;
     if options.growth {
         return growth_run(&options, dir.path(), server).await;
     }
@@ -402,6 +421,10 @@ async fn main() -> anyhow::Result<()> {
         };
         let report = drive(addr, Arc::new(shots), expected, &options).await;
         print(name, report, server.peak_rss_kib());
+    }
+    drop(server);
+    if let Some(postgres) = postgres {
+        postgres.drop().await?;
     }
     Ok(())
 }
