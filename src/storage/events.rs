@@ -3,7 +3,7 @@
 
 use super::{
     Dedupe, NewEvent, Recorded, Storage, StorageError, StoredEvent,
-    effects::{Arg, Statement, plan},
+    effects::{Statement, plan},
     model::{end_of_second, now_millis},
     with_pool,
 };
@@ -67,66 +67,18 @@ impl Prepared {
     }
 }
 
-/// Inserts a prepared event (unless it is a repeat) and applies its effects,
-/// in the open transaction `tx`. The row says it was applied from the start:
-/// the event and its effects commit together or not at all. (SQLite's
-/// writer does the same with the same SQL: `group_commit::execute`.)
-async fn execute_on_postgres(
-    tx: &mut sqlx::PgConnection,
-    prepared: &Prepared,
-) -> Result<Recorded, sqlx::Error> {
-    let mut insert = sqlx::query_scalar::<_, i64>(prepared.insert_sql)
-        .bind(prepared.source)
-        .bind(prepared.key.as_str())
-        .bind(prepared.event_type.as_str())
-        .bind(prepared.user_id.as_deref())
-        .bind(prepared.event_time)
-        .bind(prepared.now)
-        .bind(prepared.payload.as_str());
-    if let Some(user_id) = &prepared.relinked_user {
-        insert = insert.bind(user_id.as_str());
-    }
-    let Some(event_id) = insert.fetch_optional(&mut *tx).await? else {
-        return Ok(Recorded::Duplicate);
-    };
-    for statement in &prepared.statements {
-        let mut query = sqlx::query(statement.sql);
-        for arg in &statement.args {
-            query = match arg {
-                Arg::Text(value) => query.bind(value.as_str()),
-                Arg::MaybeText(value) => query.bind(value.as_deref()),
-                Arg::Int(value) => query.bind(*value),
-                Arg::Bool(value) => query.bind(*value),
-            };
-        }
-        query.execute(&mut *tx).await?;
-    }
-    Ok(Recorded::Stored { event_id })
-}
-
 impl Storage {
     /// Stores an accepted webhook and applies its effect, atomically. When this
     /// returns `Ok`, the event is durable: only then may Kakao be answered 2xx.
     ///
-    /// SQLite: handed to the single writer, which commits many events per
-    /// transaction (group commit). PostgreSQL: one transaction per event, in id
-    /// order (see below).
+    /// Handed to the backend's writer, which commits many events per
+    /// transaction (group commit; see `group_commit`).
     #[tracing::instrument(skip_all, fields(event.source = event.source.as_str(), event.type = %event.event_type))]
     pub async fn record(&self, event: &NewEvent) -> Result<Recorded, StorageError> {
         let prepared = Prepared::new(event);
         match self {
-            Storage::Sqlite(_, writer) => writer.record(prepared).await,
-            Storage::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                // Followers of /api/events page by event_id, so ids must become
-                // visible in order: this lock makes inserts commit in id order.
-                // (SQLite's single writer guarantees it by itself.)
-                sqlx::query("SELECT pg_advisory_xact_lock(7438201)")
-                    .execute(&mut *tx)
-                    .await?;
-                let recorded = execute_on_postgres(&mut tx, &prepared).await?;
-                tx.commit().await?;
-                Ok(recorded)
+            Storage::Sqlite(_, writer) | Storage::Postgres(_, writer) => {
+                writer.record(prepared).await
             }
         }
     }

@@ -42,7 +42,7 @@ impl Storage {
         let now = now_millis();
         let sql = match self {
             Storage::Sqlite(..) => CLAIM_SQLITE,
-            Storage::Postgres(_) => CLAIM_POSTGRES,
+            Storage::Postgres(..) => CLAIM_POSTGRES,
         };
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(sql)

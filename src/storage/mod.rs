@@ -60,7 +60,7 @@ macro_rules! with_pool {
     ($storage:expr, |$pool:ident| $body:expr) => {
         match $storage {
             $crate::storage::Storage::Sqlite($pool, _) => $body,
-            $crate::storage::Storage::Postgres($pool) => $body,
+            $crate::storage::Storage::Postgres($pool, _) => $body,
         }
     };
 }
@@ -78,7 +78,7 @@ macro_rules! in_write_tx {
                 $tx.commit().await?;
                 out
             }
-            $crate::storage::Storage::Postgres(pool) => {
+            $crate::storage::Storage::Postgres(pool, _) => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -92,9 +92,9 @@ pub(crate) use in_write_tx;
 /// A connection pool to one of the two backends. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Storage {
-    /// The pool, and the single writer that stores events (group commit).
+    /// Each: the pool, and the writer that stores events (group commit).
     Sqlite(SqlitePool, Arc<group_commit::GroupCommit>),
-    Postgres(PgPool),
+    Postgres(PgPool, Arc<group_commit::GroupCommit>),
 }
 
 impl Storage {
@@ -125,8 +125,8 @@ impl Storage {
                     .connect_with(options)
                     .await
                     .map_err(StorageError::Connect)?;
-                let writer =
-                    group_commit::GroupCommit::start(file).map_err(StorageError::WriterThread)?;
+                let writer = group_commit::GroupCommit::start_sqlite(file)
+                    .map_err(StorageError::WriterThread)?;
                 let writer = Arc::new(writer);
                 Ok(Self::Sqlite(pool, writer))
             }
@@ -137,7 +137,8 @@ impl Storage {
                     .connect(url.expose())
                     .await
                     .map_err(StorageError::Connect)?;
-                Ok(Self::Postgres(pool))
+                let writer = group_commit::GroupCommit::start_postgres(pool.clone());
+                Ok(Self::Postgres(pool, Arc::new(writer)))
             }
         }
     }
@@ -146,7 +147,7 @@ impl Storage {
     pub async fn migrate(&self) -> Result<(), StorageError> {
         match self {
             Self::Sqlite(pool, _) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Self::Postgres(pool, _) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
@@ -157,7 +158,7 @@ impl Storage {
             Self::Sqlite(pool, _) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
-            Self::Postgres(pool) => {
+            Self::Postgres(pool, _) => {
                 sqlx::query("SELECT 1").execute(pool).await?;
             }
         }
@@ -167,14 +168,14 @@ impl Storage {
     pub fn kind(&self) -> DatabaseKind {
         match self {
             Self::Sqlite(..) => DatabaseKind::Sqlite,
-            Self::Postgres(_) => DatabaseKind::Postgres,
+            Self::Postgres(..) => DatabaseKind::Postgres,
         }
     }
 
     pub async fn close(&self) {
         match self {
             Self::Sqlite(pool, _) => pool.close().await,
-            Self::Postgres(pool) => pool.close().await,
+            Self::Postgres(pool, _) => pool.close().await,
         }
     }
 }

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 pub struct TestDb {
     pub storage: Storage,
+    url: DatabaseUrl,
     cleanup: Cleanup,
 }
 
@@ -24,6 +25,7 @@ impl TestDb {
         storage.migrate().await.unwrap();
         Self {
             storage,
+            url,
             cleanup: Cleanup::Sqlite(dir),
         }
     }
@@ -52,14 +54,20 @@ impl TestDb {
         let mut url = url::Url::parse(&base).unwrap();
         url.query_pairs_mut()
             .append_pair("options", &format!("-c search_path={schema}"));
-        let storage = Storage::connect(&DatabaseUrl::parse(url.as_str()).unwrap())
-            .await
-            .unwrap();
+        let url = DatabaseUrl::parse(url.as_str()).unwrap();
+        let storage = Storage::connect(&url).await.unwrap();
         storage.migrate().await.unwrap();
         Some(Self {
             storage,
+            url,
             cleanup: Cleanup::Postgres { admin, schema },
         })
+    }
+
+    /// A second instance of the service on the same database: its own pool
+    /// and its own event writer.
+    pub async fn another_instance(&self) -> Storage {
+        Storage::connect(&self.url).await.unwrap()
     }
 
     pub async fn cleanup(self) {

@@ -274,7 +274,7 @@ pub async fn an_inactive_user_gets_no_session(storage: &Storage) {
     let sql = "UPDATE users SET status = 'disabled' WHERE user_id = '600'";
     match storage {
         Storage::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await.map(drop),
-        Storage::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        Storage::Postgres(pool, _) => sqlx::query(sql).execute(pool).await.map(drop),
     }
     .unwrap();
     assert_eq!(
@@ -314,13 +314,26 @@ pub async fn events_page_in_order(storage: &Storage) {
 }
 
 pub async fn a_follower_polling_during_concurrent_writes_sees_every_event(storage: &Storage) {
-    const WRITERS: usize = 8;
-    const EACH: usize = 10;
-    let writers: Vec<_> = (0..WRITERS)
+    follower_sees_every_event(storage, std::slice::from_ref(storage), 8, 10).await;
+}
+
+/// Two instances of the service writing to one database (on PostgreSQL, the
+/// event-order lock is what keeps ids visible in order across them).
+pub async fn a_follower_sees_every_event_two_instances_write(first: &Storage, second: &Storage) {
+    follower_sees_every_event(first, &[first.clone(), second.clone()], 16, 50).await;
+}
+
+async fn follower_sees_every_event(
+    storage: &Storage,
+    instances: &[Storage],
+    writers: usize,
+    each: usize,
+) {
+    let tasks: Vec<_> = (0..writers)
         .map(|w| {
-            let storage = storage.clone();
+            let storage = instances[w % instances.len()].clone();
             tokio::spawn(async move {
-                for i in 0..EACH {
+                for i in 0..each {
                     let key = format!("w{w}-{i}");
                     stored(
                         storage
@@ -336,14 +349,14 @@ pub async fn a_follower_polling_during_concurrent_writes_sees_every_event(storag
     let mut seen = Vec::new();
     let mut finished = false;
     while !finished {
-        finished = writers.iter().all(|w| w.is_finished());
+        finished = tasks.iter().all(|w| w.is_finished());
         for event in storage.events_after(cursor, 1000).await.unwrap() {
             cursor = event.event_id;
             seen.push(event.dedupe_key);
         }
     }
-    for writer in writers {
-        writer.await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
     }
     seen.extend(
         storage
@@ -353,7 +366,7 @@ pub async fn a_follower_polling_during_concurrent_writes_sees_every_event(storag
             .into_iter()
             .map(|e| e.dedupe_key),
     );
-    assert_eq!(seen.len(), WRITERS * EACH, "a follower skipped events");
+    assert_eq!(seen.len(), writers * each, "a follower skipped events");
 }
 
 fn set_event(jti: &str, time: i64, effects: Vec<Effect>) -> NewEvent {

@@ -31,6 +31,31 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Two instances on one database, on each backend.
+mod two_instances {
+    #[tokio::test]
+    async fn sqlite_a_follower_sees_every_event() {
+        let db = crate::backends::TestDb::sqlite().await;
+        let second = db.another_instance().await;
+        crate::contract::a_follower_sees_every_event_two_instances_write(&db.storage, &second)
+            .await;
+        second.close().await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_a_follower_sees_every_event() {
+        let Some(db) = crate::backends::TestDb::postgres().await else {
+            return;
+        };
+        let second = db.another_instance().await;
+        crate::contract::a_follower_sees_every_event_two_instances_write(&db.storage, &second)
+            .await;
+        second.close().await;
+        db.cleanup().await;
+    }
+}
+
 on_both_backends!(
     migrations_run_twice_without_error,
     an_event_is_stored_once_per_dedupe_key,

@@ -1,66 +1,24 @@
-//! SQLite's single writer: events are committed many per transaction (group
-//! commit), so one fsync serves a whole batch instead of one per webhook, and
-//! writers never fight over SQLite's lock. Nobody is answered before the
-//! COMMIT that holds their event; a failed COMMIT fails the whole batch.
-//!
-//! The writer is a thread of its own with its own connection (rusqlite), not
-//! a connection of the sqlx pool: sqlx's SQLite driver runs each statement on
-//! its worker thread, a round trip per statement, and with three statements an
-//! event those hand-offs cost more than SQLite's work (BENCHMARKS.md). Here a
-//! batch runs start to finish on one thread with cached prepared statements.
-//! The SQL is the same as PostgreSQL's (`effects.rs`, `events.rs`).
+//! SQLite's event writer, a thread of its own with its own connection
+//! (rusqlite), not a connection of the sqlx pool: sqlx's SQLite driver runs
+//! each statement on its worker thread, a round trip per statement, and with
+//! three statements an event those hand-offs cost more than SQLite's work
+//! (BENCHMARKS.md). Here a batch runs start to finish on one thread with
+//! cached prepared statements. The SQL is PostgreSQL's too (`effects.rs`,
+//! `events.rs`).
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::{Recorded, StorageError, effects::Arg, events::Prepared};
+use super::{MAX_BATCH, Outcomes, Pending, answer};
+use crate::storage::{Recorded, StorageError, effects::Arg, events::Prepared};
 
-/// Most events in one transaction.
-const MAX_BATCH: usize = 512;
-/// Events waiting for the writer before senders wait too.
-const QUEUE: usize = 4096;
 /// As the pool's connections: another writer (a session, a job) may hold
 /// SQLite's lock for a moment.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
-struct Pending {
-    prepared: Prepared,
-    done: oneshot::Sender<Result<Recorded, StorageError>>,
-}
-
-/// A handle to the writer thread; the thread ends when every handle is dropped.
-#[derive(Debug)]
-pub struct GroupCommit {
-    sender: mpsc::Sender<Pending>,
-}
-
-impl GroupCommit {
-    /// Starts the writer for the database file at `path` (which the pool has
-    /// created and migrated; the writer opens it at its first batch).
-    pub fn start(path: PathBuf) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || write_batches(&path, receiver))?;
-        Ok(Self { sender })
-    }
-
-    pub(super) async fn record(&self, prepared: Prepared) -> Result<Recorded, StorageError> {
-        let (done, answer) = oneshot::channel();
-        self.sender
-            .send(Pending { prepared, done })
-            .await
-            .map_err(|_| StorageError::WriterStopped)?;
-        answer.await.map_err(|_| StorageError::WriterStopped)?
-    }
-}
-
-fn write_batches(path: &Path, mut receiver: mpsc::Receiver<Pending>) {
+pub(super) fn write_batches(path: &Path, mut receiver: mpsc::Receiver<Pending>) {
     let mut connection = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
@@ -73,27 +31,15 @@ fn write_batches(path: &Path, mut receiver: mpsc::Receiver<Pending>) {
         }
         let (prepared, done): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|p| (p.prepared, p.done)).unzip();
-        metrics::histogram!("kakao_storage_batch_size").record(prepared.len() as f64);
         let result = match open(path, &mut connection) {
             Ok(connection) => commit(connection, &prepared),
             Err(err) => Err(err),
         };
-        match result {
-            Ok(outcomes) => {
-                for (done, outcome) in done.into_iter().zip(outcomes) {
-                    let _ = done.send(outcome);
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "group commit failed; the whole batch is refused");
-                // A fresh connection next time: this one may be what failed.
-                connection = None;
-                let reason = err.to_string();
-                for done in done {
-                    let _ = done.send(Err(StorageError::Commit(reason.clone())));
-                }
-            }
+        if result.is_err() {
+            // A fresh connection next time: this one may be what failed.
+            connection = None;
         }
+        answer(done, result);
     }
 }
 
@@ -119,10 +65,7 @@ fn open<'c>(
 /// without savepoints first; if any event fails, the transaction is rolled
 /// back and the batch is written again with a savepoint around each event,
 /// so only the failing one is refused.
-fn commit(
-    connection: &mut Connection,
-    batch: &[Prepared],
-) -> rusqlite::Result<Vec<Result<Recorded, StorageError>>> {
+fn commit(connection: &mut Connection, batch: &[Prepared]) -> rusqlite::Result<Outcomes> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     match batch
         .iter()
@@ -144,7 +87,7 @@ fn commit(
 fn commit_each_in_savepoint(
     connection: &mut Connection,
     batch: &[Prepared],
-) -> rusqlite::Result<Vec<Result<Recorded, StorageError>>> {
+) -> rusqlite::Result<Outcomes> {
     let mut tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for prepared in batch {
