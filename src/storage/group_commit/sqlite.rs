@@ -8,7 +8,7 @@
 
 use std::{path::Path, time::Duration};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, ToSql, TransactionBehavior, types::ToSqlOutput};
 use tokio::sync::mpsc;
 
 use super::{MAX_BATCH, Outcomes, Pending, answer};
@@ -105,23 +105,19 @@ fn commit_each_in_savepoint(
     Ok(outcomes)
 }
 
-/// The SQLite side of `execute_prepared!`: the event row unless it is a
+/// The SQLite side of `postgres::execute`: the event row unless it is a
 /// repeat, then its effects.
 fn execute(connection: &Connection, prepared: &Prepared) -> rusqlite::Result<Recorded> {
     let mut insert = connection.prepare_cached(prepared.insert_sql)?;
-    bind(&mut insert, 1, Bound::Text(prepared.source))?;
-    bind(&mut insert, 2, Bound::Text(&prepared.key))?;
-    bind(&mut insert, 3, Bound::Text(&prepared.event_type))?;
-    bind(
-        &mut insert,
-        4,
-        Bound::MaybeText(prepared.user_id.as_deref()),
-    )?;
-    bind(&mut insert, 5, Bound::MaybeInt(prepared.event_time))?;
-    bind(&mut insert, 6, Bound::Int(prepared.now))?;
-    bind(&mut insert, 7, Bound::Text(&prepared.payload))?;
+    bind(&mut insert, 1, &prepared.source)?;
+    bind(&mut insert, 2, &prepared.key)?;
+    bind(&mut insert, 3, &prepared.event_type)?;
+    bind(&mut insert, 4, &prepared.user_id)?;
+    bind(&mut insert, 5, &prepared.event_time)?;
+    bind(&mut insert, 6, &prepared.now)?;
+    bind(&mut insert, 7, &prepared.payload)?;
     if let Some(user_id) = &prepared.relinked_user {
-        bind(&mut insert, 8, Bound::Text(user_id))?;
+        bind(&mut insert, 8, user_id)?;
     }
     let event_id: Option<i64> = {
         let mut rows = insert.raw_query();
@@ -136,29 +132,20 @@ fn execute(connection: &Connection, prepared: &Prepared) -> rusqlite::Result<Rec
     for statement in &prepared.statements {
         let mut effect = connection.prepare_cached(statement.sql)?;
         for (n, arg) in statement.args.iter().enumerate() {
-            bind(&mut effect, n + 1, arg.as_ref())?;
+            bind(&mut effect, n + 1, arg)?;
         }
         effect.raw_execute()?;
     }
     Ok(Recorded::Stored { event_id })
 }
 
-/// A value to bind, borrowed.
-enum Bound<'a> {
-    Text(&'a str),
-    MaybeText(Option<&'a str>),
-    Int(i64),
-    MaybeInt(Option<i64>),
-    Bool(bool),
-}
-
-impl Arg {
-    fn as_ref(&self) -> Bound<'_> {
+impl ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         match self {
-            Arg::Text(value) => Bound::Text(value),
-            Arg::MaybeText(value) => Bound::MaybeText(value.as_deref()),
-            Arg::Int(value) => Bound::Int(*value),
-            Arg::Bool(value) => Bound::Bool(*value),
+            Arg::Text(value) => value.to_sql(),
+            Arg::MaybeText(value) => value.to_sql(),
+            Arg::Int(value) => value.to_sql(),
+            Arg::Bool(value) => value.to_sql(),
         }
     }
 }
@@ -170,7 +157,7 @@ impl Arg {
 fn bind(
     statement: &mut rusqlite::CachedStatement<'_>,
     n: usize,
-    value: Bound<'_>,
+    value: &dyn ToSql,
 ) -> rusqlite::Result<()> {
     const NAMES: [&str; 12] = [
         "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
@@ -178,14 +165,8 @@ fn bind(
     let name = NAMES
         .get(n - 1)
         .ok_or_else(|| rusqlite::Error::InvalidParameterName(format!("${n}")))?;
-    let Some(index) = statement.parameter_index(name)? else {
-        return Ok(());
-    };
-    match value {
-        Bound::Text(v) => statement.raw_bind_parameter(index, v),
-        Bound::MaybeText(v) => statement.raw_bind_parameter(index, v),
-        Bound::Int(v) => statement.raw_bind_parameter(index, v),
-        Bound::MaybeInt(v) => statement.raw_bind_parameter(index, v),
-        Bound::Bool(v) => statement.raw_bind_parameter(index, v),
+    match statement.parameter_index(name)? {
+        Some(index) => statement.raw_bind_parameter(index, value),
+        None => Ok(()),
     }
 }
