@@ -4,13 +4,8 @@
 //! JWKS) pinned to core 0, pre-signs RS256 SETs with distinct `jti` (on every
 //! core, before anything is measured), pins itself to core 1, then drives
 //! each workload at 64 connections and prints req/s, p50, p99, errors and the
-//! server's peak RSS. Options: `--seconds N` per workload (default 5),
-//! `--connections N` (default 64), `--sets N` SETs to sign (default 60,000;
-//! the SET workload ends early when they run out), `--only TEXT` runs the
-//! workloads whose name contains TEXT, `--growth` compares the SET workload
-//! on an empty database and on one with 1M users and 5M events (growth.rs),
-//! `--postgres URL` runs the server on a fresh database on that PostgreSQL
-//! server instead of SQLite (scratch_postgres.rs).
+//! server's peak RSS. Options: `-- --help` (`--growth` is growth.rs,
+//! `--postgres URL` scratch_postgres.rs).
 //! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
 //! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
 //! profile it: BENCHMARKS.md).
@@ -33,38 +28,28 @@ use std::{
 use kakao_webhooks::dev::{self, DevKey};
 use serde_json::{Value, json};
 
+/// Drives the release binary and prints req/s, p50, p99, errors and peak RSS
+/// per workload (BENCHMARKS.md).
+#[derive(clap::Parser)]
 struct Options {
+    /// Seconds per workload.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// SETs to sign; the SET workload ends early when they run out.
+    #[arg(long, default_value_t = 60_000)]
     sets: usize,
+    /// Run only the workloads whose name contains this text.
+    #[arg(long)]
     only: Option<String>,
+    /// Compare the SET workload on an empty and on a grown database.
+    #[arg(long)]
     growth: bool,
+    /// Run the server on a fresh database on this PostgreSQL server.
+    #[arg(long, value_name = "URL")]
     postgres: Option<String>,
-}
-
-fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str, default: u64| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    Options {
-        seconds: value("--seconds", 5),
-        connections: value("--connections", 64) as usize,
-        sets: value("--sets", 60_000) as usize,
-        only: args
-            .iter()
-            .position(|a| a == "--only")
-            .and_then(|i| args.get(i + 1).cloned()),
-        growth: args.iter().any(|a| a == "--growth"),
-        postgres: args
-            .iter()
-            .position(|a| a == "--postgres")
-            .and_then(|i| args.get(i + 1).cloned()),
-    }
 }
 
 /// Pins this process to `core` when `taskset` exists; says so either way.
@@ -374,7 +359,7 @@ fn free_addr() -> anyhow::Result<String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let options = options();
+    let options = <Options as clap::Parser>::parse();
     let dir = tempfile::tempdir()?;
     let addr = free_addr()?;
     let postgres = match &options.postgres {
