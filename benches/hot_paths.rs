@@ -73,6 +73,7 @@ fn security_event(c: &mut Criterion) {
     });
     let keys = Arc::new(KeyStore::new(
         KeySource::Jwks(url.parse().unwrap()),
+        kakao_webhooks::http::outbound_client().unwrap(),
         Duration::from_secs(1),
         Duration::from_secs(30),
     ));

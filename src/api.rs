@@ -17,15 +17,15 @@ use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
-    app::AppState,
     error::ApiError,
     http::secret_matches,
-    storage::{ChannelRelation, Session, SessionStart, StoredEvent, User},
+    ids::{InvalidId, SessionId, UserId},
+    state::AppState,
+    storage::{ChannelRelation, Session, SessionStart, StorageError, StoredEvent, User},
 };
 
 const DEFAULT_PAGE: i64 = 100;
 const MAX_PAGE: i64 = 1000;
-const MAX_ID: usize = 128;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -55,18 +55,12 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     }
 }
 
-fn storage_error(err: crate::storage::StorageError) -> ApiError {
-    ApiError::unavailable("storage_unavailable", &err)
+fn storage_error(err: StorageError) -> ApiError {
+    ApiError::storage(&err)
 }
 
-fn checked_id<'a>(what: &str, id: &'a str) -> Result<&'a str, ApiError> {
-    if id.is_empty() || id.len() > MAX_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("{what} must be 1 to 128 printable ASCII characters"),
-        ));
-    }
-    Ok(id)
+fn checked_id<T>(id: Result<T, InvalidId>) -> Result<T, ApiError> {
+    id.map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -84,10 +78,10 @@ async fn start_session(
             format!("expected {{\"user_id\": \"…\"}}: {err}"),
         )
     })?;
-    let user_id = checked_id("user_id", request.user_id.trim())?;
+    let user_id = checked_id(UserId::parse(&request.user_id))?;
     match state
         .storage
-        .start_session(user_id)
+        .start_session(&user_id)
         .await
         .map_err(storage_error)?
     {
@@ -112,8 +106,8 @@ async fn session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = checked_id("session id", &id)?;
-    let session = state.storage.session(id).await.map_err(storage_error)?;
+    let id = checked_id(SessionId::parse(&id))?;
+    let session = state.storage.session(&id).await.map_err(storage_error)?;
     session
         .map(|s| Json(session_view(&s)))
         .ok_or_else(|| ApiError::not_found("no such session"))
@@ -123,10 +117,10 @@ async fn end_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = checked_id("session id", &id)?;
+    let id = checked_id(SessionId::parse(&id))?;
     match state
         .storage
-        .end_session(id, "logout")
+        .end_session(&id, "logout")
         .await
         .map_err(storage_error)?
     {
@@ -139,14 +133,14 @@ async fn user(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = checked_id("user id", &id)?;
-    let user = state.storage.user(id).await.map_err(storage_error)?;
+    let id = checked_id(UserId::parse(&id))?;
+    let user = state.storage.user(&id).await.map_err(storage_error)?;
     let Some(user) = user else {
         return Err(ApiError::not_found("no such user"));
     };
     let channels = state
         .storage
-        .channel_relations(id)
+        .channel_relations(&id)
         .await
         .map_err(storage_error)?;
     Ok(Json(user_view(&user, &channels)))

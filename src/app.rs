@@ -1,5 +1,6 @@
-//! The one place the service is assembled: state, routes of every webhook
-//! family, the middleware stack, and the serve loop with graceful shutdown.
+//! The one place the service is assembled: the state, the routes of every
+//! webhook family, the middleware stack, the background tasks, and the serve
+//! loop with graceful shutdown.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -9,7 +10,6 @@ use axum::{
     http::{HeaderName, StatusCode, header},
     middleware,
 };
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceBuilder;
@@ -24,37 +24,17 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
-    api, channel,
+    admin_key, api,
     config::Settings,
+    error::Chain,
     health,
     profile_refresh::ProfileRefresher,
     security_events::{self, SecurityEvents},
-    share,
     skill::{self, SkillHandler, SkillService},
-    storage::Storage,
-    telemetry, unlink,
+    state::{AppParts, AppState},
+    storage::{Storage, jobs::PROFILE_REFRESH},
+    telemetry,
 };
-
-/// What every handler may use, behind one `Arc`: axum clones the state for
-/// each request, and one reference count is cheaper than one per part.
-#[derive(Clone)]
-pub struct AppState(Arc<AppParts>);
-
-impl std::ops::Deref for AppState {
-    type Target = AppParts;
-    fn deref(&self) -> &AppParts {
-        &self.0
-    }
-}
-
-pub struct AppParts {
-    pub settings: Arc<Settings>,
-    pub storage: Storage,
-    pub skill: Arc<SkillService>,
-    /// Present when `KAKAO_REST_API_KEY` is set.
-    pub security_events: Option<Arc<SecurityEvents>>,
-    pub metrics: PrometheusHandle,
-}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -126,9 +106,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(skill::router())
-        .merge(unlink::router())
-        .merge(channel::router())
-        .merge(share::router())
+        .merge(admin_key::router())
         .merge(security_events::router())
         .merge(api::router(state.clone()))
         .route_layer(middleware::from_fn(crate::http::record_metrics))
@@ -142,7 +120,6 @@ pub fn router(state: AppState) -> Router {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
-    tasks: TaskTracker,
     extra_routes: Option<Router>,
 }
 
@@ -153,27 +130,34 @@ impl Server {
         settings: Settings,
         skill_handler: Arc<dyn SkillHandler>,
     ) -> anyhow::Result<Self> {
-        let storage = Storage::connect(&settings.database_url).await?;
+        let tasks = TaskTracker::new();
+        let storage = Storage::connect(&settings.database_url, &tasks).await?;
         if settings.auto_migrate {
             storage.migrate().await?;
         }
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on BIND_ADDR {}", settings.bind_addr))?;
-        let tasks = TaskTracker::new();
-        let skill = Arc::new(SkillService::new(&settings, skill_handler, tasks.clone()));
-        let security_events = SecurityEvents::from_settings(&settings).map(Arc::new);
+        let http = crate::http::outbound_client().context("cannot build the HTTP client")?;
+        let skill = Arc::new(SkillService::new(
+            &settings,
+            skill_handler,
+            http.clone(),
+            tasks.clone(),
+        ));
+        let security_events = SecurityEvents::from_settings(&settings, http.clone()).map(Arc::new);
         let state = AppState(Arc::new(AppParts {
             settings: Arc::new(settings),
             storage,
             skill,
             security_events,
             metrics: telemetry::metrics_handle(),
+            http,
+            tasks,
         }));
         Ok(Self {
             listener,
             state,
-            tasks,
             extra_routes: None,
         })
     }
@@ -190,49 +174,25 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` fires, then lets in-flight requests and pending
-    /// skill callbacks finish within `shutdown_grace_ms`.
+    /// Serves until `shutdown` fires, then lets in-flight requests finish
+    /// within `shutdown_grace_ms`, and background tasks (pending skill
+    /// callbacks, queued events) within another.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listener,
             state,
-            tasks,
             extra_routes,
         } = self;
         let grace = state.settings.shutdown_grace_ms;
-        if let Some(events) = &state.security_events {
-            events.start(shutdown.clone());
-        }
-        let settings = &state.settings;
-        if let (true, Some(admin_key)) = (settings.kakao_profile_refresh, &settings.kakao_admin_key)
-        {
-            let refresher = ProfileRefresher::new(
-                state.storage.clone(),
-                settings.kakao_api_base_url.clone(),
-                admin_key.clone(),
-            );
-            tasks.spawn(refresher.run(shutdown.clone()));
-        }
+        start_background(&state, &shutdown);
         let storage = state.storage.clone();
-        let metrics = state.metrics.clone();
-        let key_set = state.security_events.clone();
+        let tasks = state.tasks.clone();
         let app = match extra_routes {
             Some(extra) => router(state).merge(extra),
             None => router(state),
         };
         tracing::info!(addr = %listener.local_addr()?, "kakao-webhooks listening");
 
-        let upkeep = tokio::spawn(async move {
-            // Keeps the recorder's histogram buffers from growing.
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                metrics.run_upkeep();
-                if let Some(age) = key_set.as_ref().and_then(|events| events.key_set_age()) {
-                    metrics::gauge!("kakao_jwks_key_set_age_seconds").set(age.as_secs_f64());
-                }
-            }
-        });
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
@@ -247,13 +207,62 @@ impl Server {
             }
         }
         tasks.close();
-        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
-            tracing::warn!("skill callbacks still pending after the grace period; dropping them");
+        let drained = tokio::time::timeout(grace, async {
+            // The event writer stores what requests handed it, then ends.
+            storage.close().await;
+            tasks.wait().await;
+        });
+        if drained.await.is_err() {
+            tracing::warn!(
+                tasks = tasks.len(),
+                "background tasks still running after the grace period; dropping them"
+            );
         }
-        upkeep.abort();
-        storage.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The loops that run beside the server until `shutdown`, all on the
+/// state's one task tracker.
+fn start_background(state: &AppState, shutdown: &CancellationToken) {
+    if let Some(events) = &state.security_events {
+        events.start(&state.tasks, shutdown.clone());
+    }
+    let settings = &state.settings;
+    if let (true, Some(admin_key)) = (settings.kakao_profile_refresh, &settings.kakao_admin_key) {
+        let refresher = ProfileRefresher::new(
+            state.storage.clone(),
+            state.http.clone(),
+            settings.kakao_api_base_url.clone(),
+            admin_key.clone(),
+        );
+        state.tasks.spawn(refresher.run(shutdown.clone()));
+    }
+    state
+        .tasks
+        .spawn(metrics_upkeep(state.clone(), shutdown.clone()));
+}
+
+/// Every few seconds: keeps the recorder's histogram buffers from growing,
+/// and sets the gauges that are read, not counted.
+async fn metrics_upkeep(state: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    while shutdown.run_until_cancelled(tick.tick()).await.is_some() {
+        state.metrics.run_upkeep();
+        if let Some(age) = state
+            .security_events
+            .as_ref()
+            .and_then(|events| events.key_set_age())
+        {
+            metrics::gauge!("kakao_jwks_key_set_age_seconds").set(age.as_secs_f64());
+        }
+        match state.storage.pending_jobs(PROFILE_REFRESH).await {
+            Ok(pending) => {
+                metrics::gauge!("kakao_jobs_pending", "kind" => PROFILE_REFRESH).set(pending as f64)
+            }
+            Err(err) => tracing::debug!(error = %Chain(&err), "metrics: cannot count pending jobs"),
+        }
     }
 }
 

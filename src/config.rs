@@ -226,7 +226,7 @@ impl DatabaseUrl {
                 );
             }
         };
-        // The event writer opens the file itself (storage/group_commit.rs), and
+        // The event writer opens the file itself (storage/sqlite.rs), and
         // acknowledged events must outlive the process anyway.
         if kind == DatabaseKind::Sqlite && (url.contains(":memory:") || url.contains("mode=memory"))
         {

@@ -3,7 +3,8 @@
 //! Client errors (`bad_request`, `unauthorized`, …) say what was wrong in a
 //! JSON body `{"error": code, "message": text}`. Failures of our own (storage
 //! down, a dependency unreachable) answer 503 so Kakao retries, and their
-//! detail goes to the log, never to the caller.
+//! detail goes to the log, never to the caller, once: where it is handled.
+//! Errors keep their causes as `source()`s; [`Chain`] prints the whole chain.
 
 use axum::{
     Json,
@@ -63,13 +64,27 @@ impl ApiError {
     }
 
     /// Our own failure: logged here with its cause, reported as 503.
-    pub fn unavailable(code: &'static str, cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error.code = code, error = %cause, "answering 503");
+    pub fn unavailable(code: &'static str, cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error.code = code, error = %Chain(cause), "answering 503");
+        Self::unavailable_logged(code)
+    }
+
+    /// Our own failure whose cause was already logged where it happened.
+    pub fn unavailable_logged(code: &'static str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             code,
             "temporarily unavailable; retry later",
         )
+    }
+
+    /// Storage failed: 503, its cause logged unless the writer already did.
+    pub fn storage(err: &crate::storage::StorageError) -> Self {
+        if err.already_logged() {
+            Self::unavailable_logged("storage_unavailable")
+        } else {
+            Self::unavailable("storage_unavailable", err)
+        }
     }
 }
 
@@ -87,5 +102,35 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`, each printed once.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chain;
+
+    #[test]
+    fn a_chain_names_each_cause_once() {
+        let inner = std::io::Error::other("disk full");
+        let outer = crate::storage::StorageError::WriterThread(inner);
+        assert_eq!(
+            Chain(&outer).to_string(),
+            "cannot start the SQLite writer thread: disk full"
+        );
     }
 }

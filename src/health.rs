@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::{error::Chain, state::AppState};
 
 /// A dependency slower than this counts as failing.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,7 +35,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let database_ok = match tokio::time::timeout(CHECK_TIMEOUT, state.storage.ping()).await {
         Ok(Ok(())) => true,
         Ok(Err(err)) => {
-            tracing::warn!(error = %err, "readiness: database failing");
+            tracing::warn!(error = %Chain(&err), "readiness: database failing");
             false
         }
         Err(_) => {

@@ -28,6 +28,19 @@ where
         .route(&format!("{path}/"), methods)
 }
 
+/// The one client for every outbound call of the service (skill callbacks,
+/// Kakao's key set and user API): pooled connections, redirects never
+/// followed (a redirect is an answer, not an instruction: a callback URL's
+/// host could otherwise send our POST anywhere). Each call sets its own
+/// timeout; this bounds connecting.
+pub fn outbound_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .user_agent(concat!("kakao-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// Compares a presented secret with the expected one in constant time (for
 /// equal lengths; a length mismatch fails at once, revealing only the length).
 pub fn secret_matches(presented: &[u8], expected: &str) -> bool {

@@ -1,33 +1,41 @@
 //! kakao-webhooks: one backend for every webhook Kakao sends.
 //!
+//! The webhook families, each a module that owns its routes:
 //! - [`skill`]: the Kakao i OpenBuilder skill server (protocol types, limits,
 //!   the [`skill::SkillHandler`] trait bots implement).
-//! - [`unlink`], [`channel`], [`share`]: the webhooks Kakao authenticates with
-//!   the app's admin key ([`webhook`] holds what they share).
+//! - [`admin_key`]: the webhooks Kakao authenticates with the app's admin
+//!   key: Kakao Login unlink, Kakao Talk Channel, Kakao Talk Share.
 //! - [`security_events`]: Kakao Login's account status change webhook
 //!   (Security Event Tokens verified against Kakao's key set).
-//! - [`api`]: the application's API (sessions, users, the events feed).
-//! - [`app`]: assembles the router and runs the server.
+//!
+//! What they stand on:
+//! - [`delivery`]: store, then acknowledge: the one path from an accepted
+//!   delivery to its 2xx.
 //! - [`storage`]: the database boundary (SQLite or PostgreSQL).
+//! - [`state`]: what handlers and background tasks share; [`app`]: the one
+//!   place that assembles the router and runs the server.
+//! - [`api`], [`health`]: the application's API; liveness, readiness, metrics.
+//! - [`profile_refresh`]: the background worker for profile refresh jobs.
+//! - [`dev`]: the local Kakao (`serve --dev`) and its client (`simulate`).
 #![forbid(unsafe_code)]
 
+pub mod admin_key;
 pub mod api;
 pub mod app;
-pub mod channel;
+pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod dev;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod ids;
 pub mod profile_refresh;
 pub mod security_events;
-pub mod share;
-pub mod simulate;
 pub mod skill;
+pub mod state;
 pub mod storage;
 pub mod telemetry;
-pub mod unlink;
-pub mod webhook;
 
 pub use app::Server;
 pub use config::Settings;

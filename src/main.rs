@@ -3,6 +3,7 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
+use tokio_util::task::TaskTracker;
 
 /// mimalloc: request handling allocates many small short-lived buffers, and
 /// glibc's malloc took a fifth of the CPU serving skill requests (perf, in
@@ -12,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kakao_webhooks::{
     Server, Settings,
     app::shutdown_on_signal,
-    simulate::{Simulation, Simulator},
+    dev::simulate::{Simulation, Simulator},
     skill::demo::demo_bot,
     storage::Storage,
     telemetry,
@@ -128,7 +129,14 @@ async fn simulate(
             .parse()
             .expect("an address makes a URL")
     });
-    match Simulator::new(server, settings).run(simulation).await {
+    let simulator = match Simulator::new(server, settings) {
+        Ok(simulator) => simulator,
+        Err(err) => {
+            eprintln!("kakao-webhooks: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match simulator.run(simulation).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
@@ -144,11 +152,17 @@ async fn healthcheck(settings: &Settings) -> ExitCode {
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(3))
-        .build()
-        .expect("a reqwest client with static settings builds");
-    match client.get(format!("http://{addr}/health")).send().await {
+    let client = match kakao_webhooks::http::outbound_client() {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("kakao-webhooks: cannot build the HTTP client: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = client
+        .get(format!("http://{addr}/health"))
+        .timeout(std::time::Duration::from_secs(3));
+    match request.send().await {
         Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
         Ok(response) => {
             eprintln!("kakao-webhooks: /health answered {}", response.status());
@@ -162,7 +176,7 @@ async fn healthcheck(settings: &Settings) -> ExitCode {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let storage = Storage::connect(&settings.database_url).await?;
+    let storage = Storage::connect(&settings.database_url, &TaskTracker::new()).await?;
     storage.migrate().await?;
     tracing::info!(backend = ?storage.kind(), "migrations applied");
     storage.close().await;

@@ -11,10 +11,14 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::storage::{
-    Storage,
-    jobs::{Job, PROFILE_REFRESH},
-    now_millis,
+use crate::{
+    clock::{millis_from_now, now_millis},
+    error::Chain,
+    ids::UserId,
+    storage::{
+        Storage,
+        jobs::{Job, PROFILE_REFRESH},
+    },
 };
 
 /// How often an idle worker looks for due jobs.
@@ -55,13 +59,12 @@ enum Failure {
 }
 
 impl ProfileRefresher {
-    pub fn new(storage: Storage, api_base: Url, admin_key: SecretString) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("kakao-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a reqwest client with static settings builds");
+    pub fn new(
+        storage: Storage,
+        client: reqwest::Client,
+        api_base: Url,
+        admin_key: SecretString,
+    ) -> Self {
         Self {
             storage,
             api_base,
@@ -73,14 +76,14 @@ impl ProfileRefresher {
     /// Works through due jobs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            let lease_until = now_millis() + LEASE.as_millis() as i64;
+            let lease_until = millis_from_now(LEASE);
             match self.storage.claim_job(PROFILE_REFRESH, lease_until).await {
                 Ok(Some(job)) => self.work(job).await,
                 Ok(None) => {
                     let _ = shutdown.run_until_cancelled(tokio::time::sleep(POLL)).await;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "profile refresh: cannot claim a job");
+                    tracing::warn!(error = %Chain(&err), "profile refresh: cannot claim a job");
                     let _ = shutdown
                         .run_until_cancelled(tokio::time::sleep(POLL * 4))
                         .await;
@@ -102,7 +105,7 @@ impl ProfileRefresher {
                         fetched_at,
                     )
                     .await
-                    .map_err(|err| Failure::Transient(err.to_string()))
+                    .map_err(|err| Failure::Transient(Chain(&err).to_string()))
             }
             Err(failure) => Err(failure),
         };
@@ -130,26 +133,27 @@ impl ProfileRefresher {
                 tracing::warn!(user.id = %job.user_id, %reason, retry_s = delay.as_secs(), "profile refresh failed; will retry");
                 metrics::counter!("kakao_profile_refreshes_total", "outcome" => "retry")
                     .increment(1);
-                let run_at = now_millis() + delay.as_millis() as i64;
+                let run_at = millis_from_now(delay);
                 self.storage.retry_job(&job, run_at, &reason).await
             }
         };
         if let Err(err) = result {
             // The lease expires and the job is claimed again.
-            tracing::warn!(error = %err, "profile refresh: cannot update the job");
+            tracing::warn!(error = %Chain(&err), "profile refresh: cannot update the job");
         }
     }
 
     /// `GET {api}/v2/user/me?target_id_type=user_id&target_id=…` with the admin key.
-    async fn fetch(&self, user_id: &str) -> Result<KakaoUser, Failure> {
+    async fn fetch(&self, user_id: &UserId) -> Result<KakaoUser, Failure> {
         let mut url = self.api_base.clone();
         url.set_path("/v2/user/me");
         url.query_pairs_mut()
             .append_pair("target_id_type", "user_id")
-            .append_pair("target_id", user_id);
+            .append_pair("target_id", user_id.as_str());
         let response = self
             .client
             .get(url)
+            .timeout(REQUEST_TIMEOUT)
             .header(
                 reqwest::header::AUTHORIZATION,
                 format!("KakaoAK {}", self.admin_key.expose_secret()),

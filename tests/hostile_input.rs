@@ -130,6 +130,7 @@ fn arbitrary_tokens_are_refused_without_panics() {
         .unwrap();
     let keys = Arc::new(KeyStore::new(
         KeySource::Jwks("http://127.0.0.1:9/jwks.json".parse().unwrap()),
+        kakao_webhooks::http::outbound_client().unwrap(),
         Duration::from_millis(200),
         Duration::from_secs(30),
     ));

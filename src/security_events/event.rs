@@ -8,7 +8,10 @@
 use serde_json::{Map, Value};
 
 use super::verify::{SetClaims, SetError};
-use crate::storage::{Effect, Identifier, RiskFlag};
+use crate::{
+    ids::UserId,
+    storage::{Effect, Identifier, RiskFlag},
+};
 
 const OAUTH: &str = "https://schemas.openid.net/secevent/oauth/event-type/";
 const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
@@ -70,7 +73,7 @@ pub struct ParsedEvent {
     pub uri: String,
     pub event: SecurityEvent,
     /// Kakao's user id, when the SET names one.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// When it happened: the event's `event_timestamp`, else the SET's `iat` (ms).
     pub time: i64,
 }
@@ -191,7 +194,7 @@ fn parse_one(
         event,
         user_id,
         // Whole seconds, taken as the end of that second (see end_of_second).
-        time: crate::storage::end_of_second(seconds.saturating_mul(1000)),
+        time: crate::clock::end_of_second(seconds.saturating_mul(1000)),
     })
 }
 
@@ -256,7 +259,7 @@ fn user_id(
     claims: &SetClaims,
     issuer: &str,
     subject: Option<&Subject>,
-) -> Result<Option<String>, SetError> {
+) -> Result<Option<UserId>, SetError> {
     let mut candidates = Vec::new();
     if let Some(Subject::User { iss, sub }) = subject {
         if iss.as_deref().is_some_and(|iss| iss != issuer) {
@@ -270,7 +273,9 @@ fn user_id(
     candidates.extend(claims.sub.clone());
     match candidates.split_first() {
         None => Ok(None),
-        Some((first, rest)) if rest.iter().all(|other| other == first) => Ok(Some(first.clone())),
+        Some((first, rest)) if rest.iter().all(|other| other == first) => UserId::parse(first)
+            .map(Some)
+            .map_err(|err| bad(format!("the SET's subject: {err}"))),
         Some(_) => Err(bad(
             "the SET names different users in its subject, sub_id and sub",
         )),

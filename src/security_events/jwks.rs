@@ -82,14 +82,14 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    pub fn new(source: KeySource, timeout: Duration, cooldown: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(2))
-            .user_agent(concat!("kakao-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a reqwest client with static settings builds");
+    /// `client` never follows redirects: a key set that moved is configured
+    /// anew (`KAKAO_JWKS_URL`), not followed to wherever a redirect points.
+    pub fn new(
+        source: KeySource,
+        client: reqwest::Client,
+        timeout: Duration,
+        cooldown: Duration,
+    ) -> Self {
         Self {
             source,
             client,
@@ -200,12 +200,18 @@ impl KeyStore {
 
     async fn fetch(&self) -> Result<(KeySet, Duration), String> {
         let url = self.jwks_url().await?;
-        let response = self.client.get(url.clone()).send().await.map_err(|err| {
-            format!(
-                "JWKS request to {} failed: {err}",
-                url.host_str().unwrap_or("?")
-            )
-        })?;
+        let response = self
+            .client
+            .get(url.clone())
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|err| {
+                format!(
+                    "JWKS request to {} failed: {err}",
+                    url.host_str().unwrap_or("?")
+                )
+            })?;
         if !response.status().is_success() {
             return Err(format!("JWKS answered {}", response.status()));
         }
@@ -249,6 +255,7 @@ impl KeyStore {
         let response = self
             .client
             .get(&config_url)
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|err| format!("discovery at {config_url} failed: {err}"))?;

@@ -23,17 +23,19 @@ use axum::{
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use self::{
     jwks::{KeySource, KeyStore},
     verify::{SetError, Verifier},
 };
 use crate::{
-    app::AppState,
+    clock::now_millis,
     config::Settings,
+    delivery::Family,
     error::ApiError,
-    storage::{Dedupe, NewEvent, Recorded, Source},
+    state::AppState,
+    storage::{Dedupe, NewEvent, Source},
 };
 
 pub fn router() -> Router<AppState> {
@@ -50,7 +52,7 @@ pub struct SecurityEvents {
 }
 
 impl SecurityEvents {
-    pub fn from_settings(settings: &Settings) -> Option<Self> {
+    pub fn from_settings(settings: &Settings, client: reqwest::Client) -> Option<Self> {
         let audience = settings
             .kakao_rest_api_key
             .as_ref()?
@@ -68,6 +70,7 @@ impl SecurityEvents {
         };
         let keys = Arc::new(KeyStore::new(
             source,
+            client,
             settings.kakao_jwks_timeout_ms,
             settings.kakao_jwks_refetch_cooldown_ms,
         ));
@@ -80,9 +83,10 @@ impl SecurityEvents {
         })
     }
 
-    /// Loads the key set now and keeps it fresh, without delaying start-up.
-    pub fn start(&self, shutdown: CancellationToken) {
-        tokio::spawn(Arc::clone(&self.keys).refresh_in_background(shutdown));
+    /// Loads the key set now and keeps it fresh until `shutdown`, without
+    /// delaying start-up.
+    pub fn start(&self, tasks: &TaskTracker, shutdown: CancellationToken) {
+        tasks.spawn(Arc::clone(&self.keys).refresh_in_background(shutdown));
     }
 
     pub fn keys_loaded(&self) -> bool {
@@ -99,87 +103,56 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     let Some(service) = state.security_events.as_deref() else {
         return ApiError::not_configured("KAKAO_REST_API_KEY").into_response();
     };
-    let outcome = match accept(service, &state, &headers, &body).await {
-        Ok(()) => "accepted",
-        Err(Rejection::Set(err)) => {
+    let (events, times) = match verified_events(service, &headers, &body).await {
+        Ok(events) => events,
+        Err(err) => {
             let code = err.code().unwrap_or("unavailable");
             metrics::counter!("kakao_set_rejections_total", "err" => code).increment(1);
             tracing::warn!(set.err = code, reason = %err, "security event token refused");
             return set_error_response(&err);
         }
-        Err(Rejection::Storage(error)) => return error.into_response(),
     };
-    metrics::counter!("kakao_webhooks_received_total", "family" => "events", "outcome" => outcome)
-        .increment(1);
+    if let Err(error) = Family::SECURITY_EVENTS.store(&state.storage, &events).await {
+        return error.into_response();
+    }
+    // How long after Kakao says each change happened it took effect.
+    let now = now_millis();
+    for time in times {
+        metrics::histogram!("kakao_event_apply_lag_seconds")
+            .record((now - time).max(0) as f64 / 1000.0);
+    }
     StatusCode::ACCEPTED.into_response()
 }
 
-enum Rejection {
-    Set(SetError),
-    Storage(ApiError),
-}
-
-impl From<SetError> for Rejection {
-    fn from(err: SetError) -> Self {
-        Rejection::Set(err)
-    }
-}
-
-async fn accept(
+/// The SET verified and read into the events to store (and when each
+/// happened); nothing is stored unless all of it is valid.
+async fn verified_events(
     service: &SecurityEvents,
-    state: &AppState,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(), Rejection> {
+) -> Result<(Vec<NewEvent>, Vec<i64>), SetError> {
     check_content_type(headers)?;
     let token = std::str::from_utf8(body)
         .map_err(|_| SetError::InvalidRequest("the body is not UTF-8 text".into()))?
         .trim();
     let verified = service.verifier.verify(token).await?;
-    let events = event::parse(&verified.claims, &service.issuer)?;
     let claims = &verified.claims;
-    for parsed in events {
-        let name = parsed.type_name().to_owned();
-        let new_event = NewEvent {
+    let parsed = event::parse(claims, &service.issuer)?;
+    let times = parsed.iter().map(|event| event.time).collect();
+    let events = parsed
+        .iter()
+        .map(|parsed| NewEvent {
             source: Source::SecurityEvent,
             // RFC 8935: a SET delivered again is answered as if new, changing nothing.
             dedupe: Dedupe::Key(format!("{} {} {}", claims.iss, claims.jti, parsed.uri)),
-            event_type: name.clone(),
+            event_type: parsed.type_name().to_owned(),
             user_id: parsed.user_id.clone(),
             event_time: Some(parsed.time),
             payload: json!({"kid": verified.kid, "claims": verified.raw_claims}),
-            effects: effects_of(&parsed, service.refresh_profiles),
-        };
-        let stored = tokio::time::timeout(STORE_TIMEOUT, state.storage.record(&new_event)).await;
-        match stored {
-            Ok(Ok(recorded)) => {
-                // How long after Kakao says it happened the change took effect.
-                let lag = (crate::storage::now_millis() - parsed.time).max(0) as f64 / 1000.0;
-                metrics::histogram!("kakao_event_apply_lag_seconds").record(lag);
-                tracing::info!(
-                    event.type = %name,
-                    user.id = parsed.user_id.as_deref().unwrap_or(""),
-                    outcome = if recorded == Recorded::Duplicate { "duplicate" } else { "stored" },
-                    "security event"
-                );
-            }
-            Ok(Err(err)) => {
-                metrics::counter!("kakao_storage_errors_total", "family" => "events").increment(1);
-                return Err(Rejection::Storage(ApiError::unavailable(
-                    "storage_unavailable",
-                    &err,
-                )));
-            }
-            Err(_) => {
-                metrics::counter!("kakao_storage_errors_total", "family" => "events").increment(1);
-                return Err(Rejection::Storage(ApiError::unavailable(
-                    "storage_unavailable",
-                    &"storage timed out",
-                )));
-            }
-        }
-    }
-    Ok(())
+            effects: effects_of(parsed, service.refresh_profiles),
+        })
+        .collect();
+    Ok((events, times))
 }
 
 /// The event's effects, plus a refresh job when profiles are refreshed.
@@ -194,9 +167,6 @@ fn effects_of(parsed: &event::ParsedEvent, refresh_profiles: bool) -> Vec<crate:
     }
     effects
 }
-
-/// Storage gets this long; the whole answer must stay inside Kakao's 3 s.
-const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// `application/secevent+jwt`, any case, parameters allowed.
 fn check_content_type(headers: &HeaderMap) -> Result<(), SetError> {

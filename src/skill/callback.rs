@@ -85,21 +85,22 @@ struct CallbackAnswer {
     message: Option<String>,
 }
 
-/// A client for callback POSTs: no redirects, bounded time.
-pub fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(concat!("kakao-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a reqwest client with static settings builds")
-}
-
-/// POSTs the final response once. The URL is not logged: its token is a secret.
-pub async fn deliver(client: &reqwest::Client, url: Url, response: &SkillResponse) -> Delivery {
+/// POSTs the final response once, within `timeout`; `client` follows no
+/// redirects. The URL is not logged: its token is a secret.
+pub async fn deliver(
+    client: &reqwest::Client,
+    timeout: Duration,
+    url: Url,
+    response: &SkillResponse,
+) -> Delivery {
     let host = url.host_str().unwrap_or_default().to_owned();
-    let answer = match client.post(url).json(response).send().await {
+    let answer = match client
+        .post(url)
+        .timeout(timeout)
+        .json(response)
+        .send()
+        .await
+    {
         Ok(answer) => answer,
         Err(err) => {
             tracing::warn!(callback.host = %host, error = %err, "skill callback POST failed");

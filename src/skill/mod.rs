@@ -35,7 +35,7 @@ pub use self::{
     request::SkillRequest,
     response::SkillResponse,
 };
-use crate::{app::AppState, config::Settings, error::ApiError, http::secret_matches};
+use crate::{config::Settings, error::ApiError, http::secret_matches, state::AppState};
 
 /// The body OpenBuilder-era tutorials expect from a `GET` on the skill URL.
 pub const VERIFICATION_BODY: &str = r#"{"version":"2.0","data":{}}"#;
@@ -73,13 +73,19 @@ pub struct SkillService {
     callbacks: CallbackPolicy,
     callback_deadline: Duration,
     callback_min_delay: Duration,
+    callback_timeout: Duration,
     client: reqwest::Client,
     /// Pending callbacks, awaited at shutdown.
     tasks: TaskTracker,
 }
 
 impl SkillService {
-    pub fn new(settings: &Settings, handler: Arc<dyn SkillHandler>, tasks: TaskTracker) -> Self {
+    pub fn new(
+        settings: &Settings,
+        handler: Arc<dyn SkillHandler>,
+        client: reqwest::Client,
+        tasks: TaskTracker,
+    ) -> Self {
         Self {
             handler,
             secret: settings
@@ -95,7 +101,8 @@ impl SkillService {
             },
             callback_deadline: settings.skill_callback_deadline_ms,
             callback_min_delay: settings.skill_callback_min_delay_ms,
-            client: callback::client(settings.skill_callback_timeout_ms),
+            callback_timeout: settings.skill_callback_timeout_ms,
+            client,
             tasks,
         }
     }
@@ -183,7 +190,7 @@ impl SkillService {
         };
         // A POST racing the useCallback answer can be refused by Kakao.
         tokio::time::sleep_until(acknowledged + self.callback_min_delay).await;
-        let delivery = callback::deliver(&self.client, url, &response).await;
+        let delivery = callback::deliver(&self.client, self.callback_timeout, url, &response).await;
         metrics::counter!("kakao_skill_callbacks_total", "outcome" => delivery.as_str())
             .increment(1);
     }

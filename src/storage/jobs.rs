@@ -4,7 +4,8 @@
 
 use sqlx::FromRow;
 
-use super::{Storage, StorageError, in_write_tx, model::now_millis};
+use super::{Storage, StorageError, in_write_tx};
+use crate::{clock::now_millis, ids::UserId};
 
 /// The kind of the profile refresh job.
 pub const PROFILE_REFRESH: &str = "refresh_profile";
@@ -13,23 +14,29 @@ pub const PROFILE_REFRESH: &str = "refresh_profile";
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Job {
     pub job_id: i64,
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub user_id: UserId,
     pub generation: i64,
     /// Attempts so far, this one included.
     pub attempts: i64,
 }
 
-const CLAIM_SQLITE: &str = "
-    UPDATE jobs SET run_at = $2, attempts = attempts + 1
-    WHERE job_id = (SELECT job_id FROM jobs WHERE kind = $1 AND run_at <= $3
-                    ORDER BY run_at, job_id LIMIT 1)
-    RETURNING job_id, user_id, generation, attempts";
-
-const CLAIM_POSTGRES: &str = "
-    UPDATE jobs SET run_at = $2, attempts = attempts + 1
-    WHERE job_id = (SELECT job_id FROM jobs WHERE kind = $1 AND run_at <= $3
-                    ORDER BY run_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING job_id, user_id, generation, attempts";
+/// Claims the next due job; `$lock` is PostgreSQL's `FOR UPDATE SKIP
+/// LOCKED`, so instances sharing the database never claim the same one.
+/// SQLite needs none: it has one writer at a time, so the subquery's row
+/// cannot be claimed by another in between.
+macro_rules! claim_job {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET run_at = $2, attempts = attempts + 1
+             WHERE job_id = (SELECT job_id FROM jobs WHERE kind = $1 AND run_at <= $3
+                             ORDER BY run_at, job_id LIMIT 1 ",
+            $lock,
+            ")
+             RETURNING job_id, user_id, generation, attempts"
+        )
+    };
+}
 
 impl Storage {
     /// Claims the next due job of `kind` until `lease_until` (ms); another
@@ -40,10 +47,7 @@ impl Storage {
         lease_until: i64,
     ) -> Result<Option<Job>, StorageError> {
         let now = now_millis();
-        let sql = match self {
-            Storage::Sqlite(..) => CLAIM_SQLITE,
-            Storage::Postgres(..) => CLAIM_POSTGRES,
-        };
+        let sql = self.dialect(claim_job!(""), claim_job!("FOR UPDATE SKIP LOCKED"));
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(sql)
                 .bind(kind)
@@ -83,53 +87,11 @@ impl Storage {
         Ok(())
     }
 
-    /// Pending jobs of `kind` (for readiness and tests).
+    /// Pending jobs of `kind` (the `kakao_jobs_pending` gauge).
     pub async fn pending_jobs(&self, kind: &str) -> Result<i64, StorageError> {
         const SQL: &str = "SELECT COUNT(*) FROM jobs WHERE kind = $1";
         Ok(super::with_pool!(self, |pool| {
             sqlx::query_scalar(SQL).bind(kind).fetch_one(pool).await?
         }))
-    }
-
-    /// Stores a profile Kakao returned, fetched at `fetched_at` (ms): it is
-    /// newer than any change before that moment, and clears the stale flag
-    /// unless the profile changed again since.
-    pub async fn apply_profile(
-        &self,
-        user_id: &str,
-        email: Option<&str>,
-        phone_number: Option<&str>,
-        fetched_at: i64,
-    ) -> Result<(), StorageError> {
-        const EMAIL: &str = "
-            UPDATE users SET email = $2, email_event_at = $3, updated_at = $4
-            WHERE user_id = $1 AND status = 'linked'
-              AND (email_event_at IS NULL OR email_event_at <= $3)";
-        const PHONE: &str = "
-            UPDATE users SET phone_number = $2, phone_event_at = $3, updated_at = $4
-            WHERE user_id = $1 AND status = 'linked'
-              AND (phone_event_at IS NULL OR phone_event_at <= $3)";
-        const FRESH: &str = "
-            UPDATE users SET profile_stale = FALSE, updated_at = $3
-            WHERE user_id = $1 AND (profile_event_at IS NULL OR profile_event_at <= $2)";
-        let now = now_millis();
-        in_write_tx!(self, |tx| {
-            for (sql, value) in [(EMAIL, email), (PHONE, phone_number)] {
-                sqlx::query(sql)
-                    .bind(user_id)
-                    .bind(value)
-                    .bind(fetched_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(FRESH)
-                .bind(user_id)
-                .bind(fetched_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        });
-        Ok(())
     }
 }

@@ -1,66 +1,81 @@
-//! The storage boundary: no HTTP handler writes SQL.
+//! The storage boundary: no code outside this folder writes SQL or knows
+//! which database is in use.
 //!
 //! Two backends, chosen by the `DATABASE_URL` scheme: SQLite, embedded and the
-//! default, and PostgreSQL for several instances. Each owns its migrations
-//! (`migrations/sqlite`, `migrations/postgres`), embedded in the binary, and
-//! its connection settings. The queries are written once: their SQL is valid
-//! on both (`$n` placeholders, `ON CONFLICT`, `RETURNING`), and [`with_pool!`]
-//! and [`in_write_tx!`] compile each for both pools.
+//! default (`sqlite.rs`), and PostgreSQL for several instances
+//! (`postgres.rs`). Each owns its migrations, its connection settings and the
+//! few statements whose SQL differs. The rest is written once: its SQL is
+//! valid on both (`$n` placeholders, `ON CONFLICT`, `RETURNING`), and
+//! [`with_pool!`] and [`in_write_tx!`] compile each query for both pools.
+//! Accepted events go through one event writer per instance (`writer.rs`).
 
 mod effects;
 mod events;
-mod group_commit;
 pub mod jobs;
 pub mod model;
+mod postgres;
+mod sqlite;
+mod statements;
 mod users;
+mod writer;
 
 pub use self::{model::*, users::SessionStart};
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use sqlx::{
-    PgPool, SqlitePool,
-    postgres::PgPoolOptions,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+use sqlx::{PgPool, SqlitePool};
+use tokio_util::task::TaskTracker;
 
 use crate::config::{DatabaseKind, DatabaseUrl};
 
 /// How long a request may wait for a connection before storage counts as down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why storage could not do what was asked. Each variant keeps its cause as
+/// its source (print the chain with [`crate::error::Chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot open the database: {0}")]
+    #[error("cannot open the database")]
     Connect(#[source] sqlx::Error),
-    #[error("cannot create the database folder {path}: {source}")]
+    #[error("cannot create the database folder {path}")]
     Folder {
         path: String,
+        #[source]
         source: std::io::Error,
     },
-    #[error("migrations failed: {0}")]
+    #[error("migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
-    /// From SQLite's event writer, which uses rusqlite (see `group_commit`).
-    #[error("database error: {0}")]
+    /// From SQLite's event writer, which uses rusqlite (see `sqlite.rs`).
+    #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("no randomness for a session id: {0}")]
-    Random(String),
-    #[error("the transaction holding this event failed to commit: {0}")]
-    Commit(String),
+    #[error("no randomness for a session id")]
+    Random(#[source] getrandom::Error),
+    /// The transaction holding this event failed; the writer logged the cause
+    /// once for the whole batch.
+    #[error("the transaction holding this event failed to commit")]
+    BatchFailed(#[source] Arc<StorageError>),
     #[error("the storage writer has stopped")]
     WriterStopped,
-    #[error("cannot start the SQLite writer thread: {0}")]
+    #[error("cannot start the SQLite writer thread")]
     WriterThread(#[source] std::io::Error),
+}
+
+impl StorageError {
+    /// True when the cause was already logged where it happened (a failed
+    /// batch), so a request answering 503 for it need not log it again.
+    pub fn already_logged(&self) -> bool {
+        matches!(self, StorageError::BatchFailed(_))
+    }
 }
 
 /// Runs `$body` with `$pool` bound to the pool of whichever backend is in use.
 macro_rules! with_pool {
     ($storage:expr, |$pool:ident| $body:expr) => {
-        match $storage {
-            $crate::storage::Storage::Sqlite($pool, _) => $body,
-            $crate::storage::Storage::Postgres($pool, _) => $body,
+        match &$storage.backend {
+            $crate::storage::Backend::Sqlite { pool: $pool, .. } => $body,
+            $crate::storage::Backend::Postgres { pool: $pool, .. } => $body,
         }
     };
 }
@@ -71,14 +86,14 @@ pub(crate) use with_pool;
 /// busy timeout instead of failing when a read lock cannot be upgraded.
 macro_rules! in_write_tx {
     ($storage:expr, |$tx:ident| $body:expr) => {
-        match $storage {
-            $crate::storage::Storage::Sqlite(pool, _) => {
+        match &$storage.backend {
+            $crate::storage::Backend::Sqlite { pool, .. } => {
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
             }
-            $crate::storage::Storage::Postgres(pool, _) => {
+            $crate::storage::Backend::Postgres { pool, .. } => {
                 let mut $tx = pool.begin().await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -89,93 +104,101 @@ macro_rules! in_write_tx {
 }
 pub(crate) use in_write_tx;
 
-/// A connection pool to one of the two backends. Cheap to clone.
+/// A connection pool to one of the two backends and its event writer.
+/// Cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Storage {
-    /// Each: the pool, and the writer that stores events (group commit).
-    Sqlite(SqlitePool, Arc<group_commit::GroupCommit>),
-    Postgres(PgPool, Arc<group_commit::GroupCommit>),
+pub struct Storage {
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite {
+        pool: SqlitePool,
+        writer: Arc<writer::EventWriter>,
+    },
+    Postgres {
+        pool: PgPool,
+        writer: Arc<writer::EventWriter>,
+    },
 }
 
 impl Storage {
-    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StorageError> {
-        match url.kind() {
+    /// Opens the database `url` names; its event writer runs as one of
+    /// `tasks` until [`Storage::close`].
+    pub async fn connect(url: &DatabaseUrl, tasks: &TaskTracker) -> Result<Self, StorageError> {
+        let backend = match url.kind() {
             DatabaseKind::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url.expose())
-                    .map_err(StorageError::Connect)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    // FULL: a committed event survives power loss, not just a crash.
-                    .synchronous(SqliteSynchronous::Full)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(2));
-                // The event writer opens the file itself (group_commit.rs); an
-                // in-memory database is refused with the settings (config.rs).
-                let file = options.get_filename().to_path_buf();
-                if let Some(folder) = file.parent()
-                    && !folder.as_os_str().is_empty()
-                {
-                    std::fs::create_dir_all(folder).map_err(|source| StorageError::Folder {
-                        path: folder.display().to_string(),
-                        source,
-                    })?;
+                let (pool, writer) = sqlite::connect(url, tasks).await?;
+                Backend::Sqlite {
+                    pool,
+                    writer: Arc::new(writer),
                 }
-                let pool = SqlitePoolOptions::new()
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(options)
-                    .await
-                    .map_err(StorageError::Connect)?;
-                let writer = group_commit::GroupCommit::start_sqlite(file)
-                    .map_err(StorageError::WriterThread)?;
-                let writer = Arc::new(writer);
-                Ok(Self::Sqlite(pool, writer))
             }
             DatabaseKind::Postgres => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect(url.expose())
-                    .await
-                    .map_err(StorageError::Connect)?;
-                let writer = group_commit::GroupCommit::start_postgres(pool.clone());
-                Ok(Self::Postgres(pool, Arc::new(writer)))
+                let (pool, writer) = postgres::connect(url, tasks).await?;
+                Backend::Postgres {
+                    pool,
+                    writer: Arc::new(writer),
+                }
             }
-        }
+        };
+        Ok(Self { backend })
     }
 
     /// Applies the backend's pending migrations.
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        match self {
-            Self::Sqlite(pool, _) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Self::Postgres(pool, _) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::migrate(pool).await,
+            Backend::Postgres { pool, .. } => postgres::migrate(pool).await,
         }
-        Ok(())
     }
 
     /// A round trip to the database, for `/ready`.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        match self {
-            Self::Sqlite(pool, _) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-            Self::Postgres(pool, _) => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
-        }
+        with_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
     pub fn kind(&self) -> DatabaseKind {
-        match self {
-            Self::Sqlite(..) => DatabaseKind::Sqlite,
-            Self::Postgres(..) => DatabaseKind::Postgres,
+        match &self.backend {
+            Backend::Sqlite { .. } => DatabaseKind::Sqlite,
+            Backend::Postgres { .. } => DatabaseKind::Postgres,
         }
     }
 
+    /// Writes the events already handed over, then closes the pool.
     pub async fn close(&self) {
-        match self {
-            Self::Sqlite(pool, _) => pool.close().await,
-            Self::Postgres(pool, _) => pool.close().await,
+        self.writer().stop().await;
+        with_pool!(self, |pool| pool.close().await)
+    }
+
+    /// Runs `sql` as it is, outside every storage rule: for tests that must
+    /// put the database in a state no webhook can (a trigger that refuses
+    /// one event). Never called by the service.
+    #[doc(hidden)]
+    pub async fn execute_unchecked(&self, sql: &str) -> Result<(), StorageError> {
+        with_pool!(self, |pool| {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    fn writer(&self) -> &writer::EventWriter {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } | Backend::Postgres { writer, .. } => writer,
+        }
+    }
+
+    /// The backend's statement for what differs between them.
+    fn dialect(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite { .. } => sqlite,
+            Backend::Postgres { .. } => postgres,
         }
     }
 }

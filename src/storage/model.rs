@@ -4,27 +4,76 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_millis() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+use crate::ids::{ChannelPublicId, SessionId, UserId};
+
+/// A stored value that is not one the service writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a known {what}")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
 }
 
-/// The last millisecond of the second `millis` falls in. Times that order
-/// changes are kept at second precision, as Kakao's SETs carry them, so that
-/// changes within one second tie and arrival order decides.
-pub fn end_of_second(millis: i64) -> i64 {
-    millis.div_euclid(1000) * 1000 + 999
+/// Declares an enum stored as text, with its text form and parser.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),* }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            pub fn parse(value: &str) -> Result<Self, UnknownValue> {
+                match value {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(UnknownValue { what: $what, value: other.to_owned() }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownValue;
+            fn try_from(value: String) -> Result<Self, UnknownValue> {
+                Self::parse(&value)
+            }
+        }
+    };
 }
+
+text_enum!(
+    /// A user's standing with the app, as Kakao last reported it.
+    UserStatus, "user status" {
+        Linked = "linked",
+        Unlinked = "unlinked",
+        Disabled = "disabled",
+        Purged = "purged",
+    }
+);
+
+text_enum!(
+    /// A user's relation with a Kakao Talk Channel.
+    Relation, "channel relation" {
+        Added = "added",
+        Blocked = "blocked",
+    }
+);
 
 /// A user as the service knows them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
-    pub user_id: String,
-    /// `linked`, `unlinked`, `disabled` or `purged`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub user_id: UserId,
+    #[sqlx(try_from = "String")]
+    pub status: UserStatus,
     pub email: Option<String>,
     pub phone_number: Option<String>,
     /// Consented scopes, sorted (from `user_scopes`).
@@ -44,8 +93,10 @@ pub struct User {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Session {
-    pub session_id: String,
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub session_id: SessionId,
+    #[sqlx(try_from = "String")]
+    pub user_id: UserId,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
@@ -59,12 +110,14 @@ impl Session {
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ChannelRelation {
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub user_id: UserId,
     pub id_type: String,
-    pub channel_public_id: String,
+    #[sqlx(try_from = "String")]
+    pub channel_public_id: ChannelPublicId,
     pub channel_uuid: Option<String>,
-    /// `added` or `blocked`.
-    pub relation: String,
+    #[sqlx(try_from = "String")]
+    pub relation: Relation,
     pub changed_at: i64,
 }
 
@@ -111,7 +164,7 @@ pub enum Dedupe {
     /// No key from Kakao (the unlink callback): the same notice about the same
     /// user is a repeat until the user links again, so the key is `base` plus
     /// the user's last link time.
-    UntilRelinked { base: String, user_id: String },
+    UntilRelinked { base: String, user_id: UserId },
 }
 
 /// A webhook to store, with what it does.
@@ -120,7 +173,7 @@ pub struct NewEvent {
     pub source: Source,
     pub dedupe: Dedupe,
     pub event_type: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// When Kakao says it happened; `None` when Kakao does not say.
     pub event_time: Option<i64>,
     pub payload: Value,
@@ -134,62 +187,62 @@ pub struct NewEvent {
 pub enum Effect {
     /// Status `linked` (not for a purged account).
     Link {
-        user_id: String,
+        user_id: UserId,
     },
     /// Status `unlinked`, every session revoked, email, phone, scopes and
     /// profile erased; the row stays as a tombstone (unlinked_at, unlink_reason).
     Unlink {
-        user_id: String,
+        user_id: UserId,
         reason: String,
     },
     /// Like an unlink, with status `purged`: the Kakao account is gone.
     Purge {
-        user_id: String,
+        user_id: UserId,
     },
     /// Every session that existed at the event's time is revoked.
     RevokeSessions {
-        user_id: String,
+        user_id: UserId,
         reason: String,
     },
     Disable {
-        user_id: String,
+        user_id: UserId,
     },
     Enable {
-        user_id: String,
+        user_id: UserId,
     },
     /// Consent to scopes given (`consented`) or withdrawn.
     Scopes {
-        user_id: String,
+        user_id: UserId,
         scopes: Vec<String>,
         consented: bool,
     },
     Risk {
-        user_id: String,
+        user_id: UserId,
         flag: RiskFlag,
     },
     /// The email or phone number `old` became `new_value` (or nothing). The
     /// user is `user_id`, or whoever has `old` when no user id is given.
     IdentifierChanged {
-        user_id: Option<String>,
+        user_id: Option<UserId>,
         old: Identifier,
         new_value: Option<String>,
     },
     /// `old` was given to someone else: it is cleared.
     IdentifierRecycled {
-        user_id: Option<String>,
+        user_id: Option<UserId>,
         old: Identifier,
     },
     AssuranceLevel {
-        user_id: String,
+        user_id: UserId,
         level: String,
     },
     /// The profile changed at Kakao: what we hold is stale.
     ProfileStale {
-        user_id: String,
+        user_id: UserId,
     },
     /// Fetch the user's profile from Kakao in the background (a durable job).
     QueueProfileRefresh {
-        user_id: String,
+        user_id: UserId,
     },
     /// The user's relation with a Kakao Talk Channel.
     ChannelRelation(ChannelRelation),

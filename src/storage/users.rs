@@ -1,9 +1,12 @@
-//! Users, their sessions and channel relations, for the application's API.
+//! Users, their sessions and channel relations: what the application's API
+//! reads and writes, and the profile a refresh job brings back from Kakao.
 
 use super::{
-    ChannelRelation, Session, Storage, StorageError, User, in_write_tx,
-    model::{end_of_second, now_millis},
-    with_pool,
+    ChannelRelation, Session, Storage, StorageError, User, UserStatus, in_write_tx, with_pool,
+};
+use crate::{
+    clock::{end_of_second, now_millis},
+    ids::{SessionId, UserId},
 };
 
 /// The outcome of starting a session.
@@ -12,15 +15,15 @@ pub enum SessionStart {
     Started(Session),
     /// Kakao reported the account disabled or purged: no new session.
     UserInactive {
-        status: String,
+        status: UserStatus,
     },
 }
 
 /// A new session id: 256 random bits, hex-encoded.
-fn new_session_id() -> Result<String, StorageError> {
+fn new_session_id() -> Result<SessionId, StorageError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|err| StorageError::Random(err.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    getrandom::fill(&mut bytes).map_err(StorageError::Random)?;
+    Ok(SessionId::from_random(&bytes))
 }
 
 /// A login links the user: a new or unlinked user becomes `linked`.
@@ -34,20 +37,20 @@ const LINK_ON_LOGIN: &str = "
     WHERE users.status = 'unlinked'";
 
 impl Storage {
-    pub async fn user(&self, user_id: &str) -> Result<Option<User>, StorageError> {
+    pub async fn user(&self, user_id: &UserId) -> Result<Option<User>, StorageError> {
         const USER: &str = "SELECT * FROM users WHERE user_id = $1";
         const SCOPES: &str =
             "SELECT scope FROM user_scopes WHERE user_id = $1 AND consented ORDER BY scope";
         Ok(with_pool!(self, |pool| {
             let user: Option<User> = sqlx::query_as(USER)
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_optional(pool)
                 .await?;
             match user {
                 None => None,
                 Some(mut user) => {
                     user.scopes = sqlx::query_scalar(SCOPES)
-                        .bind(user_id)
+                        .bind(user_id.as_str())
                         .fetch_all(pool)
                         .await?;
                     Some(user)
@@ -57,27 +60,29 @@ impl Storage {
     }
 
     /// Starts a session for a user who has just logged in with Kakao.
-    pub async fn start_session(&self, user_id: &str) -> Result<SessionStart, StorageError> {
+    pub async fn start_session(&self, user_id: &UserId) -> Result<SessionStart, StorageError> {
         let now = now_millis();
         let session_id = new_session_id()?;
         let start = in_write_tx!(self, |tx| {
             sqlx::query(LINK_ON_LOGIN)
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(now)
                 .bind(end_of_second(now))
                 .execute(&mut *tx)
                 .await?;
             let status: String = sqlx::query_scalar("SELECT status FROM users WHERE user_id = $1")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
-            if status == "linked" {
+            let status = UserStatus::parse(&status)
+                .map_err(|err| StorageError::Database(sqlx::Error::Decode(Box::new(err))))?;
+            if status == UserStatus::Linked {
                 let session: Session = sqlx::query_as(
                     "INSERT INTO sessions (session_id, user_id, created_at) VALUES ($1, $2, $3)
                      RETURNING *",
                 )
-                .bind(&session_id)
-                .bind(user_id)
+                .bind(session_id.as_str())
+                .bind(user_id.as_str())
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -89,11 +94,11 @@ impl Storage {
         Ok(start)
     }
 
-    pub async fn session(&self, session_id: &str) -> Result<Option<Session>, StorageError> {
+    pub async fn session(&self, session_id: &SessionId) -> Result<Option<Session>, StorageError> {
         const SQL: &str = "SELECT * FROM sessions WHERE session_id = $1";
         Ok(with_pool!(self, |pool| {
             sqlx::query_as(SQL)
-                .bind(session_id)
+                .bind(session_id.as_str())
                 .fetch_optional(pool)
                 .await?
         }))
@@ -102,7 +107,7 @@ impl Storage {
     /// Ends a session (logout); a revoked session keeps its first reason.
     pub async fn end_session(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         reason: &str,
     ) -> Result<Option<Session>, StorageError> {
         const SQL: &str = "
@@ -112,7 +117,7 @@ impl Storage {
         let now = now_millis();
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(SQL)
-                .bind(session_id)
+                .bind(session_id.as_str())
                 .bind(now)
                 .bind(reason)
                 .fetch_optional(&mut *tx)
@@ -122,12 +127,57 @@ impl Storage {
 
     pub async fn channel_relations(
         &self,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<Vec<ChannelRelation>, StorageError> {
         const SQL: &str =
             "SELECT * FROM channel_relations WHERE user_id = $1 ORDER BY channel_public_id";
         Ok(with_pool!(self, |pool| {
-            sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?
+            sqlx::query_as(SQL)
+                .bind(user_id.as_str())
+                .fetch_all(pool)
+                .await?
         }))
+    }
+
+    /// Stores a profile Kakao returned, fetched at `fetched_at` (ms): it is
+    /// newer than any change before that moment, and clears the stale flag
+    /// unless the profile changed again since.
+    pub async fn apply_profile(
+        &self,
+        user_id: &UserId,
+        email: Option<&str>,
+        phone_number: Option<&str>,
+        fetched_at: i64,
+    ) -> Result<(), StorageError> {
+        const EMAIL: &str = "
+            UPDATE users SET email = $2, email_event_at = $3, updated_at = $4
+            WHERE user_id = $1 AND status = 'linked'
+              AND (email_event_at IS NULL OR email_event_at <= $3)";
+        const PHONE: &str = "
+            UPDATE users SET phone_number = $2, phone_event_at = $3, updated_at = $4
+            WHERE user_id = $1 AND status = 'linked'
+              AND (phone_event_at IS NULL OR phone_event_at <= $3)";
+        const FRESH: &str = "
+            UPDATE users SET profile_stale = FALSE, updated_at = $3
+            WHERE user_id = $1 AND (profile_event_at IS NULL OR profile_event_at <= $2)";
+        let now = now_millis();
+        in_write_tx!(self, |tx| {
+            for (sql, value) in [(EMAIL, email), (PHONE, phone_number)] {
+                sqlx::query(sql)
+                    .bind(user_id.as_str())
+                    .bind(value)
+                    .bind(fetched_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(FRESH)
+                .bind(user_id.as_str())
+                .bind(fetched_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        });
+        Ok(())
     }
 }

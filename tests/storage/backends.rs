@@ -4,6 +4,7 @@ use std::{io::Write, sync::Once};
 
 use kakao_webhooks::{config::DatabaseUrl, storage::Storage};
 use sqlx::PgPool;
+use tokio_util::task::TaskTracker;
 
 pub struct TestDb {
     pub storage: Storage,
@@ -21,7 +22,7 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url =
             DatabaseUrl::parse(&format!("sqlite://{}/db.sqlite", dir.path().display())).unwrap();
-        let storage = Storage::connect(&url).await.unwrap();
+        let storage = Storage::connect(&url, &TaskTracker::new()).await.unwrap();
         storage.migrate().await.unwrap();
         Self {
             storage,
@@ -55,7 +56,7 @@ impl TestDb {
         url.query_pairs_mut()
             .append_pair("options", &format!("-c search_path={schema}"));
         let url = DatabaseUrl::parse(url.as_str()).unwrap();
-        let storage = Storage::connect(&url).await.unwrap();
+        let storage = Storage::connect(&url, &TaskTracker::new()).await.unwrap();
         storage.migrate().await.unwrap();
         Some(Self {
             storage,
@@ -67,7 +68,9 @@ impl TestDb {
     /// A second instance of the service on the same database: its own pool
     /// and its own event writer.
     pub async fn another_instance(&self) -> Storage {
-        Storage::connect(&self.url).await.unwrap()
+        Storage::connect(&self.url, &TaskTracker::new())
+            .await
+            .unwrap()
     }
 
     pub async fn cleanup(self) {

@@ -1,49 +1,59 @@
 //! What every storage backend must do.
 
-use kakao_webhooks::storage::{
-    ChannelRelation, Dedupe, Effect, NewEvent, Recorded, SessionStart, Source, Storage, now_millis,
+use kakao_webhooks::{
+    clock::now_millis,
+    config::DatabaseKind,
+    ids::{ChannelPublicId, UserId},
+    storage::{
+        ChannelRelation, Dedupe, Effect, NewEvent, Recorded, Relation, SessionStart, Source,
+        Storage, UserStatus,
+    },
 };
 use serde_json::json;
+
+fn uid(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
 
 fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEvent {
     NewEvent {
         source: Source::Unlink,
         dedupe: Dedupe::UntilRelinked {
             base: format!("{user}:{reason}"),
-            user_id: user.into(),
+            user_id: uid(user),
         },
         event_type: "unlink".into(),
-        user_id: Some(user.into()),
+        user_id: Some(uid(user)),
         event_time,
         payload: json!({"user_id": user, "referrer_type": reason}),
         effects: vec![Effect::Unlink {
-            user_id: user.into(),
+            user_id: uid(user),
             reason: reason.into(),
         }],
     }
 }
 
-fn channel(key: &str, user: &str, relation: &str, changed_at: i64) -> NewEvent {
+fn channel(key: &str, user: &str, relation: Relation, changed_at: i64) -> NewEvent {
     NewEvent {
         source: Source::Channel,
         dedupe: Dedupe::Key(key.into()),
         event_type: format!("channel.{relation}"),
-        user_id: Some(user.into()),
+        user_id: Some(uid(user)),
         event_time: Some(changed_at),
         payload: json!({"event": relation}),
         effects: vec![Effect::ChannelRelation(ChannelRelation {
-            user_id: user.into(),
+            user_id: uid(user),
             id_type: "app_user_id".into(),
-            channel_public_id: "_ZeUTxl".into(),
+            channel_public_id: ChannelPublicId::parse("_ZeUTxl").unwrap(),
             channel_uuid: Some("@kakao".into()),
-            relation: relation.into(),
+            relation,
             changed_at,
         })],
     }
 }
 
 async fn started(storage: &Storage, user: &str) -> kakao_webhooks::storage::Session {
-    match storage.start_session(user).await.unwrap() {
+    match storage.start_session(&uid(user)).await.unwrap() {
         SessionStart::Started(session) => session,
         other => panic!("expected a session, got {other:?}"),
     }
@@ -63,12 +73,12 @@ pub async fn migrations_run_twice_without_error(storage: &Storage) {
 
 pub async fn an_event_is_stored_once_per_dedupe_key(storage: &Storage) {
     let first = storage
-        .record(&channel("res-1", "7", "added", 1_000))
+        .record(&channel("res-1", "7", Relation::Added, 1_000))
         .await
         .unwrap();
     stored(first);
     let again = storage
-        .record(&channel("res-1", "7", "blocked", 2_000))
+        .record(&channel("res-1", "7", Relation::Blocked, 2_000))
         .await
         .unwrap();
     assert_eq!(again, Recorded::Duplicate);
@@ -77,15 +87,19 @@ pub async fn an_event_is_stored_once_per_dedupe_key(storage: &Storage) {
     assert_eq!(events[0].event_type, "channel.added");
     assert!(events[0].applied_at.is_some());
     // The duplicate changed nothing: the relation is still "added".
-    let relations = storage.channel_relations("7").await.unwrap();
-    assert_eq!(relations[0].relation, "added");
+    let relations = storage.channel_relations(&uid("7")).await.unwrap();
+    assert_eq!(relations[0].relation, Relation::Added);
 }
 
 pub async fn concurrent_deliveries_of_one_event_store_it_once(storage: &Storage) {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let storage = storage.clone();
-            tokio::spawn(async move { storage.record(&channel("res-same", "8", "added", 5)).await })
+            tokio::spawn(async move {
+                storage
+                    .record(&channel("res-same", "8", Relation::Added, 5))
+                    .await
+            })
         })
         .collect();
     let mut stored_count = 0;
@@ -109,8 +123,8 @@ pub async fn an_unlink_revokes_sessions_erases_data_and_leaves_a_tombstone(stora
             .unwrap(),
     );
 
-    let user = storage.user("100").await.unwrap().unwrap();
-    assert_eq!(user.status, "unlinked");
+    let user = storage.user(&uid("100")).await.unwrap().unwrap();
+    assert_eq!(user.status, UserStatus::Unlinked);
     assert_eq!(user.email, None);
     assert_eq!(user.phone_number, None);
     assert!(user.scopes.is_empty());
@@ -135,8 +149,8 @@ pub async fn an_unlink_of_an_unknown_user_leaves_a_tombstone(storage: &Storage) 
             .await
             .unwrap(),
     );
-    let user = storage.user("999").await.unwrap().unwrap();
-    assert_eq!(user.status, "unlinked");
+    let user = storage.user(&uid("999")).await.unwrap().unwrap();
+    assert_eq!(user.status, UserStatus::Unlinked);
     assert_eq!(user.unlink_reason.as_deref(), Some("ACCOUNT_DELETE"));
 }
 
@@ -148,21 +162,34 @@ pub async fn a_repeated_unlink_is_a_duplicate_until_the_user_links_again(storage
             .await
             .unwrap(),
     );
-    let first_tombstone = storage.user("300").await.unwrap().unwrap().unlinked_at;
+    let first_tombstone = storage
+        .user(&uid("300"))
+        .await
+        .unwrap()
+        .unwrap()
+        .unlinked_at;
     let repeat = storage
         .record(&unlink("300", "UNLINK_FROM_APPS", None))
         .await
         .unwrap();
     assert_eq!(repeat, Recorded::Duplicate);
     assert_eq!(
-        storage.user("300").await.unwrap().unwrap().unlinked_at,
+        storage
+            .user(&uid("300"))
+            .await
+            .unwrap()
+            .unwrap()
+            .unlinked_at,
         first_tombstone
     );
 
     // Logging in again links the user; the next unlink is a new event.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let session = started(storage, "300").await;
-    assert_eq!(storage.user("300").await.unwrap().unwrap().status, "linked");
+    assert_eq!(
+        storage.user(&uid("300")).await.unwrap().unwrap().status,
+        UserStatus::Linked
+    );
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     stored(
         storage
@@ -185,8 +212,8 @@ pub async fn a_late_unlink_does_not_undo_a_newer_login(storage: &Storage) {
             .await
             .unwrap(),
     );
-    let user = storage.user("400").await.unwrap().unwrap();
-    assert_eq!(user.status, "linked");
+    let user = storage.user(&uid("400")).await.unwrap().unwrap();
+    assert_eq!(user.status, UserStatus::Linked);
     let session = storage.session(&session.session_id).await.unwrap().unwrap();
     assert!(
         session.is_active(),
@@ -197,38 +224,42 @@ pub async fn a_late_unlink_does_not_undo_a_newer_login(storage: &Storage) {
 pub async fn a_channel_relation_keeps_the_newest_change(storage: &Storage) {
     stored(
         storage
-            .record(&channel("a", "9", "added", 2_000))
+            .record(&channel("a", "9", Relation::Added, 2_000))
             .await
             .unwrap(),
     );
     // Delivered late: older than what is stored, so it does not win.
     stored(
         storage
-            .record(&channel("b", "9", "blocked", 1_000))
+            .record(&channel("b", "9", Relation::Blocked, 1_000))
             .await
             .unwrap(),
     );
-    let relation = &storage.channel_relations("9").await.unwrap()[0];
+    let relation = &storage.channel_relations(&uid("9")).await.unwrap()[0];
     assert_eq!(
-        (relation.relation.as_str(), relation.changed_at),
-        ("added", 2_000)
+        (relation.relation, relation.changed_at),
+        (Relation::Added, 2_000)
     );
     stored(
         storage
-            .record(&channel("c", "9", "blocked", 3_000))
+            .record(&channel("c", "9", Relation::Blocked, 3_000))
             .await
             .unwrap(),
     );
-    let relation = &storage.channel_relations("9").await.unwrap()[0];
+    let relation = &storage.channel_relations(&uid("9")).await.unwrap()[0];
     assert_eq!(
-        (relation.relation.as_str(), relation.changed_at),
-        ("blocked", 3_000)
+        (relation.relation, relation.changed_at),
+        (Relation::Blocked, 3_000)
     );
 }
 
 pub async fn sessions_start_and_end(storage: &Storage) {
     let session = started(storage, "500").await;
-    assert_eq!(session.session_id.len(), 64, "256 random bits, hex");
+    assert_eq!(
+        session.session_id.as_str().len(),
+        64,
+        "256 random bits, hex"
+    );
     assert_ne!(started(storage, "500").await.session_id, session.session_id);
     assert!(
         storage
@@ -257,30 +288,35 @@ pub async fn sessions_start_and_end(storage: &Storage) {
     );
     assert_eq!(again.revoked_at, ended.revoked_at);
 
-    assert!(storage.session("no-such-session").await.unwrap().is_none());
+    let unknown = kakao_webhooks::ids::SessionId::parse("no-such-session").unwrap();
+    assert!(storage.session(&unknown).await.unwrap().is_none());
     assert!(
         storage
-            .end_session("no-such-session", "logout")
+            .end_session(&unknown, "logout")
             .await
             .unwrap()
             .is_none()
     );
-    assert!(storage.user("no-such-user").await.unwrap().is_none());
+    assert!(storage.user(&uid("no-such-user")).await.unwrap().is_none());
 }
 
 pub async fn an_inactive_user_gets_no_session(storage: &Storage) {
     started(storage, "600").await;
-    // Issue 4's account-disabled event sets this; here it is set directly.
-    let sql = "UPDATE users SET status = 'disabled' WHERE user_id = '600'";
-    match storage {
-        Storage::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await.map(drop),
-        Storage::Postgres(pool, _) => sqlx::query(sql).execute(pool).await.map(drop),
-    }
-    .unwrap();
+    // Kakao's account-disabled event, a second after the login.
+    let later = kakao_webhooks::clock::end_of_second(now_millis() + 1_000);
+    apply(
+        storage,
+        "d1",
+        later,
+        Effect::Disable {
+            user_id: uid("600"),
+        },
+    )
+    .await;
     assert_eq!(
-        storage.start_session("600").await.unwrap(),
+        storage.start_session(&uid("600")).await.unwrap(),
         SessionStart::UserInactive {
-            status: "disabled".into()
+            status: UserStatus::Disabled
         }
     );
 }
@@ -289,7 +325,7 @@ pub async fn events_page_in_order(storage: &Storage) {
     for i in 0..5 {
         stored(
             storage
-                .record(&channel(&format!("p{i}"), "10", "added", i))
+                .record(&channel(&format!("p{i}"), "10", Relation::Added, i))
                 .await
                 .unwrap(),
         );
@@ -337,7 +373,7 @@ async fn follower_sees_every_event(
                     let key = format!("w{w}-{i}");
                     stored(
                         storage
-                            .record(&channel(&key, "11", "added", 1))
+                            .record(&channel(&key, "11", Relation::Added, 1))
                             .await
                             .unwrap(),
                     );
@@ -393,7 +429,7 @@ async fn apply(storage: &Storage, key: &str, time: i64, effect: Effect) {
 
 async fn user(storage: &Storage, user_id: &str) -> kakao_webhooks::storage::User {
     storage
-        .user(user_id)
+        .user(&uid(user_id))
         .await
         .unwrap()
         .expect("the user exists")
@@ -401,7 +437,7 @@ async fn user(storage: &Storage, user_id: &str) -> kakao_webhooks::storage::User
 
 pub async fn scope_consents_follow_event_time_per_scope(storage: &Storage) {
     let scopes = |list: &[&str], consented| Effect::Scopes {
-        user_id: "700".into(),
+        user_id: uid("700"),
         scopes: list.iter().map(|s| s.to_string()).collect(),
         consented,
     };
@@ -414,21 +450,21 @@ pub async fn scope_consents_follow_event_time_per_scope(storage: &Storage) {
 }
 
 pub async fn account_state_events_follow_event_time(storage: &Storage) {
-    let id = || "701".to_string();
+    let id = || uid("701");
     apply(storage, "a1", 5_000, Effect::Enable { user_id: id() }).await;
     apply(storage, "a2", 4_000, Effect::Disable { user_id: id() }).await;
     assert_eq!(
         user(storage, "701").await.status,
-        "linked",
+        UserStatus::Linked,
         "the older disable lost"
     );
     apply(storage, "a3", 6_000, Effect::Disable { user_id: id() }).await;
-    assert_eq!(user(storage, "701").await.status, "disabled");
+    assert_eq!(user(storage, "701").await.status, UserStatus::Disabled);
     apply(storage, "a4", 7_000, Effect::Purge { user_id: id() }).await;
     apply(storage, "a5", 8_000, Effect::Link { user_id: id() }).await;
     assert_eq!(
         user(storage, "701").await.status,
-        "purged",
+        UserStatus::Purged,
         "purged is final"
     );
 }
@@ -436,7 +472,7 @@ pub async fn account_state_events_follow_event_time(storage: &Storage) {
 pub async fn identifiers_are_replaced_by_user_or_by_old_value(storage: &Storage) {
     use kakao_webhooks::storage::Identifier;
     let changed = |user: Option<&str>, old: &str, new: Option<&str>| Effect::IdentifierChanged {
-        user_id: user.map(str::to_owned),
+        user_id: user.map(uid),
         old: Identifier::Phone(old.into()),
         new_value: new.map(str::to_owned),
     };
@@ -471,7 +507,7 @@ pub async fn jobs_are_claimed_once_and_rearmed_when_asked_again(storage: &Storag
             key,
             1,
             vec![Effect::QueueProfileRefresh {
-                user_id: "800".into(),
+                user_id: uid("800"),
             }],
         )
     };
@@ -531,14 +567,22 @@ pub async fn a_failing_event_fails_alone_among_concurrent_ones(storage: &Storage
         let storage = storage.clone();
         tasks.push(tokio::spawn(async move {
             storage
-                .record(&channel(&format!("ok-{n}"), "900", "added", n))
+                .record(&channel(&format!("ok-{n}"), "900", Relation::Added, n))
                 .await
         }));
     }
-    // "muted" breaks the relation CHECK constraint: this event cannot be stored.
+    // A trigger refuses the event keyed "bad": it cannot be stored.
+    storage
+        .execute_unchecked(refuse_key_bad(storage))
+        .await
+        .unwrap();
     let bad = {
         let storage = storage.clone();
-        tokio::spawn(async move { storage.record(&channel("bad", "900", "muted", 1)).await })
+        tokio::spawn(async move {
+            storage
+                .record(&channel("bad", "900", Relation::Added, 1))
+                .await
+        })
     };
     for task in tasks {
         stored(task.await.unwrap().unwrap());
@@ -556,4 +600,20 @@ pub async fn a_failing_event_fails_alone_among_concurrent_ones(storage: &Storage
         !keys.contains(&"bad".to_string()),
         "no trace of the refused event"
     );
+}
+
+/// A trigger that makes storing the event keyed `bad` fail.
+fn refuse_key_bad(storage: &Storage) -> &'static str {
+    match storage.kind() {
+        DatabaseKind::Sqlite => {
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON events WHEN NEW.dedupe_key = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        }
+        DatabaseKind::Postgres => {
+            "CREATE FUNCTION refuse_bad() RETURNS trigger AS $$
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER refuse_bad BEFORE INSERT ON events
+             FOR EACH ROW WHEN (NEW.dedupe_key = 'bad') EXECUTE FUNCTION refuse_bad()"
+        }
+    }
 }

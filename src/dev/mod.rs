@@ -1,7 +1,10 @@
-//! Local Kakao, built in: `serve --dev` and `simulate` share a dev folder
-//! holding a generated RSA key. The dev server serves that key's JWKS and
-//! `sse-configuration` under `/dev` and trusts it as Kakao's; `simulate` signs
-//! SETs with it. Never active without `--dev`.
+//! The local Kakao, beside the service and never part of it without
+//! `--dev`: `serve --dev` (this module) and its client, [`simulate`]. They
+//! share a dev folder holding a generated RSA key. The dev server serves that
+//! key's JWKS and `sse-configuration` under `/dev` and trusts it as Kakao's;
+//! `simulate` signs SETs with it.
+
+pub mod simulate;
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 

@@ -7,11 +7,12 @@
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 
+use super::{KakaoAdmin, ResourceId, WebhookParams, required};
 use crate::{
-    app::AppState,
+    delivery::Family,
     error::ApiError,
+    state::AppState,
     storage::{Dedupe, NewEvent, Source},
-    webhook::{KakaoAdmin, ResourceId, WebhookParams, required, store_then_acknowledge},
 };
 
 pub fn router() -> Router<AppState> {
@@ -28,12 +29,13 @@ async fn receive(
     required(&params, "HASH_CHAT_ID")?;
     let event = NewEvent {
         source: Source::Share,
-        dedupe: Dedupe::Key(resource_id),
+        dedupe: Dedupe::Key(resource_id.to_string()),
         event_type: "share.delivered".into(),
         user_id: None,
         event_time: None,
         payload: serde_json::to_value(&params).expect("a string map is JSON"),
         effects: Vec::new(),
     };
-    store_then_acknowledge(&state, "share", event).await
+    Family::SHARE.store(&state.storage, &[event]).await?;
+    Ok(StatusCode::OK)
 }

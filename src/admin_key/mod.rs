@@ -1,26 +1,30 @@
-//! What the admin-key webhooks (unlink, channel, share) share: Kakao's
-//! `Authorization: KakaoAK <admin key>`, the `X-Kakao-Resource-ID` header,
-//! parameters from a query, a form or JSON, and storing before answering.
+//! The webhooks Kakao authenticates with the app's admin key, each a module
+//! owning its route: [`unlink`] (Kakao Login), [`channel`] (Kakao Talk
+//! Channel add/block) and [`share`] (Kakao Talk Share). What they share is
+//! here: `Authorization: KakaoAK <admin key>`, the `X-Kakao-Resource-ID`
+//! header, and parameters from a query, a form or JSON.
 
-use std::{collections::BTreeMap, time::Duration};
+pub mod channel;
+pub mod share;
+pub mod unlink;
+
+use std::collections::BTreeMap;
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
-    http::{HeaderMap, Method, StatusCode, header, request::Parts},
+    http::{HeaderMap, Method, header, request::Parts},
 };
 use bytes::Bytes;
 
-use crate::{
-    app::AppState,
-    error::ApiError,
-    http::secret_matches,
-    storage::{NewEvent, Recorded},
-};
+use crate::{error::ApiError, http::secret_matches, ids, state::AppState};
 
-/// Storage gets this long; Kakao gives up after 3 s and a 503 makes it retry.
-const STORE_TIMEOUT: Duration = Duration::from_millis(2500);
-/// Longest `X-Kakao-Resource-ID` accepted (Kakao's look like 24 characters).
-const MAX_RESOURCE_ID: usize = 128;
+/// The routes of every admin-key webhook.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .merge(unlink::router())
+        .merge(channel::router())
+        .merge(share::router())
+}
 
 /// A request carrying one of our admin keys. Checked before anything else is
 /// read, so an unauthenticated request learns nothing and changes nothing.
@@ -62,8 +66,8 @@ impl FromRequestParts<AppState> for KakaoAdmin {
     }
 }
 
-/// `X-Kakao-Resource-ID`: Kakao's id of one delivery, the dedupe key.
-pub struct ResourceId(pub String);
+/// `X-Kakao-Resource-ID`, required: the dedupe key of a delivery.
+pub struct ResourceId(pub ids::ResourceId);
 
 impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
     type Rejection = ApiError;
@@ -73,21 +77,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
             .headers
             .get("x-kakao-resource-id")
             .and_then(|value| value.to_str().ok())
-            .map(str::trim)
             .unwrap_or_default();
-        if value.is_empty() {
+        if value.trim().is_empty() {
             return Err(ApiError::bad_request(
                 "invalid_request",
                 "missing X-Kakao-Resource-ID header",
             ));
         }
-        if value.len() > MAX_RESOURCE_ID || !value.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "X-Kakao-Resource-ID must be at most 128 printable ASCII characters",
-            ));
-        }
-        Ok(Self(value.to_owned()))
+        ids::ResourceId::parse(value)
+            .map(Self)
+            .map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))
     }
 }
 
@@ -153,46 +152,12 @@ pub fn required<'a>(params: &'a BTreeMap<String, String>, name: &str) -> Result<
         .ok_or_else(|| ApiError::bad_request("invalid_request", format!("missing {name}")))
 }
 
-/// Stores the event, then answers 200; a repeat also gets 200. Kakao is never
-/// told "OK" about something that is not stored: storage failing or slow is 503.
-pub async fn store_then_acknowledge(
-    state: &AppState,
-    family: &'static str,
-    event: NewEvent,
-) -> Result<StatusCode, ApiError> {
-    let outcome = tokio::time::timeout(STORE_TIMEOUT, state.storage.record(&event)).await;
-    let (label, result) = match outcome {
-        Ok(Ok(Recorded::Stored { event_id })) => {
-            tracing::info!(
-                webhook.family = family,
-                event.id = event_id,
-                event.type = %event.event_type,
-                user.id = event.user_id.as_deref().unwrap_or(""),
-                outcome = "accepted",
-                "webhook stored"
-            );
-            ("accepted", Ok(StatusCode::OK))
-        }
-        Ok(Ok(Recorded::Duplicate)) => {
-            tracing::info!(webhook.family = family, event.type = %event.event_type, outcome = "duplicate", "webhook repeated; already stored");
-            ("duplicate", Ok(StatusCode::OK))
-        }
-        Ok(Err(err)) => (
-            "unavailable",
-            Err(ApiError::unavailable("storage_unavailable", &err)),
-        ),
-        Err(_) => (
-            "unavailable",
-            Err(ApiError::unavailable(
-                "storage_unavailable",
-                &"storage timed out",
-            )),
-        ),
-    };
-    metrics::counter!("kakao_webhooks_received_total", "family" => family, "outcome" => label)
-        .increment(1);
-    if label == "unavailable" {
-        metrics::counter!("kakao_storage_errors_total", "family" => family).increment(1);
-    }
-    result
+/// A required parameter that is an id, parsed with the one id policy.
+pub fn required_id<T>(
+    params: &BTreeMap<String, String>,
+    name: &str,
+    parse: fn(&str) -> Result<T, ids::InvalidId>,
+) -> Result<T, ApiError> {
+    parse(required(params, name)?)
+        .map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))
 }

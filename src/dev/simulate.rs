@@ -119,17 +119,17 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    pub fn new(server: Url, settings: Settings) -> Self {
+    pub fn new(server: Url, settings: Settings) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .expect("a reqwest client with static settings builds");
-        Self {
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
             server,
             settings,
             client,
-        }
+        })
     }
 
     fn url(&self, path: &str) -> Url {

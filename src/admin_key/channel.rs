@@ -7,11 +7,14 @@
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
+use super::{KakaoAdmin, ResourceId, WebhookParams, required, required_id};
 use crate::{
-    app::AppState,
+    clock::now_millis,
+    delivery::Family,
     error::ApiError,
-    storage::{ChannelRelation, Dedupe, Effect, NewEvent, Source, now_millis},
-    webhook::{KakaoAdmin, ResourceId, WebhookParams, required, store_then_acknowledge},
+    ids::{ChannelPublicId, UserId},
+    state::AppState,
+    storage::{ChannelRelation, Dedupe, Effect, NewEvent, Relation, Source},
 };
 
 pub fn router() -> Router<AppState> {
@@ -24,18 +27,22 @@ async fn receive(
     ResourceId(resource_id): ResourceId,
     WebhookParams(params): WebhookParams,
 ) -> Result<StatusCode, ApiError> {
-    let relation = required(&params, "event")?;
-    if !matches!(relation, "added" | "blocked") {
-        return Err(ApiError::bad_request(
+    let event = required(&params, "event")?;
+    let relation = Relation::parse(event).map_err(|_| {
+        ApiError::bad_request(
             "invalid_request",
-            format!("event must be \"added\" or \"blocked\", not {relation:?}"),
-        ));
-    }
-    let user_id = required(&params, "id")?;
+            format!("event must be \"added\" or \"blocked\", not {event:?}"),
+        )
+    })?;
+    let user_id = required_id(&params, "id", UserId::parse)?;
     let id_type = required(&params, "id_type")?;
     // The plus_friend_* names are deprecated (2021) but still sent.
-    let channel_public_id = required(&params, "channel_public_id")
-        .or_else(|_| required(&params, "plus_friend_public_id"))?;
+    let id_name = if required(&params, "channel_public_id").is_ok() {
+        "channel_public_id"
+    } else {
+        "plus_friend_public_id"
+    };
+    let channel_public_id = required_id(&params, id_name, ChannelPublicId::parse)?;
     let channel_uuid = ["channel_uuid", "plus_friend_uuid"]
         .iter()
         .find_map(|name| params.get(*name).filter(|v| !v.is_empty()))
@@ -46,21 +53,22 @@ async fn receive(
     };
     let event = NewEvent {
         source: Source::Channel,
-        dedupe: Dedupe::Key(resource_id),
+        dedupe: Dedupe::Key(resource_id.to_string()),
         event_type: format!("channel.{relation}"),
-        user_id: Some(user_id.to_owned()),
+        user_id: Some(user_id.clone()),
         event_time: Some(changed_at),
         payload: serde_json::to_value(&params).expect("a string map is JSON"),
         effects: vec![Effect::ChannelRelation(ChannelRelation {
-            user_id: user_id.to_owned(),
+            user_id,
             id_type: id_type.to_owned(),
-            channel_public_id: channel_public_id.to_owned(),
+            channel_public_id,
             channel_uuid,
-            relation: relation.to_owned(),
+            relation,
             changed_at,
         })],
     };
-    store_then_acknowledge(&state, "channel", event).await
+    Family::CHANNEL.store(&state.storage, &[event]).await?;
+    Ok(StatusCode::OK)
 }
 
 /// `updated_at` as Unix milliseconds; Kakao sends RFC 3339 (`2020-01-01T00:00:00Z`).

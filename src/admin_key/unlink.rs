@@ -7,15 +7,14 @@
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use serde_json::json;
 
+use super::{KakaoAdmin, WebhookParams, required, required_id};
 use crate::{
-    app::AppState,
+    delivery::Family,
     error::ApiError,
+    ids::UserId,
+    state::AppState,
     storage::{Dedupe, Effect, NewEvent, Source},
-    webhook::{KakaoAdmin, WebhookParams, required, store_then_acknowledge},
 };
-
-/// Longest `user_id` accepted (Kakao's are 64-bit numbers).
-const MAX_USER_ID: usize = 64;
 
 pub fn router() -> Router<AppState> {
     crate::http::route_both_slashes(Router::new(), "/kakao/unlink", get(receive).post(receive))
@@ -30,7 +29,7 @@ async fn receive(
         return Err(ApiError::not_configured("KAKAO_APP_ID"));
     };
     let app_id = required(&params, "app_id")?;
-    let user_id = required(&params, "user_id")?;
+    let user_id = required_id(&params, "user_id", UserId::parse)?;
     // Kakao adds reasons over time: any value is kept as sent.
     let referrer_type = required(&params, "referrer_type")?;
     if app_id != our_app_id {
@@ -39,21 +38,15 @@ async fn receive(
             format!("app_id {app_id} is not this service's app (KAKAO_APP_ID)"),
         ));
     }
-    if user_id.len() > MAX_USER_ID || !user_id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "user_id must be at most 64 printable ASCII characters",
-        ));
-    }
     let group_user_token = params.get("group_user_token").filter(|t| !t.is_empty());
     let event = NewEvent {
         source: Source::Unlink,
         dedupe: Dedupe::UntilRelinked {
             base: format!("{app_id}:{user_id}:{referrer_type}"),
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
         },
         event_type: "unlink".into(),
-        user_id: Some(user_id.to_owned()),
+        user_id: Some(user_id.clone()),
         // Kakao sends no time: the unlink happened just before this callback.
         event_time: None,
         payload: json!({
@@ -63,9 +56,10 @@ async fn receive(
             "group_user_token": group_user_token,
         }),
         effects: vec![Effect::Unlink {
-            user_id: user_id.to_owned(),
+            user_id,
             reason: referrer_type.to_owned(),
         }],
     };
-    store_then_acknowledge(&state, "unlink", event).await
+    Family::UNLINK.store(&state.storage, &[event]).await?;
+    Ok(StatusCode::OK)
 }

@@ -1,0 +1,33 @@
+//! Time as the service stores it: Unix milliseconds (UTC).
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The last millisecond of the second `millis` falls in. Times that order
+/// changes are kept at second precision, as Kakao's SETs carry them, so that
+/// changes within one second tie and arrival order decides.
+pub fn end_of_second(millis: i64) -> i64 {
+    millis.div_euclid(1000) * 1000 + 999
+}
+
+/// `millis` from now, for leases and retry times.
+pub fn millis_from_now(delay: std::time::Duration) -> i64 {
+    now_millis().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_second_is_its_last_millisecond() {
+        assert_eq!(end_of_second(1_000), 1_999);
+        assert_eq!(end_of_second(1_999), 1_999);
+        assert_eq!(end_of_second(-1), -1);
+    }
+}

@@ -1,0 +1,226 @@
+//! The SQLite backend: the pool's connection options and the event writer's
+//! connection share one list of pragmas; the migrations are
+//! `migrations/sqlite`.
+//!
+//! The event writer is a thread of its own with its own connection
+//! (rusqlite), not a connection of the sqlx pool: sqlx's SQLite driver runs
+//! each statement on its worker thread, a round trip per statement, and with
+//! three statements an event those hand-offs cost more than SQLite's work
+//! (BENCHMARKS.md). Here a batch runs start to finish on one thread with
+//! cached prepared statements.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
+
+use rusqlite::{Connection, ToSql, types::ToSqlOutput};
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqlitePoolOptions},
+};
+use tokio_util::task::TaskTracker;
+
+use super::{
+    ACQUIRE_TIMEOUT, StorageError,
+    statements::{EventInsert, Param, Statement},
+    writer::{EventWriter, WriteBackend},
+};
+use crate::config::DatabaseUrl;
+
+/// Another writer (a session, a job) may hold SQLite's lock for a moment.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Every connection's pragmas: WAL, and FULL so that a committed event
+/// survives power loss, not just a crash.
+const PRAGMAS: [(&str, &str); 3] = [
+    ("journal_mode", "WAL"),
+    ("synchronous", "FULL"),
+    ("foreign_keys", "ON"),
+];
+
+/// Opens (creating) the file `url` names, and starts its event writer.
+pub(super) async fn connect(
+    url: &DatabaseUrl,
+    tasks: &TaskTracker,
+) -> Result<(SqlitePool, EventWriter), StorageError> {
+    let options = PRAGMAS
+        .iter()
+        .fold(
+            SqliteConnectOptions::from_str(url.expose()).map_err(StorageError::Connect)?,
+            |options, (name, value)| options.pragma(*name, *value),
+        )
+        .create_if_missing(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    // An in-memory database is refused with the settings (config.rs): the
+    // writer opens the file itself.
+    let file = options.get_filename().to_path_buf();
+    if let Some(folder) = file.parent()
+        && !folder.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(folder).map_err(|source| StorageError::Folder {
+            path: folder.display().to_string(),
+            source,
+        })?;
+    }
+    let pool = SqlitePoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(StorageError::Connect)?;
+    let (writer, write_batches) = EventWriter::new(SqliteWriter::new(file));
+    // The writer's loop runs on its own thread, as its SQLite calls block;
+    // the tracker's token counts it as a task until the thread ends.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(StorageError::WriterThread)?;
+    let running = tasks.token();
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            runtime.block_on(write_batches);
+            drop(running);
+        })
+        .map_err(StorageError::WriterThread)?;
+    Ok((pool, writer))
+}
+
+pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StorageError> {
+    sqlx::migrate!("migrations/sqlite").run(pool).await?;
+    Ok(())
+}
+
+
+/// The event writer's connection, opened at its first batch (after the pool
+/// has created and migrated the file).
+struct SqliteWriter {
+    path: PathBuf,
+    connection: Option<Connection>,
+    /// Each statement's SQL with `$n` written `?n` (see [`positional`]).
+    sql: HashMap<&'static str, String>,
+}
+
+impl SqliteWriter {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            connection: None,
+            sql: HashMap::new(),
+        }
+    }
+
+    fn connection(&mut self) -> Result<&mut Connection, StorageError> {
+        if self.connection.is_none() {
+            self.connection = Some(open(&self.path)?);
+        }
+        Ok(self.connection.as_mut().expect("opened above"))
+    }
+
+    /// Prepares `sql` (cached) with `params` bound.
+    fn bound(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<rusqlite::CachedStatement<'_>, StorageError> {
+        let text = self.sql.entry(sql).or_insert_with(|| positional(sql));
+        let connection = self
+            .connection
+            .as_ref()
+            .ok_or(StorageError::WriterStopped)?;
+        let mut statement = connection.prepare_cached(text)?;
+        for (n, param) in params.iter().enumerate() {
+            statement.raw_bind_parameter(n + 1, param)?;
+        }
+        Ok(statement)
+    }
+}
+
+fn open(path: &Path) -> Result<Connection, StorageError> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    for (name, value) in PRAGMAS {
+        connection.pragma_update(None, name, value)?;
+    }
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+/// `$1` is a *named* parameter to SQLite, numbered by first appearance;
+/// `?1` is parameter 1. Written this way, the n-th value binds to index n.
+fn positional(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Param::Text(value) => value.to_sql(),
+            Param::MaybeText(value) => value.to_sql(),
+            Param::Int(value) => value.to_sql(),
+            Param::MaybeInt(value) => value.to_sql(),
+            Param::Bool(value) => value.to_sql(),
+        }
+    }
+}
+
+impl WriteBackend for SqliteWriter {
+    async fn begin(&mut self) -> Result<(), StorageError> {
+        self.connection()?.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    async fn insert(&mut self, insert: &EventInsert) -> Result<Option<i64>, StorageError> {
+        let mut statement = self.bound(insert.sql(), &insert.params())?;
+        let mut rows = statement.raw_query();
+        Ok(match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    }
+
+    async fn execute(&mut self, statement: &Statement) -> Result<(), StorageError> {
+        self.bound(statement.sql(), &statement.params())?
+            .raw_execute()?;
+        Ok(())
+    }
+
+    async fn control(&mut self, sql: &'static str) -> Result<(), StorageError> {
+        self.connection()?.execute_batch(sql)?;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), StorageError> {
+        self.control("COMMIT").await
+    }
+
+    async fn rollback(&mut self) -> Result<(), StorageError> {
+        self.control("ROLLBACK").await
+    }
+
+    fn reset(&mut self) {
+        // Dropping the connection rolls back whatever it had open.
+        self.connection = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_become_positional() {
+        assert_eq!(
+            super::positional("VALUES ($1, $10, '$x')"),
+            "VALUES (?1, ?10, '$x')"
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! Every statement the event writer runs, as a type with named parameters.
+//!
+//! [`statements!`] declares a struct per statement; its fields are the
+//! statement's `$1`, `$2`… in the order they are declared, and the one
+//! `params` it generates binds them in that order. A caller builds a
+//! statement by field name, so an argument cannot land in the wrong place;
+//! `every_statement_uses_each_of_its_parameters` checks each SQL text against
+//! its fields. The SQL is valid on both backends.
+
+use super::model::{Relation, Source, UserStatus};
+use crate::ids::{ChannelPublicId, UserId};
+
+/// A value bound to a statement parameter, borrowed from the statement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Param<'a> {
+    Text(&'a str),
+    MaybeText(Option<&'a str>),
+    Int(i64),
+    MaybeInt(Option<i64>),
+    Bool(bool),
+}
+
+pub(super) trait ToParam {
+    fn to_param(&self) -> Param<'_>;
+}
+
+impl ToParam for String {
+    fn to_param(&self) -> Param<'_> {
+        Param::Text(self)
+    }
+}
+impl ToParam for Option<String> {
+    fn to_param(&self) -> Param<'_> {
+        Param::MaybeText(self.as_deref())
+    }
+}
+impl ToParam for i64 {
+    fn to_param(&self) -> Param<'_> {
+        Param::Int(*self)
+    }
+}
+impl ToParam for Option<i64> {
+    fn to_param(&self) -> Param<'_> {
+        Param::MaybeInt(*self)
+    }
+}
+impl ToParam for bool {
+    fn to_param(&self) -> Param<'_> {
+        Param::Bool(*self)
+    }
+}
+impl ToParam for &'static str {
+    fn to_param(&self) -> Param<'_> {
+        Param::Text(self)
+    }
+}
+impl ToParam for UserId {
+    fn to_param(&self) -> Param<'_> {
+        Param::Text(self.as_str())
+    }
+}
+impl ToParam for Option<UserId> {
+    fn to_param(&self) -> Param<'_> {
+        Param::MaybeText(self.as_ref().map(UserId::as_str))
+    }
+}
+impl ToParam for ChannelPublicId {
+    fn to_param(&self) -> Param<'_> {
+        Param::Text(self.as_str())
+    }
+}
+impl ToParam for UserStatus {
+    fn to_param(&self) -> Param<'_> {
+        Param::Text(self.as_str())
+    }
+}
+impl ToParam for Relation {
+    fn to_param(&self) -> Param<'_> {
+        Param::Text(self.as_str())
+    }
+}
+impl ToParam for Source {
+    fn to_param(&self) -> Param<'_> {
+        Param::Text(self.as_str())
+    }
+}
+
+/// Declares statement structs (fields = `$1`, `$2`… in order) and an enum
+/// `$kind` of them.
+macro_rules! statements {
+    (
+        $(#[$kind_doc:meta])* $kind:ident;
+        $( $(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } = $sql:expr; )*
+    ) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq)]
+            pub(crate) struct $name { $(pub(crate) $field: $ty),* }
+
+            impl $name {
+                pub(crate) const SQL: &'static str = $sql;
+            }
+
+            impl From<$name> for $kind {
+                fn from(statement: $name) -> Self {
+                    $kind::$name(statement)
+                }
+            }
+        )*
+
+        $(#[$kind_doc])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub(crate) enum $kind { $($name($name)),* }
+
+        impl $kind {
+            pub(crate) fn sql(&self) -> &'static str {
+                match self { $($kind::$name(_) => $name::SQL),* }
+            }
+
+            /// The parameters, `$1` first.
+            pub(crate) fn params(&self) -> Vec<Param<'_>> {
+                match self {
+                    $($kind::$name(s) => vec![$(s.$field.to_param()),*]),*
+                }
+            }
+
+            /// (name, SQL, number of parameters) of every statement.
+            #[cfg(test)]
+            pub(crate) const ALL: &[(&str, &str, usize)] = &[
+                $((stringify!($name), $sql, [$(stringify!($field)),*].len())),*
+            ];
+        }
+    };
+}
+
+statements! {
+    /// The row of an accepted event; returns its `event_id`, or no row for a repeat.
+    EventInsert;
+
+    InsertEvent {
+        source: Source,
+        dedupe_key: String,
+        event_type: String,
+        user_id: Option<UserId>,
+        event_time: Option<i64>,
+        received_at: i64,
+        payload: String,
+    } = "
+        INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, applied_at, payload)
+        VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+        ON CONFLICT (source, dedupe_key) DO NOTHING
+        RETURNING event_id";
+
+    /// The dedupe key gets the user's last link time, read in the same statement.
+    InsertEventUntilRelinked {
+        source: Source,
+        dedupe_base: String,
+        event_type: String,
+        user_id: Option<UserId>,
+        event_time: Option<i64>,
+        received_at: i64,
+        payload: String,
+        relinked_user: UserId,
+    } = "
+        INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, applied_at, payload)
+        VALUES ($1, $2 || ':' || COALESCE((SELECT CAST(linked_at AS TEXT) FROM users WHERE user_id = $8), '0'),
+                $3, $4, $5, $6, $6, $7)
+        ON CONFLICT (source, dedupe_key) DO NOTHING
+        RETURNING event_id";
+}
+
+statements! {
+    /// What an event's effects run, in the event's transaction.
+    Statement;
+
+    /// A user first seen in an event starts `linked`: Kakao only reports on
+    /// users linked to the app.
+    EnsureUser { user_id: UserId, now: i64 } = "
+        INSERT INTO users (user_id, status, created_at, updated_at) VALUES ($1, 'linked', $2, $2)
+        ON CONFLICT (user_id) DO NOTHING";
+
+    /// `status` is `unlinked` or `purged`: personal data erased, a tombstone kept.
+    EraseUser { user_id: UserId, status: UserStatus, time: i64, reason: String, now: i64 } = "
+        UPDATE users SET status = $2, email = NULL, phone_number = NULL,
+            assurance_level = NULL, profile_stale = FALSE, unlinked_at = $3, unlink_reason = $4,
+            status_event_at = $3, email_event_at = $3, phone_event_at = $3,
+            assurance_event_at = $3, profile_event_at = $3, updated_at = $5
+        WHERE user_id = $1 AND (status_event_at IS NULL OR status_event_at <= $3)";
+
+    WithdrawAllScopes { user_id: UserId, time: i64 } = "
+        UPDATE user_scopes SET consented = FALSE, changed_at = $2
+        WHERE user_id = $1 AND changed_at <= $2";
+
+    /// Revokes the sessions that existed when the event happened.
+    RevokeSessions { user_id: UserId, time: i64, now: i64, reason: String } = "
+        UPDATE sessions SET revoked_at = $3, revoked_reason = $4
+        WHERE user_id = $1 AND revoked_at IS NULL AND created_at <= $2";
+
+    /// A purged account is gone for good: nothing links it again.
+    LinkUser { user_id: UserId, time: i64, now: i64 } = "
+        UPDATE users SET status = 'linked', linked_at = $2, status_event_at = $2, updated_at = $3
+        WHERE user_id = $1 AND status <> 'purged'
+          AND (status_event_at IS NULL OR status_event_at <= $2)";
+
+    /// Disabled and enabled move between `linked` and `disabled` only; both
+    /// record their time, so an older one arriving late changes nothing.
+    SetAccountState { user_id: UserId, time: i64, now: i64, status: UserStatus } = "
+        UPDATE users SET status = $4, status_event_at = $2, updated_at = $3
+        WHERE user_id = $1 AND status IN ('linked', 'disabled')
+          AND (status_event_at IS NULL OR status_event_at <= $2)";
+
+    UpsertScope { user_id: UserId, scope: String, consented: bool, time: i64 } = "
+        INSERT INTO user_scopes (user_id, scope, consented, changed_at) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (user_id, scope) DO UPDATE SET
+            consented = excluded.consented, changed_at = excluded.changed_at
+        WHERE user_scopes.changed_at <= excluded.changed_at";
+
+    SetCredentialChangeRequired { user_id: UserId, time: i64, now: i64 } = "
+        UPDATE users SET credential_change_required_at = $2, updated_at = $3
+        WHERE user_id = $1 AND (credential_change_required_at IS NULL OR credential_change_required_at < $2)";
+
+    SetCredentialCompromised { user_id: UserId, time: i64, now: i64 } = "
+        UPDATE users SET credential_compromised_at = $2, updated_at = $3
+        WHERE user_id = $1 AND (credential_compromised_at IS NULL OR credential_compromised_at < $2)";
+
+    SetCredentialChanged { user_id: UserId, time: i64, now: i64 } = "
+        UPDATE users SET credential_changed_at = $2, updated_at = $3
+        WHERE user_id = $1 AND (credential_changed_at IS NULL OR credential_changed_at < $2)";
+
+    /// The user is `user_id` when the SET names one, else whoever has `old`.
+    ReplaceEmail { user_id: Option<UserId>, time: i64, now: i64, old: String, new_value: Option<String> } = "
+        UPDATE users SET email = $5, email_event_at = $2, updated_at = $3
+        WHERE (user_id = $1 OR ($1 IS NULL AND email = $4))
+          AND (email_event_at IS NULL OR email_event_at <= $2)";
+
+    /// As [`ReplaceEmail`], for the phone number.
+    ReplacePhone { user_id: Option<UserId>, time: i64, now: i64, old: String, new_value: Option<String> } = "
+        UPDATE users SET phone_number = $5, phone_event_at = $2, updated_at = $3
+        WHERE (user_id = $1 OR ($1 IS NULL AND phone_number = $4))
+          AND (phone_event_at IS NULL OR phone_event_at <= $2)";
+
+    SetAssuranceLevel { user_id: UserId, time: i64, now: i64, level: String } = "
+        UPDATE users SET assurance_level = $4, assurance_event_at = $2, updated_at = $3
+        WHERE user_id = $1 AND (assurance_event_at IS NULL OR assurance_event_at <= $2)";
+
+    MarkProfileStale { user_id: UserId, time: i64, now: i64 } = "
+        UPDATE users SET profile_stale = TRUE, profile_event_at = $2, updated_at = $3
+        WHERE user_id = $1 AND (profile_event_at IS NULL OR profile_event_at <= $2)";
+
+    /// Asked again while pending: due now, attempts reset, a new generation.
+    QueueJob { kind: &'static str, user_id: UserId, now: i64 } = "
+        INSERT INTO jobs (kind, user_id, run_at, created_at) VALUES ($1, $2, $3, $3)
+        ON CONFLICT (kind, user_id) DO UPDATE SET
+            run_at = excluded.run_at, attempts = 0, generation = jobs.generation + 1";
+
+    UpsertChannelRelation {
+        user_id: UserId,
+        id_type: String,
+        channel_public_id: ChannelPublicId,
+        channel_uuid: Option<String>,
+        relation: Relation,
+        changed_at: i64,
+    } = "
+        INSERT INTO channel_relations (user_id, id_type, channel_public_id, channel_uuid, relation, changed_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (user_id, channel_public_id) DO UPDATE SET
+            id_type = excluded.id_type, channel_uuid = excluded.channel_uuid,
+            relation = excluded.relation, changed_at = excluded.changed_at
+        WHERE channel_relations.changed_at <= excluded.changed_at";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `$n` a SQL text names.
+    fn placeholders(sql: &str) -> std::collections::BTreeSet<usize> {
+        let bytes = sql.as_bytes();
+        let mut found = std::collections::BTreeSet::new();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'$' {
+                let digits: String = sql[i + 1..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                found.insert(digits.parse().expect("a $ is a placeholder"));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn every_statement_uses_each_of_its_parameters() {
+        for (name, sql, fields) in Statement::ALL.iter().chain(EventInsert::ALL) {
+            let expected: std::collections::BTreeSet<usize> = (1..=*fields).collect();
+            assert_eq!(placeholders(sql), expected, "{name}");
+        }
+    }
+}

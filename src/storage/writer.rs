@@ -1,0 +1,232 @@
+//! The event writer (group commit): one writer per instance stores events
+//! many per transaction, so one fsync (one WAL flush on PostgreSQL) serves a
+//! whole batch instead of one per webhook, and writers never queue for the
+//! database's lock one by one. Nobody is answered before the COMMIT that
+//! holds their event; a failed COMMIT fails the whole batch, logged once here.
+//!
+//! A batch is first written whole; if any event fails, it is rolled back and
+//! written again with a savepoint around each event, so only the failing one
+//! is refused. The algorithm is written once, over [`WriteBackend`]; each
+//! backend (`sqlite.rs`, `postgres.rs`) says how to begin, run a statement
+//! and commit.
+
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Recorded, StorageError,
+    events::Prepared,
+    statements::{EventInsert, Statement},
+};
+
+/// Most events in one transaction.
+const MAX_BATCH: usize = 512;
+/// Events waiting for the writer before senders wait too.
+const QUEUE: usize = 4096;
+
+/// Savepoint statements, the same on both backends.
+const SAVEPOINT: &str = "SAVEPOINT event";
+const RELEASE: &str = "RELEASE SAVEPOINT event";
+const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT event";
+
+/// What the writer needs of a database: one transaction at a time.
+pub(super) trait WriteBackend: Send + 'static {
+    /// Begins a write transaction (taking whatever lock orders batches).
+    fn begin(&mut self) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Runs the event's insert: its id, or `None` for a repeat.
+    fn insert(
+        &mut self,
+        insert: &EventInsert,
+    ) -> impl Future<Output = Result<Option<i64>, StorageError>> + Send;
+    fn execute(
+        &mut self,
+        statement: &Statement,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Runs a statement without parameters (the savepoints).
+    fn control(
+        &mut self,
+        sql: &'static str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn commit(&mut self) -> impl Future<Output = Result<(), StorageError>> + Send;
+    fn rollback(&mut self) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Forgets the connection after a failure: the next batch opens afresh.
+    fn reset(&mut self);
+}
+
+struct Pending {
+    prepared: Prepared,
+    done: oneshot::Sender<Result<Recorded, StorageError>>,
+}
+
+/// An outcome per event of a committed batch.
+type Outcomes = Vec<Result<Recorded, StorageError>>;
+
+/// A handle to the writer. The writer ends when [`EventWriter::stop`] is
+/// called (after writing what is queued) or every handle is dropped.
+#[derive(Debug)]
+pub(super) struct EventWriter {
+    sender: mpsc::Sender<Pending>,
+    stop: CancellationToken,
+    /// Resolves (closed) when the writer's loop has ended.
+    stopped: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl EventWriter {
+    /// The writer's handle, and the loop that serves it (for the backend to
+    /// run on a task or a thread).
+    pub(super) fn new<B: WriteBackend>(backend: B) -> (Self, impl Future<Output = ()> + Send) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let (ended, stopped) = oneshot::channel();
+        let stop = CancellationToken::new();
+        let writer = Self {
+            sender,
+            stop: stop.clone(),
+            stopped: Mutex::new(Some(stopped)),
+        };
+        let run = async move {
+            write_batches(backend, receiver, stop).await;
+            drop(ended);
+        };
+        (writer, run)
+    }
+
+    /// Writes what is queued, refuses what comes after, and returns once the
+    /// writer has ended.
+    pub(super) async fn stop(&self) {
+        self.stop.cancel();
+        let stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(stopped) = stopped {
+            let _ = stopped.await;
+        }
+    }
+
+    pub(super) async fn record(&self, prepared: Prepared) -> Result<Recorded, StorageError> {
+        let (done, answer) = oneshot::channel();
+        self.sender
+            .send(Pending { prepared, done })
+            .await
+            .map_err(|_| StorageError::WriterStopped)?;
+        answer.await.map_err(|_| StorageError::WriterStopped)?
+    }
+}
+
+async fn write_batches<B: WriteBackend>(
+    mut backend: B,
+    mut receiver: mpsc::Receiver<Pending>,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut stopping = false;
+    loop {
+        let received = tokio::select! {
+            received = receiver.recv_many(&mut batch, MAX_BATCH) => received,
+            () = stop.cancelled(), if !stopping => {
+                // What is queued is still received, then `recv_many` gives 0.
+                receiver.close();
+                stopping = true;
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        let (prepared, done): (Vec<_>, Vec<_>) =
+            batch.drain(..).map(|p| (p.prepared, p.done)).unzip();
+        let result = commit(&mut backend, &prepared).await;
+        if result.is_err() {
+            backend.reset();
+        }
+        answer(done, result);
+    }
+}
+
+/// One transaction for the batch; an outcome per event. Optimistically
+/// without savepoints first.
+async fn commit<B: WriteBackend>(db: &mut B, batch: &[Prepared]) -> Result<Outcomes, StorageError> {
+    db.begin().await?;
+    let mut recorded = Vec::with_capacity(batch.len());
+    for prepared in batch {
+        match execute(db, prepared).await {
+            Ok(outcome) => recorded.push(Ok(outcome)),
+            Err(err) => {
+                tracing::warn!(error = %crate::error::Chain(&err), "an event of the batch failed; writing each in a savepoint");
+                db.rollback().await?;
+                return commit_each_in_savepoint(db, batch).await;
+            }
+        }
+    }
+    db.commit().await?;
+    Ok(recorded)
+}
+
+async fn commit_each_in_savepoint<B: WriteBackend>(
+    db: &mut B,
+    batch: &[Prepared],
+) -> Result<Outcomes, StorageError> {
+    db.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for prepared in batch {
+        db.control(SAVEPOINT).await?;
+        match execute(db, prepared).await {
+            Ok(recorded) => {
+                db.control(RELEASE).await?;
+                outcomes.push(Ok(recorded));
+            }
+            Err(err) => {
+                db.control(ROLLBACK_TO).await?;
+                db.control(RELEASE).await?;
+                outcomes.push(Err(err));
+            }
+        }
+    }
+    db.commit().await?;
+    Ok(outcomes)
+}
+
+/// Inserts an event (unless it is a repeat) and applies its effects. The row
+/// says it was applied from the start: the event and its effects commit
+/// together or not at all.
+async fn execute<B: WriteBackend>(
+    db: &mut B,
+    prepared: &Prepared,
+) -> Result<Recorded, StorageError> {
+    let Some(event_id) = db.insert(&prepared.insert).await? else {
+        return Ok(Recorded::Duplicate);
+    };
+    for statement in &prepared.statements {
+        db.execute(statement).await?;
+    }
+    Ok(Recorded::Stored { event_id })
+}
+
+/// Tells each sender how its event fared, once its batch is over. A failed
+/// batch is logged here, once; each sender gets the shared cause.
+fn answer(
+    done: Vec<oneshot::Sender<Result<Recorded, StorageError>>>,
+    result: Result<Outcomes, StorageError>,
+) {
+    metrics::histogram!("kakao_storage_batch_size").record(done.len() as f64);
+    match result {
+        Ok(outcomes) => {
+            for (done, outcome) in done.into_iter().zip(outcomes) {
+                let _ = done.send(outcome);
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %crate::error::Chain(&err), events = done.len(), "group commit failed; the whole batch is refused");
+            let cause = Arc::new(err);
+            for done in done {
+                let _ = done.send(Err(StorageError::BatchFailed(Arc::clone(&cause))));
+            }
+        }
+    }
+}
