@@ -98,8 +98,10 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StorageError> {
 struct SqliteWriter {
     path: PathBuf,
     connection: Option<Connection>,
-    /// Each statement's SQL with `$n` written `?n` (see [`positional`]).
-    sql: HashMap<&'static str, String>,
+    /// Each statement's SQL with `$n` written `?n` (see [`positional`]),
+    /// by the address and length of its `&'static str`: no hashing of the
+    /// text per event.
+    sql: HashMap<(usize, usize), String>,
 }
 
 impl SqliteWriter {
@@ -124,7 +126,10 @@ impl SqliteWriter {
         sql: &'static str,
         params: &[Param<'_>],
     ) -> Result<rusqlite::CachedStatement<'_>, StorageError> {
-        let text = self.sql.entry(sql).or_insert_with(|| positional(sql));
+        let text = self
+            .sql
+            .entry((sql.as_ptr() as usize, sql.len()))
+            .or_insert_with(|| positional(sql));
         let connection = self
             .connection
             .as_ref()
