@@ -44,7 +44,6 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<(), StorageError> {
     Ok(())
 }
 
-
 struct PgWriter {
     pool: PgPool,
     tx: Option<Transaction<'static, Postgres>>,

@@ -92,7 +92,6 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StorageError> {
     Ok(())
 }
 
-
 /// The event writer's connection, opened at its first batch (after the pool
 /// has created and migrated the file).
 struct SqliteWriter {
