@@ -17,6 +17,7 @@
 //! - [`api`], [`health`]: the application's API; liveness, readiness, metrics.
 //! - [`profile_refresh`]: the background worker for profile refresh jobs.
 //! - [`dev`]: the local Kakao (`serve --dev`) and its client (`simulate`).
+//! - [`doctor`]: checks a deployed URL from the outside, as Kakao will.
 #![forbid(unsafe_code)]
 
 pub mod admin_key;
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod dev;
+pub mod doctor;
 pub mod error;
 pub mod health;
 pub mod http;

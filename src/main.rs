@@ -46,6 +46,16 @@ enum Command {
     /// Ask a running server's /health at BIND_ADDR; exit 0 if healthy, 1 if not
     /// (for container HEALTHCHECKs: needs no curl).
     Healthcheck,
+    /// Check a deployed URL from the outside as Kakao will (TLS chain, host
+    /// name, expiry, redirects, the verification body, the admin-key check,
+    /// deadlines); exit 1 if any check fails.
+    Doctor {
+        /// The service's public base URL, e.g. https://bot.example.com
+        url: url::Url,
+        /// Trust the CA certificates in this PEM file too (a private CA).
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
+    },
     /// Send a running server what Kakao sends, and judge its answer.
     Simulate {
         /// The server (default: http://BIND_ADDR).
@@ -73,6 +83,16 @@ async fn main() -> ExitCode {
     let result = match command {
         // Quiet: a HEALTHCHECK runs it every few seconds.
         Command::Healthcheck => return healthcheck(&settings).await,
+        Command::Doctor { url, ca_file } => {
+            return match kakao_webhooks::doctor::examine(&url, ca_file.as_deref()).await {
+                Ok(checks) if kakao_webhooks::doctor::print(&url, &checks) => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(err) => {
+                    eprintln!("kakao-webhooks: {err:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Simulate { server, simulation } => {
             return simulate(settings, server, simulation).await;
         }

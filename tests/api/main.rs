@@ -4,6 +4,7 @@ mod app_api;
 mod channel;
 mod crash;
 mod dev_mode;
+mod doctor;
 mod durability;
 mod helpers;
 mod hostile_bodies;
