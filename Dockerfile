@@ -1,22 +1,24 @@
-# kakao-webhooks: build in one stage, run from a small image as a non-root user.
+# kakao-webhooks: build the binary, run it from a small image as a non-root user.
+#
+# BuildKit's cache mounts keep cargo's registry and target folder between
+# builds, so a source edit recompiles this crate only, and adding a bench,
+# example or test never breaks the build (no dummy manifest to keep in step).
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# Dependencies first, in their own cached layer: only Cargo.toml/Cargo.lock.
-COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked \
-    && rm -rf src
 COPY . .
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin kakao-webhooks
+RUN --mount=type=cache,id=kakao-webhooks-cargo-registry,target=/usr/local/cargo/registry \
+    --mount=type=cache,id=kakao-webhooks-target,target=/src/target \
+    cargo build --release --locked --bin kakao-webhooks \
+    && cp target/release/kakao-webhooks /usr/local/bin/kakao-webhooks
 
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
     && useradd --system --uid 10001 --home-dir /data kakao \
     && mkdir -p /data && chown kakao /data
-COPY --from=build /src/target/release/kakao-webhooks /usr/local/bin/kakao-webhooks
+COPY --from=build /usr/local/bin/kakao-webhooks /usr/local/bin/kakao-webhooks
 USER kakao
 WORKDIR /data
 ENV BIND_ADDR=0.0.0.0:8080 \
