@@ -122,6 +122,22 @@ async fn doctor(url: &str, ca_file: Option<&Path>) -> (bool, String) {
     )
 }
 
+/// A real service behind a TLS front sending a leaf for `names` valid for
+/// `days` (with the intermediate when `full_chain`); doctor's report on it.
+async fn doctor_behind_tls(names: &[&str], days: i64, full_chain: bool) -> (bool, String) {
+    let app = service().await;
+    let pki = Pki::new();
+    let (leaf, key) = pki.leaf(names, days);
+    let mut chain = vec![leaf];
+    if full_chain {
+        chain.push(pki.intermediate.der().clone());
+    }
+    let front = tls_front(chain, key, app.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = pki.write_root(dir.path());
+    doctor(&format!("https://localhost:{}", front.port()), Some(&root)).await
+}
+
 fn line<'a>(report: &'a str, mark_and_name: &str) -> &'a str {
     report
         .lines()
@@ -131,14 +147,7 @@ fn line<'a>(report: &'a str, mark_and_name: &str) -> &'a str {
 
 #[tokio::test]
 async fn a_good_deployment_passes_every_check() {
-    let app = service().await;
-    let pki = Pki::new();
-    let (leaf, key) = pki.leaf(&["localhost"], 90);
-    let front = tls_front(vec![leaf, pki.intermediate.der().clone()], key, app.addr).await;
-    let dir = tempfile::tempdir().unwrap();
-    let root = pki.write_root(dir.path());
-
-    let (ok, report) = doctor(&format!("https://localhost:{}", front.port()), Some(&root)).await;
+    let (ok, report) = doctor_behind_tls(&["localhost"], 90, true).await;
     assert!(ok, "{report}");
     line(&report, "✓ certificate chain");
     line(&report, "✓ host name");
@@ -152,14 +161,7 @@ async fn a_good_deployment_passes_every_check() {
 
 #[tokio::test]
 async fn a_missing_intermediate_is_named() {
-    let app = service().await;
-    let pki = Pki::new();
-    let (leaf, key) = pki.leaf(&["localhost"], 90);
-    let front = tls_front(vec![leaf], key, app.addr).await;
-    let dir = tempfile::tempdir().unwrap();
-    let root = pki.write_root(dir.path());
-
-    let (ok, report) = doctor(&format!("https://localhost:{}", front.port()), Some(&root)).await;
+    let (ok, report) = doctor_behind_tls(&["localhost"], 90, false).await;
     assert!(!ok, "{report}");
     let chain = line(&report, "✗ certificate chain");
     assert!(chain.contains("1 certificate(s) sent"), "{chain}");
@@ -176,14 +178,7 @@ async fn a_missing_intermediate_is_named() {
 
 #[tokio::test]
 async fn a_certificate_for_another_name_fails_the_host_name_check() {
-    let app = service().await;
-    let pki = Pki::new();
-    let (leaf, key) = pki.leaf(&["other.example"], 90);
-    let front = tls_front(vec![leaf, pki.intermediate.der().clone()], key, app.addr).await;
-    let dir = tempfile::tempdir().unwrap();
-    let root = pki.write_root(dir.path());
-
-    let (ok, report) = doctor(&format!("https://localhost:{}", front.port()), Some(&root)).await;
+    let (ok, report) = doctor_behind_tls(&["other.example"], 90, true).await;
     assert!(!ok, "{report}");
     let name = line(&report, "✗ host name");
     assert!(name.contains("other.example"), "{name}");
@@ -193,15 +188,8 @@ async fn a_certificate_for_another_name_fails_the_host_name_check() {
 
 #[tokio::test]
 async fn an_expired_or_expiring_certificate_fails_the_expiry_check() {
-    let app = service().await;
-    let pki = Pki::new();
-    let dir = tempfile::tempdir().unwrap();
-    let root = pki.write_root(dir.path());
     for (days, expect) in [(-2, "has expired"), (5, "expires in")] {
-        let (leaf, key) = pki.leaf(&["localhost"], days);
-        let front = tls_front(vec![leaf, pki.intermediate.der().clone()], key, app.addr).await;
-        let (ok, report) =
-            doctor(&format!("https://localhost:{}", front.port()), Some(&root)).await;
+        let (ok, report) = doctor_behind_tls(&["localhost"], days, true).await;
         assert!(!ok, "{report}");
         let expiry = line(&report, "✗ expiry");
         assert!(expiry.contains(expect), "{days} days: {expiry}");
