@@ -24,7 +24,7 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
-    admin_key, api,
+    admin_key, api, bot,
     config::Settings,
     error::Chain,
     health,
@@ -71,7 +71,11 @@ impl MakeRequestId for SequentialRequestId {
 /// the request timeout and the body limit.
 pub fn router(state: AppState) -> Router {
     let settings = &state.settings;
-    let sensitive = [header::AUTHORIZATION, settings.skill_secret_header.clone()];
+    let sensitive = [
+        header::AUTHORIZATION,
+        settings.skill_secret_header.clone(),
+        settings.kakao_bot_webhook_header.clone(),
+    ];
     let layers = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
         .layer(SetRequestIdLayer::new(REQUEST_ID, SequentialRequestId))
@@ -108,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(skill::router())
         .merge(admin_key::router())
         .merge(security_events::router())
+        .merge(bot::router())
         .merge(api::router(state.clone()))
         .route_layer(middleware::from_fn(crate::http::record_metrics))
         .fallback(crate::http::unmatched)
@@ -146,6 +151,12 @@ impl Server {
             tasks.clone(),
         ));
         let security_events = SecurityEvents::from_settings(&settings, http.clone()).map(Arc::new);
+        if settings.kakao_bot_token.is_some() && settings.kakao_bot_webhook_secret.is_none() {
+            tracing::warn!(
+                header = %settings.kakao_bot_webhook_header,
+                "KAKAO_BOT_WEBHOOK_SECRET is not set: POST /kakao/bot accepts any caller"
+            );
+        }
         let state = AppState(Arc::new(AppParts {
             settings: Arc::new(settings),
             storage,

@@ -56,6 +56,13 @@ pub struct Settings {
     pub internal_api_token: Option<SecretString>,
 
     #[serde(deserialize_with = "optional_secret")]
+    pub kakao_bot_token: Option<SecretString>,
+    #[serde(deserialize_with = "header_name")]
+    pub kakao_bot_webhook_header: axum::http::HeaderName,
+    #[serde(deserialize_with = "optional_secret")]
+    pub kakao_bot_webhook_secret: Option<SecretString>,
+
+    #[serde(deserialize_with = "optional_secret")]
     pub skill_secret: Option<SecretString>,
     #[serde(deserialize_with = "header_name")]
     pub skill_secret_header: axum::http::HeaderName,

@@ -29,6 +29,8 @@ impl Family {
     pub const SHARE: Family = Family::new("share", 2500);
     /// 3 s too, but key lookup and RS256 verification come first.
     pub const SECURITY_EVENTS: Family = Family::new("events", 1500);
+    /// The Bot API wants its 2xx within 1 s, network included.
+    pub const BOT: Family = Family::new("bot", 700);
 
     const fn new(name: &'static str, store_deadline_ms: u64) -> Self {
         Self {

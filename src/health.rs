@@ -53,6 +53,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         ("share", admin_key, true),
         ("api", settings.internal_api_token.is_some(), true),
         ("events", state.security_events.is_some(), true),
+        ("bot", settings.kakao_bot_token.is_some(), true),
     ];
     let mut checks = serde_json::Map::new();
     let mut all_ready = true;

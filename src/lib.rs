@@ -7,6 +7,7 @@
 //!   key: Kakao Login unlink, Kakao Talk Channel, Kakao Talk Share.
 //! - [`security_events`]: Kakao Login's account status change webhook
 //!   (Security Event Tokens verified against Kakao's key set).
+//! - [`bot`]: the KakaoTalk Bot API's chatroom event webhook.
 //!
 //! What they stand on:
 //! - [`delivery`]: store, then acknowledge: the one path from an accepted
@@ -23,6 +24,7 @@
 pub mod admin_key;
 pub mod api;
 pub mod app;
+pub mod bot;
 pub mod clock;
 pub mod config;
 pub mod delivery;

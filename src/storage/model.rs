@@ -143,6 +143,8 @@ pub enum Source {
     Channel,
     Share,
     SecurityEvent,
+    /// A KakaoTalk Bot API chatroom event.
+    Bot,
 }
 
 impl Source {
@@ -152,6 +154,7 @@ impl Source {
             Source::Channel => "channel",
             Source::Share => "share",
             Source::SecurityEvent => "security_event",
+            Source::Bot => "bot",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The service over HTTP: a real server on a random port, a real SQLite file.
 
 mod app_api;
+mod bot;
 mod channel;
 mod crash;
 mod dev_mode;
