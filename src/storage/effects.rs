@@ -7,10 +7,10 @@
 use super::{
     Effect, Identifier, RiskFlag, UserStatus,
     statements::{
-        EnsureUser, EraseUser, LinkUser, MarkProfileStale, QueueJob, ReplaceEmail, ReplacePhone,
-        RevokeSessions, SetAccountState, SetAssuranceLevel, SetCredentialChangeRequired,
-        SetCredentialChanged, SetCredentialCompromised, Statement, UpsertChannelRelation,
-        UpsertScope, WithdrawAllScopes,
+        EnsureUser, EraseUser, LinkUser, MarkProfileStale, QueueBotReply, QueueJob, ReplaceEmail,
+        ReplacePhone, RevokeSessions, SetAccountState, SetAssuranceLevel,
+        SetCredentialChangeRequired, SetCredentialChanged, SetCredentialCompromised, Statement,
+        UpsertBotRoom, UpsertChannelRelation, UpsertScope, WithdrawAllScopes,
     },
 };
 use crate::ids::UserId;
@@ -155,6 +155,30 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
                 kind: super::jobs::PROFILE_REFRESH,
                 user_id: user_id.clone(),
                 now,
+            }
+            .into(),
+        ],
+        Effect::QueueBotReply {
+            dedupe_key,
+            callback_token,
+            expires_at,
+        } => vec![
+            QueueBotReply {
+                dedupe_key: dedupe_key.clone(),
+                callback_token: callback_token.clone(),
+                now,
+                expires_at: *expires_at,
+            }
+            .into(),
+        ],
+        Effect::BotRoom {
+            bot_group_key,
+            present,
+        } => vec![
+            UpsertBotRoom {
+                bot_group_key: bot_group_key.clone(),
+                present: *present,
+                time,
             }
             .into(),
         ],

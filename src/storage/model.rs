@@ -249,6 +249,19 @@ pub enum Effect {
     },
     /// The user's relation with a Kakao Talk Channel.
     ChannelRelation(ChannelRelation),
+    /// Answer the bot event stored under `dedupe_key` (a durable reply job;
+    /// see `storage/bot.rs`). `expires_at` (ms) is when its callback token
+    /// stops being usable.
+    QueueBotReply {
+        dedupe_key: String,
+        callback_token: Option<String>,
+        expires_at: i64,
+    },
+    /// The bot entered (`present`) or left a room.
+    BotRoom {
+        bot_group_key: String,
+        present: bool,
+    },
 }
 
 /// A user's email or phone number, as an event names it.

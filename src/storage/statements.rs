@@ -253,6 +253,23 @@ statements! {
         ON CONFLICT (kind, user_id) DO UPDATE SET
             run_at = excluded.run_at, attempts = 0, generation = jobs.generation + 1";
 
+    /// The reply job of the bot event just stored (found by its dedupe key,
+    /// as the writer knows no event id before the insert).
+    QueueBotReply { dedupe_key: String, callback_token: Option<String>, now: i64, expires_at: i64 } = "
+        INSERT INTO bot_outbox (kind, event_id, callback_token, run_at, expires_at, created_at)
+        SELECT 'reply', event_id, $2, $3, $4, $3 FROM events WHERE source = 'bot' AND dedupe_key = $1";
+
+    /// A later ENTRANCE or LEAVE wins; `joined_at`/`left_at` keep the last of each.
+    UpsertBotRoom { bot_group_key: String, present: bool, time: i64 } = "
+        INSERT INTO bot_rooms (bot_group_key, present, joined_at, left_at, changed_at)
+        VALUES ($1, $2, CASE WHEN $2 THEN $3 END, CASE WHEN $2 THEN NULL ELSE $3 END, $3)
+        ON CONFLICT (bot_group_key) DO UPDATE SET
+            present = excluded.present,
+            joined_at = COALESCE(excluded.joined_at, bot_rooms.joined_at),
+            left_at = COALESCE(excluded.left_at, bot_rooms.left_at),
+            changed_at = excluded.changed_at
+        WHERE bot_rooms.changed_at <= excluded.changed_at";
+
     UpsertChannelRelation {
         user_id: UserId,
         id_type: String,

@@ -1,0 +1,337 @@
+//! The KakaoTalk Bot API's outbox and rooms.
+//!
+//! One table holds everything the bot sends: replies (a row written in the
+//! transaction of the event it answers, see [`super::Effect::QueueBotReply`])
+//! and messages the app asks for. Rows are claimed with a lease (and `SKIP
+//! LOCKED` on PostgreSQL), as jobs are; `attempts` numbers the claims, and
+//! every later update names the claim, so a worker whose lease ran out
+//! changes nothing. Rows stay after they end, with their outcome.
+
+use sqlx::FromRow;
+
+use super::{Storage, StorageError, in_write_tx, with_pool};
+use crate::clock::now_millis;
+
+/// What an outbox row sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// The answer to an event, through the callback API.
+    Reply,
+    /// A message the app asked for, through the send API.
+    Message,
+}
+
+/// A claimed outbox row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct OutboxItem {
+    pub outbox_id: i64,
+    kind: String,
+    pub event_id: Option<i64>,
+    /// `botGroupKey` or `botUserKey`, for messages.
+    pub target_kind: Option<String>,
+    pub target: Option<String>,
+    pub callback_token: Option<String>,
+    /// The message, or the handler's reply once it was computed.
+    pub skill_response: Option<String>,
+    pub expires_at: i64,
+    pub created_at: i64,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+}
+
+impl OutboxItem {
+    pub fn kind(&self) -> OutboxKind {
+        if self.kind == "message" {
+            OutboxKind::Message
+        } else {
+            OutboxKind::Reply
+        }
+    }
+}
+
+/// How an outbox row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxEnd {
+    Sent,
+    /// Kakao refused it for good, or the retries ran out.
+    Failed,
+    /// Nothing to send: the handler had no reply, or no token to send it with.
+    Skipped,
+    /// The callback token expired before the reply could go.
+    Expired,
+}
+
+impl OutboxEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// Kakao's `{code, msg}`, or ours for a failure that never reached Kakao.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KakaoErrorCode {
+    pub code: Option<i64>,
+    pub msg: String,
+}
+
+/// A message the app asked for, as `GET /api/bot/messages/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct BotMessage {
+    pub outbox_id: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error_code: Option<i64>,
+    pub last_error_msg: Option<String>,
+    /// Kakao's `{totalCount, sendCount, errorCount}` as JSON.
+    pub result: Option<String>,
+}
+
+/// A room the bot entered or left.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct BotRoom {
+    pub bot_group_key: String,
+    pub present: bool,
+    pub joined_at: Option<i64>,
+    pub left_at: Option<i64>,
+}
+
+/// The outcome of asking for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageQueued {
+    Queued {
+        message_id: i64,
+    },
+    /// The bot is known to have left that room.
+    NotInRoom,
+}
+
+/// The claim's SQL; `$lock` is PostgreSQL's `FOR UPDATE SKIP LOCKED`. The
+/// outer condition repeats the inner one: PostgreSQL checks it again on the
+/// row as another claim left it, so a row claimed meanwhile is not taken.
+macro_rules! claim_outbox {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE bot_outbox SET run_at = $1, attempts = attempts + 1
+             WHERE status = 'pending' AND run_at <= $2
+               AND outbox_id = (SELECT outbox_id FROM bot_outbox
+                                WHERE status = 'pending' AND run_at <= $2
+                                ORDER BY run_at, outbox_id LIMIT 1 ",
+            $lock,
+            ")
+             RETURNING outbox_id, kind, event_id, target_kind, target, callback_token,
+                       skill_response, expires_at, created_at, attempts"
+        )
+    };
+}
+
+impl Storage {
+    /// Claims the next due outbox row until `lease_until` (ms).
+    pub async fn claim_bot_outbox(
+        &self,
+        lease_until: i64,
+    ) -> Result<Option<OutboxItem>, StorageError> {
+        let sql = self.dialect(claim_outbox!(""), claim_outbox!("FOR UPDATE SKIP LOCKED"));
+        Ok(in_write_tx!(self, |tx| {
+            sqlx::query_as(sql)
+                .bind(lease_until)
+                .bind(now_millis())
+                .fetch_optional(&mut *tx)
+                .await?
+        }))
+    }
+
+    /// Keeps the claim for longer while its work runs. False when the claim
+    /// was lost (its lease ran out and another worker took the row).
+    pub async fn extend_bot_lease(
+        &self,
+        item: &OutboxItem,
+        lease_until: i64,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE bot_outbox SET run_at = $3
+            WHERE outbox_id = $1 AND attempts = $2 AND status = 'pending'";
+        self.update_claim(SQL, item, &[Extra::Int(Some(lease_until))])
+            .await
+    }
+
+    /// Keeps the handler's reply, so a retry sends it without running the
+    /// handler again.
+    pub async fn save_bot_reply(
+        &self,
+        item: &OutboxItem,
+        skill_response: &str,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE bot_outbox SET skill_response = $3
+            WHERE outbox_id = $1 AND attempts = $2 AND status = 'pending'";
+        self.update_claim(SQL, item, &[Extra::Text(Some(skill_response))])
+            .await
+    }
+
+    /// Due again at `run_at` (ms), with why this attempt failed.
+    pub async fn retry_bot_outbox(
+        &self,
+        item: &OutboxItem,
+        run_at: i64,
+        error: &KakaoErrorCode,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str =
+            "UPDATE bot_outbox SET run_at = $3, last_error_code = $4, last_error_msg = $5
+            WHERE outbox_id = $1 AND attempts = $2 AND status = 'pending'";
+        let extra = [
+            Extra::Int(Some(run_at)),
+            Extra::Int(error.code),
+            Extra::Text(Some(&error.msg)),
+        ];
+        self.update_claim(SQL, item, &extra).await
+    }
+
+    /// Ends the row; the callback token is forgotten.
+    pub async fn finish_bot_outbox(
+        &self,
+        item: &OutboxItem,
+        end: OutboxEnd,
+        error: Option<&KakaoErrorCode>,
+        result: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str =
+            "UPDATE bot_outbox SET status = $3, finished_at = $4, callback_token = NULL,
+                last_error_code = COALESCE($5, last_error_code),
+                last_error_msg = COALESCE($6, last_error_msg), result = $7
+            WHERE outbox_id = $1 AND attempts = $2 AND status = 'pending'";
+        let extra = [
+            Extra::Text(Some(end.as_str())),
+            Extra::Int(Some(now_millis())),
+            Extra::Int(error.and_then(|e| e.code)),
+            Extra::Text(error.map(|e| e.msg.as_str())),
+            Extra::Text(result),
+        ];
+        self.update_claim(SQL, item, &extra).await
+    }
+
+    /// The stored event a reply answers: its type and payload.
+    pub async fn bot_event(&self, event_id: i64) -> Result<Option<(String, String)>, StorageError> {
+        const SQL: &str = "SELECT event_type, payload FROM events WHERE event_id = $1";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(event_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Queues a message to `target` (`botGroupKey` or `botUserKey`), unless
+    /// the bot is known to have left that room.
+    pub async fn queue_bot_message(
+        &self,
+        target_kind: &str,
+        target: &str,
+        skill_response: &str,
+        expires_at: i64,
+    ) -> Result<MessageQueued, StorageError> {
+        const LEFT: &str =
+            "SELECT COUNT(*) FROM bot_rooms WHERE bot_group_key = $1 AND NOT present";
+        const SQL: &str = "INSERT INTO bot_outbox
+                (kind, target_kind, target, skill_response, run_at, expires_at, created_at)
+            VALUES ('message', $1, $2, $3, $4, $5, $4) RETURNING outbox_id";
+        let now = now_millis();
+        Ok(in_write_tx!(self, |tx| {
+            let left: i64 = if target_kind == "botGroupKey" {
+                sqlx::query_scalar(LEFT)
+                    .bind(target)
+                    .fetch_one(&mut *tx)
+                    .await?
+            } else {
+                0
+            };
+            if left > 0 {
+                MessageQueued::NotInRoom
+            } else {
+                let message_id = sqlx::query_scalar(SQL)
+                    .bind(target_kind)
+                    .bind(target)
+                    .bind(skill_response)
+                    .bind(now)
+                    .bind(expires_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                MessageQueued::Queued { message_id }
+            }
+        }))
+    }
+
+    pub async fn bot_message(&self, message_id: i64) -> Result<Option<BotMessage>, StorageError> {
+        const SQL: &str =
+            "SELECT outbox_id, status, attempts, last_error_code, last_error_msg, result
+            FROM bot_outbox WHERE outbox_id = $1 AND kind = 'message'";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(message_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Rooms after `after` (a room key), in key order.
+    pub async fn bot_rooms(&self, after: &str, limit: i64) -> Result<Vec<BotRoom>, StorageError> {
+        const SQL: &str = "SELECT bot_group_key, present, joined_at, left_at FROM bot_rooms
+            WHERE bot_group_key > $1 ORDER BY bot_group_key LIMIT $2";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    pub async fn bot_room(&self, bot_group_key: &str) -> Result<Option<BotRoom>, StorageError> {
+        const SQL: &str = "SELECT bot_group_key, present, joined_at, left_at FROM bot_rooms
+            WHERE bot_group_key = $1";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(bot_group_key)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Pending outbox rows (the `kakao_bot_outbox_pending` gauge).
+    pub async fn pending_bot_outbox(&self) -> Result<i64, StorageError> {
+        const SQL: &str = "SELECT COUNT(*) FROM bot_outbox WHERE status = 'pending'";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL).fetch_one(pool).await?
+        }))
+    }
+
+    /// Runs an update guarded by the claim (`$1` the row, `$2` the claim);
+    /// `extra` binds `$3`…. True when the claim still held.
+    async fn update_claim(
+        &self,
+        sql: &'static str,
+        item: &OutboxItem,
+        extra: &[Extra<'_>],
+    ) -> Result<bool, StorageError> {
+        let rows = in_write_tx!(self, |tx| {
+            let mut query = sqlx::query(sql).bind(item.outbox_id).bind(item.attempts);
+            for value in extra {
+                query = match *value {
+                    Extra::Int(n) => query.bind(n),
+                    Extra::Text(text) => query.bind(text),
+                };
+            }
+            query.execute(&mut *tx).await?.rows_affected()
+        });
+        Ok(rows == 1)
+    }
+}
+
+/// A parameter of a claim-guarded update after the row and the claim.
+#[derive(Clone, Copy)]
+enum Extra<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+}
