@@ -20,6 +20,17 @@ pub fn millis_from_now(delay: std::time::Duration) -> i64 {
     now_millis().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The delay before retry number `attempts` (1 for the first): `first`,
+/// doubling each time, at most `max`.
+pub fn doubling_backoff(
+    attempts: i64,
+    first: std::time::Duration,
+    max: std::time::Duration,
+) -> std::time::Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    first.saturating_mul(2u32.saturating_pow(exponent)).min(max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,32 @@ pub fn outbound_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// `path` under `base`, keeping the base's own path (a stand-in for Kakao
+/// may serve its API under a prefix, as `serve --dev` does at `/dev/bot`).
+pub fn api_url(base: &url::Url, path: &str) -> url::Url {
+    let mut url = base.clone();
+    let joined = format!("{}{path}", base.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url.set_query(None);
+    url
+}
+
+/// An answer's body, at most `max` bytes: a peer cannot make us buffer more.
+pub async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| format!("reading the answer failed: {}", err.without_url()))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(format!("the answer is larger than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Compares a presented secret with the expected one in constant time (for
 /// equal lengths; a length mismatch fails at once, revealing only the length).
 pub fn secret_matches(presented: &[u8], expected: &str) -> bool {

@@ -145,8 +145,7 @@ impl ProfileRefresher {
 
     /// `GET {api}/v2/user/me?target_id_type=user_id&target_id=…` with the admin key.
     async fn fetch(&self, user_id: &UserId) -> Result<KakaoUser, Failure> {
-        let mut url = self.api_base.clone();
-        url.set_path("/v2/user/me");
+        let mut url = crate::http::api_url(&self.api_base, "/v2/user/me");
         url.query_pairs_mut()
             .append_pair("target_id_type", "user_id")
             .append_pair("target_id", user_id.as_str());
@@ -160,7 +159,9 @@ impl ProfileRefresher {
             )
             .send()
             .await
-            .map_err(|err| Failure::Transient(format!("user API unreachable: {err}")))?;
+            .map_err(|err| {
+                Failure::Transient(format!("user API unreachable: {}", err.without_url()))
+            })?;
         let status = response.status();
         if status.is_success() {
             return response
@@ -178,10 +179,7 @@ impl ProfileRefresher {
 }
 
 fn backoff(attempts: i64) -> Duration {
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-    RETRY_FIRST
-        .saturating_mul(2u32.saturating_pow(exponent))
-        .min(RETRY_MAX)
+    crate::clock::doubling_backoff(attempts, RETRY_FIRST, RETRY_MAX)
 }
 
 #[cfg(test)]
