@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/sessions/{id}", get(session).delete(end_session))
         .route("/api/users/{id}", get(user))
         .route("/api/events", get(events))
+        .merge(crate::bot::api::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -176,14 +177,14 @@ async fn events(
     })))
 }
 
-fn rfc3339(millis: i64) -> String {
+pub(crate) fn rfc3339(millis: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
         .and_then(|time| time.format(&Rfc3339).ok())
         .unwrap_or_default()
 }
 
-fn maybe_time(millis: Option<i64>) -> Value {
+pub(crate) fn maybe_time(millis: Option<i64>) -> Value {
     millis.map_or(Value::Null, |m| Value::String(rfc3339(m)))
 }
 

@@ -24,7 +24,11 @@ use tower_http::{
 use tracing::Level;
 
 use crate::{
-    admin_key, api, bot,
+    admin_key, api,
+    bot::{
+        self, BotHandler, BotOutbox,
+        kakao_api::{BotApi, CallOutcome},
+    },
     config::Settings,
     error::Chain,
     health,
@@ -135,6 +139,15 @@ impl Server {
         settings: Settings,
         skill_handler: Arc<dyn SkillHandler>,
     ) -> anyhow::Result<Self> {
+        Self::build_with_bot(settings, skill_handler, Arc::new(bot::demo::demo_bot())).await
+    }
+
+    /// [`Server::build`] with your own KakaoTalk bot instead of the demo bot.
+    pub async fn build_with_bot(
+        settings: Settings,
+        skill_handler: Arc<dyn SkillHandler>,
+        bot_handler: Arc<dyn BotHandler>,
+    ) -> anyhow::Result<Self> {
         let tasks = TaskTracker::new();
         let storage = Storage::connect(&settings.database_url, &tasks).await?;
         if settings.auto_migrate {
@@ -157,11 +170,22 @@ impl Server {
                 "KAKAO_BOT_WEBHOOK_SECRET is not set: POST /kakao/bot accepts any caller"
             );
         }
+        let bot = settings.kakao_bot_token.clone().map(|token| {
+            let api = BotApi::new(http.clone(), settings.kakao_api_base_url.clone(), token);
+            Arc::new(BotOutbox::new(
+                storage.clone(),
+                api,
+                bot_handler,
+                settings.skill_fallback_text.clone(),
+                settings.kakao_bot_handler_deadline_ms,
+            ))
+        });
         let state = AppState(Arc::new(AppParts {
             settings: Arc::new(settings),
             storage,
             skill,
             security_events,
+            bot,
             metrics: telemetry::metrics_handle(),
             http,
             tasks,
@@ -250,9 +274,46 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
         );
         state.tasks.spawn(refresher.run(shutdown.clone()));
     }
+    if let Some(outbox) = &state.bot {
+        state
+            .tasks
+            .spawn(outbox.clone().run(state.tasks.clone(), shutdown.clone()));
+        if !settings.kakao_bot_commands.is_empty() {
+            let api = outbox.api().clone();
+            let commands = settings.kakao_bot_commands.clone();
+            state.tasks.spawn(
+                shutdown
+                    .clone()
+                    .run_until_cancelled_owned(update_commands(api, commands)),
+            );
+        }
+    }
     state
         .tasks
         .spawn(metrics_upkeep(state.clone(), shutdown.clone()));
+}
+
+/// Replaces the bot's command menu with `KAKAO_BOT_COMMANDS`, retrying a
+/// transient failure a few times.
+async fn update_commands(api: BotApi, commands: Vec<crate::config::BotCommand>) {
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=5 {
+        match api.update_commands(&commands).await {
+            CallOutcome::Sent(_) => {
+                tracing::info!(commands = commands.len(), "bot command menu replaced");
+                return;
+            }
+            CallOutcome::Refused(error) => {
+                tracing::error!(kakao.code = error.code, kakao.msg = %error.msg, "Kakao refused KAKAO_BOT_COMMANDS");
+                return;
+            }
+            CallOutcome::Transient(error) => {
+                tracing::warn!(attempt, kakao.code = error.code, kakao.msg = %error.msg, "cannot replace the bot command menu yet");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+        }
+    }
 }
 
 /// Every few seconds: keeps the recorder's histogram buffers from growing,
@@ -267,6 +328,14 @@ async fn metrics_upkeep(state: AppState, shutdown: CancellationToken) {
             .and_then(|events| events.key_set_age())
         {
             metrics::gauge!("kakao_jwks_key_set_age_seconds").set(age.as_secs_f64());
+        }
+        if state.bot.is_some() {
+            match state.storage.pending_bot_outbox().await {
+                Ok(pending) => metrics::gauge!("kakao_bot_outbox_pending").set(pending as f64),
+                Err(err) => {
+                    tracing::debug!(error = %Chain(&err), "metrics: cannot count the bot outbox")
+                }
+            }
         }
         match state.storage.pending_jobs(PROFILE_REFRESH).await {
             Ok(pending) => {

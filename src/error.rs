@@ -20,12 +20,16 @@ pub struct ApiError {
     pub message: String,
     /// The `WWW-Authenticate` scheme of a 401.
     pub challenge: Option<&'static str>,
+    /// One more field of the body (the violations of a 422, say).
+    pub details: Option<(&'static str, serde_json::Value)>,
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
     message: &'a str,
+    #[serde(flatten)]
+    details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -35,7 +39,14 @@ impl ApiError {
             code,
             message: message.into(),
             challenge: None,
+            details: None,
         }
+    }
+
+    /// Adds `name: value` to the error's body.
+    pub fn with_details(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.details = Some((name, value));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -93,6 +104,9 @@ impl IntoResponse for ApiError {
         let body = Json(ErrorBody {
             error: self.code,
             message: &self.message,
+            details: self
+                .details
+                .map(|(name, value)| std::iter::once((name.to_owned(), value)).collect()),
         });
         let mut response = (self.status, body).into_response();
         if let Some(scheme) = self.challenge {

@@ -8,7 +8,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::{
-    config::Settings, security_events::SecurityEvents, skill::SkillService, storage::Storage,
+    bot::BotOutbox, config::Settings, security_events::SecurityEvents, skill::SkillService,
+    storage::Storage,
 };
 
 /// The parts behind one `Arc`: axum clones the state for each request, and
@@ -29,6 +30,8 @@ pub struct AppParts {
     pub skill: Arc<SkillService>,
     /// Present when `KAKAO_REST_API_KEY` is set.
     pub security_events: Option<Arc<SecurityEvents>>,
+    /// Present when `KAKAO_BOT_TOKEN` is set.
+    pub bot: Option<Arc<BotOutbox>>,
     pub metrics: PrometheusHandle,
     /// The one outbound HTTP client ([`crate::http::outbound_client`]).
     pub http: reqwest::Client,

@@ -25,6 +25,9 @@ pub struct SkillResponse {
     pub context: Option<ContextControl>,
     /// Values the block's own bubbles read as `webhook.<key>`.
     pub data: Option<Map<String, Value>>,
+    /// Top-level extras; the KakaoTalk Bot API reads mentions from
+    /// `extra.mentions` (see [`SkillResponse::mention`]).
+    pub extra: Option<Map<String, Value>>,
 }
 
 impl Default for SkillResponse {
@@ -35,11 +38,30 @@ impl Default for SkillResponse {
             template: None,
             context: None,
             data: None,
+            extra: None,
         }
     }
 }
 
 impl SkillResponse {
+    /// A KakaoTalk Bot API mention: write `{{#mentions.<key>}}` in a
+    /// simpleText, and this maps `key` to the user (group, open and team
+    /// chats only; at most 15).
+    pub fn mention(mut self, key: impl Into<String>, bot_user_key: impl Into<String>) -> Self {
+        let mentions = self
+            .extra
+            .get_or_insert_with(Map::new)
+            .entry("mentions")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(mentions) = mentions {
+            mentions.insert(
+                key.into(),
+                serde_json::json!({"type": "botUserKey", "id": bot_user_key.into()}),
+            );
+        }
+        self
+    }
+
     /// An empty v2.0 response; add outputs, quick replies, context or data.
     pub fn new() -> Self {
         Self::default()
