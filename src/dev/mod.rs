@@ -4,7 +4,9 @@
 //! key's JWKS and `sse-configuration` under `/dev` and trusts it as Kakao's;
 //! `simulate` signs SETs with it.
 
+pub mod bot_platform;
 pub mod simulate;
+mod simulate_bot;
 
 use std::{net::SocketAddr, path::Path, sync::Arc};
 
@@ -26,6 +28,7 @@ pub const DEV_APP_ID: &str = "100000";
 pub const DEV_REST_API_KEY: &str = "dev-rest-api-key";
 pub const DEV_ADMIN_KEY: &str = "dev-admin-key";
 pub const DEV_API_TOKEN: &str = "dev-api-token";
+pub const DEV_BOT_TOKEN: &str = "dev-bot-token";
 pub const DEV_KID: &str = "dev-key";
 const KEY_FILE: &str = "dev-signing-key.pk8";
 
@@ -150,6 +153,11 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
         "INTERNAL_API_TOKEN",
         DEV_API_TOKEN,
     );
+    fill(
+        &mut settings.kakao_bot_token,
+        "KAKAO_BOT_TOKEN",
+        DEV_BOT_TOKEN,
+    );
     if settings.kakao_app_id.is_none() {
         settings.kakao_app_id = Some(DEV_APP_ID.into());
         filled.push(format!("KAKAO_APP_ID={DEV_APP_ID}"));
@@ -162,6 +170,12 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
             .context("dev JWKS URL")?,
     );
     filled.push(format!("KAKAO_ISSUER={issuer}"));
+    // The Bot API's REST calls go to the local platform, unless pointed elsewhere.
+    if settings.kakao_api_base_url.as_str().trim_end_matches('/') == "https://kapi.kakao.com" {
+        let base = format!("http://{addr}{}", bot_platform::PREFIX);
+        settings.kakao_api_base_url = base.parse().context("dev Bot API URL")?;
+        filled.push(format!("KAKAO_API_BASE_URL={base}"));
+    }
     for host in ["127.0.0.1", "localhost"] {
         settings
             .skill_callback_hosts
@@ -171,7 +185,8 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
     Ok(filled)
 }
 
-/// `/dev/.well-known/sse-configuration` and `/dev/jwks.json`, like Kakao's.
+/// `/dev/.well-known/sse-configuration` and `/dev/jwks.json`, like Kakao's,
+/// and the local Bot API platform under `/dev/bot`.
 pub fn router(key: Arc<DevKey>, addr: SocketAddr) -> Router {
     #[derive(Clone)]
     struct Dev {
@@ -198,6 +213,7 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr) -> Router {
             get(|State(dev): State<Dev>| async move { Json(dev.key.jwks()) }),
         )
         .with_state(dev)
+        .merge(bot_platform::BotPlatform::new().router())
 }
 
 /// The loud notice `serve --dev` prints.
@@ -211,6 +227,7 @@ pub fn banner(addr: SocketAddr, folder: &Path, filled: &[String]) -> String {
         text.push_str(&format!("  {value}\n"));
     }
     text.push_str("  Try: kakao-webhooks simulate event user-linked --user 1234\n");
+    text.push_str("       kakao-webhooks simulate bot --text 안녕\n");
     text.push_str(&line);
     text
 }

@@ -59,6 +59,9 @@ pub enum Simulation {
         #[arg(long = "arg", value_parser = key_value)]
         args: Vec<(String, String)>,
     },
+    /// A KakaoTalk Bot API chatroom event, posted to /kakao/bot; waits for
+    /// the bot's reply at the dev server's local platform.
+    Bot(super::simulate_bot::BotSimulation),
     /// An account status change SET (user-linked, account-disabled, …),
     /// signed with the dev key and printed decoded.
     Event {
@@ -114,8 +117,8 @@ const EVENT_TYPES: &[(&str, &str)] = &[
 
 pub struct Simulator {
     server: Url,
-    settings: Settings,
-    client: reqwest::Client,
+    pub(super) settings: Settings,
+    pub(super) client: reqwest::Client,
 }
 
 impl Simulator {
@@ -132,7 +135,7 @@ impl Simulator {
         })
     }
 
-    fn url(&self, path: &str) -> Url {
+    pub(super) fn url(&self, path: &str) -> Url {
         self.server.join(path).expect("a path joins a base URL")
     }
 
@@ -216,6 +219,7 @@ impl Simulator {
                 user,
                 params,
             } => self.event(&event_type, &user, params).await,
+            Simulation::Bot(bot) => self.bot(bot).await,
         }
     }
 
@@ -417,7 +421,7 @@ fn check_skill_response(body: &Value) -> Option<SkillResponse> {
     }
 }
 
-fn verdict(ok: bool, why_not: &str) -> bool {
+pub(super) fn verdict(ok: bool, why_not: &str) -> bool {
     if ok {
         println!("✔ Kakao would accept this answer");
     } else {
@@ -426,11 +430,11 @@ fn verdict(ok: bool, why_not: &str) -> bool {
     ok
 }
 
-fn pretty(value: &Value) -> String {
+pub(super) fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-fn resource_id() -> String {
+pub(super) fn resource_id() -> String {
     let mut bytes = [0u8; 12];
     let _ = getrandom::fill(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -49,6 +49,21 @@ async fn simulate(dir: &Path, addr: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `simulate args`, asserting it exits 0 with Kakao's approval.
+async fn simulate_accepted(dir: &Path, addr: &str, args: &[&str]) {
+    let output = simulate(dir, addr, args).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("✔ Kakao would accept this answer"),
+        "{args:?}: {stdout}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulate_drives_a_dev_server_through_every_webhook() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,17 +85,7 @@ async fn simulate_drives_a_dev_server_through_every_webhook() {
         &["unlink", "--user", "5", "--method", "post"],
     ];
     for args in runs {
-        let output = simulate(dir.path(), &addr, args).await;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{args:?}: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(
-            stdout.contains("✔ Kakao would accept this answer"),
-            "{args:?}: {stdout}"
-        );
+        simulate_accepted(dir.path(), &addr, args).await;
     }
     let event = simulate(
         dir.path(),
@@ -105,6 +110,59 @@ async fn simulate_drives_a_dev_server_through_every_webhook() {
         .unwrap();
     assert_eq!(user["status"], "unlinked", "{user}");
     assert_eq!(user["channels"][0]["relation"], "added");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_bot_waits_for_the_reply_at_the_local_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let _server = start_dev_server(dir.path(), &addr).await;
+    let runs: [&[&str]; 4] = [
+        &["bot", "--text", "안녕 봇"],
+        &["bot", "--text", "메뉴", "--channel", "--user", "u9"],
+        &["bot", "--event", "entrance", "--group", "room-9"],
+        &["bot", "--event", "leave", "--group", "room-9"],
+    ];
+    for args in runs {
+        simulate_accepted(dir.path(), &addr, args).await;
+    }
+    let echo = simulate(dir.path(), &addr, &["bot", "--text", "따라 해 줘"]).await;
+    let printed = String::from_utf8_lossy(&echo.stdout);
+    assert!(
+        printed.contains("말씀하신 내용: 따라 해 줘"),
+        "the echo is printed: {printed}"
+    );
+
+    let room: Value = reqwest::Client::new()
+        .get(format!("http://{addr}/api/bot/rooms/room-9"))
+        .bearer_auth(kakao_webhooks::dev::DEV_API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(room["present"], false, "{room}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_bot_fails_without_a_dev_platform_to_see_the_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    // Acknowledged, but the reply goes to a Kakao nobody can read back.
+    let plain = TestApp::kakao()
+        .var("KAKAO_BOT_TOKEN", "t")
+        .var("KAKAO_API_BASE_URL", format!("http://{}", free_addr()))
+        .spawn()
+        .await;
+    let output = simulate(
+        dir.path(),
+        &plain.addr.to_string(),
+        &["bot", "--text", "hello"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("204"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("serve --dev"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

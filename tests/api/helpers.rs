@@ -11,6 +11,8 @@ use std::{
 use axum::{Json, Router, extract::State, routing::post};
 use kakao_webhooks::{
     Server, Settings,
+    bot::BotHandler,
+    dev::bot_platform::BotPlatform,
     skill::{SkillHandler, SkillRequest, SkillResponse},
 };
 use serde_json::{Value, json};
@@ -34,6 +36,9 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     vars: Vec<(String, String)>,
     handler: Arc<dyn SkillHandler>,
+    bot_handler: Option<Arc<dyn BotHandler>>,
+    database: Option<String>,
+    config: Option<std::path::PathBuf>,
 }
 
 impl TestAppBuilder {
@@ -48,18 +53,43 @@ impl TestAppBuilder {
         self
     }
 
+    /// A KakaoTalk bot in place of the demo bot.
+    pub fn bot_handler(mut self, handler: impl BotHandler) -> Self {
+        self.bot_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Settings from this TOML file too (under the variables).
+    pub fn config_file(mut self, path: &std::path::Path) -> Self {
+        self.config = Some(path.to_owned());
+        self
+    }
+
+    /// This database instead of a fresh SQLite file.
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let database = format!("sqlite://{}/test.db", dir.path().display());
+        let database = self
+            .database
+            .unwrap_or_else(|| format!("sqlite://{}/test.db", dir.path().display()));
         let mut vars = vec![
             ("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
             ("DATABASE_URL".to_owned(), database),
         ];
         vars.extend(self.vars);
-        let settings =
-            Settings::from_vars(None, vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .expect("test settings are valid");
-        let server = Server::build(settings, self.handler)
+        let settings = Settings::from_vars(
+            self.config.as_deref(),
+            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .expect("test settings are valid");
+        let bot = self
+            .bot_handler
+            .unwrap_or_else(|| Arc::new(kakao_webhooks::bot::demo::demo_bot()));
+        let server = Server::build_with_bot(settings, self.handler, bot)
             .await
             .expect("server builds");
         let addr = server.local_addr();
@@ -79,6 +109,9 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             vars: Vec::new(),
+            bot_handler: None,
+            database: None,
+            config: None,
             handler: Arc::new(|req: SkillRequest| async move {
                 Ok(SkillResponse::text(format!(
                     "echo: {}",
@@ -276,6 +309,33 @@ async fn record(State(receiver): State<CallbackReceiver>, Json(body): Json<Value
     }))
 }
 
+/// The Bot API's REST side (`kapi.kakao.com`), played locally by the dev
+/// platform on its own port: records calls, can be scripted to fail.
+pub struct KakaoBotApi {
+    pub addr: SocketAddr,
+    pub platform: BotPlatform,
+}
+
+impl KakaoBotApi {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let platform = BotPlatform::new();
+        let app = platform.router();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, platform }
+    }
+
+    /// The value for `KAKAO_API_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!(
+            "http://{}{}",
+            self.addr,
+            kakao_webhooks::dev::bot_platform::PREFIX
+        )
+    }
+}
+
 /// A PostgreSQL database of its own, dropped at the end.
 pub struct ScratchDatabase {
     admin: PgPool,
@@ -355,6 +415,11 @@ impl ChildProcess {
     /// Starts the built binary (`serve`) on `database` at `addr`, with the
     /// test Kakao settings, and waits until it answers.
     pub async fn serve(database: &str, addr: &str) -> ChildProcess {
+        Self::serve_with(database, addr, &[]).await
+    }
+
+    /// [`ChildProcess::serve`] with more settings.
+    pub async fn serve_with(database: &str, addr: &str, vars: &[(&str, &str)]) -> ChildProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
             .arg("serve")
             .env_clear()
@@ -363,6 +428,7 @@ impl ChildProcess {
             .env("KAKAO_APP_ID", APP_ID)
             .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
             .env("INTERNAL_API_TOKEN", API_TOKEN)
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

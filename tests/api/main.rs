@@ -2,6 +2,8 @@
 
 mod app_api;
 mod bot;
+mod bot_messages;
+mod bot_replies;
 mod channel;
 mod crash;
 mod dev_mode;
