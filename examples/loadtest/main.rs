@@ -343,11 +343,33 @@ fn unlinks(addr: &str, count: usize) -> Vec<Shot> {
         .collect()
 }
 
-const WORKLOADS: [(&str, u16); 4] = [
+/// Distinct MESSAGE_CREATE frames (ids above 2^53, one callback token each):
+/// each is stored with its reply job, and the dev server's outbox sends the
+/// demo bot's echo to its local Bot API platform meanwhile.
+fn bot_messages(addr: &str, count: usize) -> Vec<Shot> {
+    (0..count)
+        .map(|i| {
+            let frame = json!({"op": 0, "t": "MESSAGE_CREATE", "d": {
+                "id": (1u64 << 59) + i as u64, "content": "부하 시험", "isChannelChatroom": false,
+                "botGroupKey": format!("load-room-{}", i % 100), "botUserKey": "load-user",
+                "timestamp": "2026-07-27T09:20:22.512392989Z",
+                "callbackToken": format!("load-token-{i}"), "type": "MESSAGE_CREATE"}});
+            post(
+                addr,
+                "/kakao/bot",
+                "application/json",
+                frame.to_string().as_bytes(),
+            )
+        })
+        .collect()
+}
+
+const WORKLOADS: [(&str, u16); 5] = [
     ("GET /kakao/skill", 200),
     ("POST /kakao/skill (1.7 KB payload)", 200),
     ("POST /kakao/events (distinct SETs)", 202),
     ("GET /kakao/unlink (distinct users)", 200),
+    ("POST /kakao/bot (distinct messages, replies sent)", 204),
 ];
 
 fn free_addr() -> anyhow::Result<String> {
@@ -402,7 +424,8 @@ async fn main() -> anyhow::Result<()> {
                 &skill_payload(),
             )],
             2 => signed.take().unwrap_or_default(),
-            _ => unlinks(addr, 400_000),
+            3 => unlinks(addr, 400_000),
+            _ => bot_messages(addr, 400_000),
         };
         let report = drive(addr, Arc::new(shots), expected, &options).await;
         print(name, report, server.peak_rss_kib());

@@ -84,6 +84,11 @@ fn parse_head(received: &[u8]) -> io::Result<Option<(u16, usize)>> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(err) => return Err(io::Error::new(io::ErrorKind::InvalidData, err)),
     };
+    let status = response.code.unwrap_or(0);
+    // 204 and 304 have no body, and so no Content-Length (RFC 9110 §8.6).
+    if matches!(status, 204 | 304) {
+        return Ok(Some((status, head)));
+    }
     let body = response
         .headers
         .iter()
@@ -96,5 +101,5 @@ fn parse_head(received: &[u8]) -> io::Result<Option<(u16, usize)>> {
                 .ok()
         })
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no content-length"))?;
-    Ok(Some((response.code.unwrap_or(0), head + body)))
+    Ok(Some((status, head + body)))
 }

@@ -20,7 +20,7 @@ use crate::skill::{
 /// The reply is sent through a durable job, so a crash after the event was
 /// acknowledged does not lose it: the job runs again when the service is
 /// back. The handler may therefore run more than once for one event (when the
-/// crash came after it ran and before its reply was saved): make it safe to
+/// crash came after it ran and before its reply was sent): make it safe to
 /// repeat, or cheap.
 #[async_trait]
 pub trait BotHandler: Send + Sync + 'static {

@@ -104,15 +104,31 @@ impl BotOutbox {
             else {
                 return;
             };
-            match self.storage.claim_bot_outbox(millis_from_now(LEASE)).await {
-                Ok(Some(item)) => {
-                    let outbox = self.clone();
-                    tasks.spawn(async move {
-                        outbox.work(item).await;
-                        drop(permit);
-                    });
+            // As many rows as there are free slots, in one claim.
+            let limit = 1 + slots.available_permits();
+            match self
+                .storage
+                .claim_bot_outbox(millis_from_now(LEASE), limit as i64)
+                .await
+            {
+                Ok(items) if !items.is_empty() => {
+                    let mut permit = Some(permit);
+                    for item in items {
+                        // Only this loop takes slots, so the counted ones are free.
+                        let Some(slot) = permit
+                            .take()
+                            .or_else(|| slots.clone().try_acquire_owned().ok())
+                        else {
+                            break;
+                        };
+                        let outbox = self.clone();
+                        tasks.spawn(async move {
+                            outbox.work(item).await;
+                            drop(slot);
+                        });
+                    }
                 }
-                Ok(None) => {
+                Ok(_) => {
                     drop(permit);
                     let idle = async {
                         tokio::select! {
@@ -181,14 +197,10 @@ impl BotOutbox {
         let response = match (&item.skill_response, kind) {
             (Some(saved), _) => serde_json::from_str(saved).unwrap_or(Value::Null),
             (None, OutboxKind::Message) => Value::Null,
+            // Saved only if the send must be retried: on the usual path that
+            // is one write less, and a crash in between runs the handler again.
             (None, OutboxKind::Reply) => match self.run_handler(item).await? {
-                Some(response) => {
-                    let json = serde_json::to_string(&response).unwrap_or_default();
-                    if !self.storage.save_bot_reply(item, &json).await? {
-                        return Err(Stop::ClaimLost);
-                    }
-                    serde_json::to_value(&response).unwrap_or(Value::Null)
-                }
+                Some(response) => serde_json::to_value(&response).unwrap_or(Value::Null),
                 None => return self.end(item, OutboxEnd::Skipped, None, None).await,
             },
         };
@@ -234,7 +246,12 @@ impl BotOutbox {
                     "bot API call failed; will retry"
                 );
                 metrics::counter!(outcome_metric(kind), "outcome" => "retry").increment(1);
-                if self.storage.retry_bot_outbox(item, run_at, &error).await? {
+                let saved = response.to_string();
+                if self
+                    .storage
+                    .retry_bot_outbox(item, run_at, &error, &saved)
+                    .await?
+                {
                     Ok(())
                 } else {
                     Err(Stop::ClaimLost)

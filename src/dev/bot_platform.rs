@@ -21,6 +21,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+/// Calls kept (the latest), so a long dev session or a load test stays small.
+const KEPT_CALLS: usize = 1000;
+
 /// Where the platform's API lives on the dev server.
 pub const PREFIX: &str = "/dev/bot";
 
@@ -35,7 +38,7 @@ pub enum Forced {
     Hang,
 }
 
-/// One call the platform received.
+/// One call the platform received (the latest 1000 are kept).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordedCall {
     /// `/v1/bot/callback`, `/v1/bot/send_message` or `/v1/bot/commands/update`.
@@ -49,7 +52,7 @@ pub struct RecordedCall {
 
 #[derive(Default)]
 struct Inner {
-    calls: Vec<RecordedCall>,
+    calls: VecDeque<RecordedCall>,
     used_tokens: HashSet<String>,
     script: VecDeque<Forced>,
 }
@@ -71,7 +74,7 @@ impl BotPlatform {
     }
 
     pub fn calls(&self) -> Vec<RecordedCall> {
-        self.lock().calls.clone()
+        self.lock().calls.iter().cloned().collect()
     }
 
     /// Calls to `path` that Kakao would have accepted (2xx).
@@ -170,7 +173,10 @@ impl BotPlatform {
                     (status, answer, false)
                 }
             };
-            inner.calls.push(RecordedCall {
+            if inner.calls.len() == KEPT_CALLS {
+                inner.calls.pop_front();
+            }
+            inner.calls.push_back(RecordedCall {
                 path: path.to_owned(),
                 authorization,
                 callback_token,

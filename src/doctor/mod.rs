@@ -24,6 +24,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Kakao's deadlines, per family.
 const SKILL_DEADLINE: Duration = Duration::from_secs(5);
 const LOGIN_DEADLINE: Duration = Duration::from_secs(3);
+const BOT_DEADLINE: Duration = Duration::from_secs(1);
 
 /// One verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +105,7 @@ pub async fn examine(base: &Url, ca_file: Option<&Path>) -> anyhow::Result<Vec<C
         checks.push(verification(&client, base, path).await);
     }
     checks.push(admin_key_required(&client, base).await);
+    checks.push(bot_header_required(&client, base).await);
     checks.push(api_not_reachable(&client, base).await);
     Ok(checks)
 }
@@ -300,6 +302,48 @@ async fn admin_key_required(client: &reqwest::Client, base: &Url) -> Check {
             name,
             format!("/kakao/unlink without a key answered {status}"),
             "the admin-key webhooks must refuse unauthenticated calls: is this kakao-webhooks?",
+        ),
+    }
+}
+
+/// `/kakao/bot` without the custom header must be refused, within 1 s.
+async fn bot_header_required(client: &reqwest::Client, base: &Url) -> Check {
+    let name = "bot webhook".to_owned();
+    let started = std::time::Instant::now();
+    let sent = client
+        .post(url(base, "/kakao/bot"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await;
+    let took = started.elapsed();
+    let response = match sent {
+        Ok(response) => response,
+        Err(err) => return unreachable(&name, &err),
+    };
+    if let Some(check) = redirect(&name, &response) {
+        return check;
+    }
+    match response.status().as_u16() {
+        401 => slow(&name, took, BOT_DEADLINE).unwrap_or_else(|| {
+            Check::pass(
+                name,
+                format!(
+                    "/kakao/bot without the custom header: 401 in {} ms",
+                    took.as_millis()
+                ),
+            )
+        }),
+        503 => Check::pass(
+            name,
+            "not configured (KAKAO_BOT_TOKEN unset); nothing to check",
+        ),
+        status => Check::fail(
+            name,
+            format!(
+                "/kakao/bot without the custom header answered {status}: anyone can post bot events"
+            ),
+            "register a custom header with the webhook URL and set KAKAO_BOT_WEBHOOK_SECRET to its value",
         ),
     }
 }

@@ -112,15 +112,15 @@ pub enum MessageQueued {
 
 /// The claim's SQL; `$lock` is PostgreSQL's `FOR UPDATE SKIP LOCKED`. The
 /// outer condition repeats the inner one: PostgreSQL checks it again on the
-/// row as another claim left it, so a row claimed meanwhile is not taken.
+/// rows as another claim left them, so a row claimed meanwhile is not taken.
 macro_rules! claim_outbox {
     ($lock:literal) => {
         concat!(
             "UPDATE bot_outbox SET run_at = $1, attempts = attempts + 1
              WHERE status = 'pending' AND run_at <= $2
-               AND outbox_id = (SELECT outbox_id FROM bot_outbox
-                                WHERE status = 'pending' AND run_at <= $2
-                                ORDER BY run_at, outbox_id LIMIT 1 ",
+               AND outbox_id IN (SELECT outbox_id FROM bot_outbox
+                                 WHERE status = 'pending' AND run_at <= $2
+                                 ORDER BY run_at, outbox_id LIMIT $3 ",
             $lock,
             ")
              RETURNING outbox_id, kind, event_id, target_kind, target, callback_token,
@@ -130,17 +130,21 @@ macro_rules! claim_outbox {
 }
 
 impl Storage {
-    /// Claims the next due outbox row until `lease_until` (ms).
+    /// Claims up to `limit` due outbox rows until `lease_until` (ms), in
+    /// one transaction (under load, one per row would contend with the
+    /// event writer for the database's write lock).
     pub async fn claim_bot_outbox(
         &self,
         lease_until: i64,
-    ) -> Result<Option<OutboxItem>, StorageError> {
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>, StorageError> {
         let sql = self.dialect(claim_outbox!(""), claim_outbox!("FOR UPDATE SKIP LOCKED"));
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(sql)
                 .bind(lease_until)
                 .bind(now_millis())
-                .fetch_optional(&mut *tx)
+                .bind(limit)
+                .fetch_all(&mut *tx)
                 .await?
         }))
     }
@@ -158,33 +162,23 @@ impl Storage {
             .await
     }
 
-    /// Keeps the handler's reply, so a retry sends it without running the
-    /// handler again.
-    pub async fn save_bot_reply(
-        &self,
-        item: &OutboxItem,
-        skill_response: &str,
-    ) -> Result<bool, StorageError> {
-        const SQL: &str = "UPDATE bot_outbox SET skill_response = $3
-            WHERE outbox_id = $1 AND attempts = $2 AND status = 'pending'";
-        self.update_claim(SQL, item, &[Extra::Text(Some(skill_response))])
-            .await
-    }
-
-    /// Due again at `run_at` (ms), with why this attempt failed.
+    /// Due again at `run_at` (ms), with why this attempt failed and what
+    /// to send next time (the handler's reply, so it does not run again).
     pub async fn retry_bot_outbox(
         &self,
         item: &OutboxItem,
         run_at: i64,
         error: &KakaoErrorCode,
+        skill_response: &str,
     ) -> Result<bool, StorageError> {
-        const SQL: &str =
-            "UPDATE bot_outbox SET run_at = $3, last_error_code = $4, last_error_msg = $5
+        const SQL: &str = "UPDATE bot_outbox SET run_at = $3, last_error_code = $4,
+                last_error_msg = $5, skill_response = $6
             WHERE outbox_id = $1 AND attempts = $2 AND status = 'pending'";
         let extra = [
             Extra::Int(Some(run_at)),
             Extra::Int(error.code),
             Extra::Text(Some(&error.msg)),
+            Extra::Text(Some(skill_response)),
         ];
         self.update_claim(SQL, item, &extra).await
     }

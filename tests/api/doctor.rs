@@ -155,6 +155,7 @@ async fn a_good_deployment_passes_every_check() {
     line(&report, "✓ GET /kakao/skill:");
     line(&report, "✓ GET /kakao/skill/:");
     line(&report, "✓ admin key required");
+    line(&report, "✓ bot webhook");
     line(&report, "✓ application API hidden");
     assert!(!report.contains('✗'), "{report}");
 }
@@ -234,4 +235,24 @@ async fn an_api_that_answers_from_outside_is_flagged() {
     // Over plain HTTP the answers themselves are still checked.
     line(&report, "✓ GET /kakao/skill:");
     line(&report, "✓ admin key required");
+}
+
+#[tokio::test]
+async fn a_bot_webhook_without_its_secret_is_flagged() {
+    let open = TestApp::builder().var("KAKAO_BOT_TOKEN", "t").spawn().await;
+    let (ok, report) = doctor(&format!("http://{}", open.addr), None).await;
+    assert!(!ok);
+    assert!(
+        line(&report, "✗ bot webhook").contains("anyone can post"),
+        "{report}"
+    );
+    assert!(report.contains("KAKAO_BOT_WEBHOOK_SECRET"), "{report}");
+
+    let guarded = TestApp::builder()
+        .var("KAKAO_BOT_TOKEN", "t")
+        .var("KAKAO_BOT_WEBHOOK_SECRET", "s")
+        .spawn()
+        .await;
+    let (_, report) = doctor(&format!("http://{}", guarded.addr), None).await;
+    assert!(line(&report, "✓ bot webhook").contains("401"), "{report}");
 }
