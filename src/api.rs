@@ -24,8 +24,9 @@ use crate::{
     storage::{ChannelRelation, Session, SessionStart, StorageError, StoredEvent, User},
 };
 
-const DEFAULT_PAGE: i64 = 100;
-const MAX_PAGE: i64 = 1000;
+/// Page sizes of every listing under `/api` (events, bot rooms).
+pub(crate) const DEFAULT_PAGE: i64 = 100;
+pub(crate) const MAX_PAGE: i64 = 1000;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()

@@ -15,7 +15,7 @@ use super::{
     outbox::MESSAGE_RETRY_WINDOW,
 };
 use crate::{
-    api::maybe_time,
+    api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
     clock::millis_from_now,
     error::ApiError,
     skill::SkillResponse,
@@ -23,8 +23,6 @@ use crate::{
     storage::bot::{BotRoom, MessageQueued},
 };
 
-const DEFAULT_PAGE: i64 = 100;
-const MAX_PAGE: i64 = 1000;
 /// Kakao's keys are 66 hex characters; anything far longer is not one.
 const MAX_KEY_CHARS: usize = 128;
 
