@@ -21,7 +21,10 @@ use crate::{
     http::secret_matches,
     ids::{InvalidId, SessionId, UserId},
     state::AppState,
-    storage::{ChannelRelation, Session, SessionStart, StorageError, StoredEvent, User},
+    storage::{
+        ChannelRelation, Dedupe, Effect, NewEvent, Session, SessionStart, Source, StorageError,
+        StoredEvent, User,
+    },
 };
 
 /// Page sizes of every listing under `/api` (events, bot rooms).
@@ -32,7 +35,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/sessions", post(start_session))
         .route("/api/sessions/{id}", get(session).delete(end_session))
-        .route("/api/users/{id}", get(user))
+        .route("/api/users/{id}", get(user).delete(erase_user))
         .route("/api/events", get(events))
         .merge(crate::bot::api::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
@@ -148,6 +151,44 @@ async fn user(
     Ok(Json(user_view(&user, &channels)))
 }
 
+/// The user left the service: their personal data is erased everywhere it is
+/// stored (the users row becomes a tombstone, sessions are revoked, stored
+/// event payloads erased), through the events log like a Kakao unlink.
+/// Repeating it changes nothing.
+async fn erase_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = checked_id(UserId::parse(&id))?;
+    if state
+        .storage
+        .user(&id)
+        .await
+        .map_err(storage_error)?
+        .is_none()
+    {
+        return Err(ApiError::not_found("no such user"));
+    }
+    let event = NewEvent {
+        source: Source::App,
+        dedupe: Dedupe::UntilRelinked {
+            base: format!("erase {id}"),
+            user_id: id.clone(),
+        },
+        event_type: "user-erased".into(),
+        user_id: Some(id.clone()),
+        event_time: None,
+        payload: json!({}),
+        effects: vec![Effect::Erase {
+            user_id: id.clone(),
+            reason: "erased_by_app".into(),
+        }],
+        unapplied_reason: None,
+    };
+    state.storage.record(&event).await.map_err(storage_error)?;
+    user(State(state), Path(id.to_string())).await
+}
+
 #[derive(Deserialize)]
 struct EventsQuery {
     #[serde(default)]
@@ -238,6 +279,8 @@ fn event_view(event: &StoredEvent) -> Value {
         "event_time": maybe_time(event.event_time),
         "received_at": rfc3339(event.received_at),
         "applied_at": maybe_time(event.applied_at),
+        "unapplied_reason": event.unapplied_reason,
         "payload": serde_json::from_str::<Value>(&event.payload).unwrap_or(Value::Null),
+        "payload_erased_at": maybe_time(event.payload_erased_at),
     })
 }

@@ -288,6 +288,11 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
             );
         }
     }
+    state.tasks.spawn(crate::retention::run(
+        state.storage.clone(),
+        settings.event_retention(),
+        shutdown.clone(),
+    ));
     state
         .tasks
         .spawn(metrics_upkeep(state.clone(), shutdown.clone()));

@@ -16,7 +16,8 @@
 //! - [`state`]: what handlers and background tasks share; [`app`]: the one
 //!   place that assembles the router and runs the server.
 //! - [`api`], [`health`]: the application's API; liveness, readiness, metrics.
-//! - [`profile_refresh`]: the background worker for profile refresh jobs.
+//! - [`profile_refresh`]: the background worker for profile refresh jobs;
+//!   [`retention`]: erases stored payloads past `EVENT_RETENTION_DAYS`.
 //! - [`dev`]: the local Kakao (`serve --dev`) and its client (`simulate`).
 //! - [`doctor`]: checks a deployed URL from the outside, as Kakao will.
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ pub mod health;
 pub mod http;
 pub mod ids;
 pub mod profile_refresh;
+pub mod retention;
 pub mod security_events;
 pub mod skill;
 pub mod state;

@@ -2,7 +2,10 @@
 //! `user-profile-changed` event, a durable job fetches the user from Kakao's
 //! user API with the admin key, stores email and phone, and clears the
 //! profile's stale flag. Failures are retried with backoff; a 4xx from Kakao
-//! (the user is gone, say) ends the job.
+//! (the user is gone, say) ends the job. A 401 or 403 is about our admin key
+//! (rotated, revoked), not the user: the worker pauses and keeps every job.
+//! An email is stored only when Kakao says it is valid and verified: an app
+//! that matches accounts by email must never be handed an unverified one.
 
 use std::time::Duration;
 
@@ -30,6 +33,10 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(3600);
 const MAX_ATTEMPTS: i64 = 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the worker waits after Kakao refused the admin key.
+const UNAUTHORIZED_PAUSE: Duration = Duration::from_secs(10 * 60);
+/// Largest user API answer read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 pub struct ProfileRefresher {
     storage: Storage,
@@ -48,7 +55,20 @@ struct KakaoUser {
 #[derive(Debug, Default, Deserialize)]
 struct KakaoAccount {
     email: Option<String>,
+    #[serde(default)]
+    is_email_valid: bool,
+    #[serde(default)]
+    is_email_verified: bool,
     phone_number: Option<String>,
+}
+
+impl KakaoAccount {
+    /// The email, only when Kakao marks it valid and verified.
+    fn verified_email(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .filter(|_| self.is_email_valid && self.is_email_verified)
+    }
 }
 
 enum Failure {
@@ -56,6 +76,8 @@ enum Failure {
     Transient(String),
     /// Kakao refused this user for good (4xx).
     Permanent(String),
+    /// Kakao refused our admin key (401, 403): every job would fail alike.
+    Unauthorized(String),
 }
 
 impl ProfileRefresher {
@@ -78,7 +100,15 @@ impl ProfileRefresher {
         while !shutdown.is_cancelled() {
             let lease_until = millis_from_now(LEASE);
             match self.storage.claim_job(PROFILE_REFRESH, lease_until).await {
-                Ok(Some(job)) => self.work(job).await,
+                Ok(Some(job)) => {
+                    if let Paused::Yes = self.work(job).await {
+                        metrics::gauge!("kakao_profile_refresh_paused").set(1.0);
+                        let _ = shutdown
+                            .run_until_cancelled(tokio::time::sleep(UNAUTHORIZED_PAUSE))
+                            .await;
+                        metrics::gauge!("kakao_profile_refresh_paused").set(0.0);
+                    }
+                }
                 Ok(None) => {
                     let _ = shutdown.run_until_cancelled(tokio::time::sleep(POLL)).await;
                 }
@@ -92,7 +122,8 @@ impl ProfileRefresher {
         }
     }
 
-    async fn work(&self, job: Job) {
+    async fn work(&self, job: Job) -> Paused {
+        let mut paused = Paused::No;
         let fetched_at = now_millis();
         let outcome = match self.fetch(&job.user_id).await {
             Ok(user) => {
@@ -100,7 +131,7 @@ impl ProfileRefresher {
                 self.storage
                     .apply_profile(
                         &job.user_id,
-                        account.email.as_deref(),
+                        account.verified_email(),
                         account.phone_number.as_deref(),
                         fetched_at,
                     )
@@ -122,6 +153,14 @@ impl ProfileRefresher {
                     .increment(1);
                 self.storage.finish_job(&job).await
             }
+            Err(Failure::Unauthorized(reason)) => {
+                tracing::error!(%reason, pause_s = UNAUTHORIZED_PAUSE.as_secs(), "profile refresh: Kakao refused KAKAO_ADMIN_KEY; pausing, jobs kept");
+                metrics::counter!("kakao_profile_refreshes_total", "outcome" => "unauthorized")
+                    .increment(1);
+                paused = Paused::Yes;
+                let run_at = millis_from_now(UNAUTHORIZED_PAUSE);
+                self.storage.retry_job(&job, run_at, &reason).await
+            }
             Err(Failure::Transient(reason)) if job.attempts >= MAX_ATTEMPTS => {
                 tracing::error!(user.id = %job.user_id, %reason, attempts = job.attempts, "profile refresh: giving up");
                 metrics::counter!("kakao_profile_refreshes_total", "outcome" => "gave_up")
@@ -141,6 +180,7 @@ impl ProfileRefresher {
             // The lease expires and the job is claimed again.
             tracing::warn!(error = %Chain(&err), "profile refresh: cannot update the job");
         }
+        paused
     }
 
     /// `GET {api}/v2/user/me?target_id_type=user_id&target_id=…` with the admin key.
@@ -164,18 +204,30 @@ impl ProfileRefresher {
             })?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .json()
+            let body = crate::http::read_limited(response, MAX_ANSWER_BYTES)
                 .await
+                .map_err(|err| Failure::Transient(format!("user API answer unreadable: {err}")))?;
+            return serde_json::from_slice(&body)
                 .map_err(|err| Failure::Transient(format!("user API answer unreadable: {err}")));
         }
         let reason = format!("user API answered {status}");
-        if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if matches!(
+            status,
+            reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
+        ) {
+            Err(Failure::Unauthorized(reason))
+        } else if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
             Err(Failure::Permanent(reason))
         } else {
             Err(Failure::Transient(reason))
         }
     }
+}
+
+/// Whether the worker must pause before the next job.
+enum Paused {
+    Yes,
+    No,
 }
 
 fn backoff(attempts: i64) -> Duration {
@@ -185,6 +237,24 @@ fn backoff(attempts: i64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_counts_only_when_valid_and_verified() {
+        let account = |valid, verified| KakaoAccount {
+            email: Some("kim@example.com".into()),
+            is_email_valid: valid,
+            is_email_verified: verified,
+            phone_number: None,
+        };
+        assert_eq!(
+            account(true, true).verified_email(),
+            Some("kim@example.com")
+        );
+        assert_eq!(account(true, false).verified_email(), None);
+        assert_eq!(account(false, true).verified_email(), None);
+        let unsaid: KakaoAccount = serde_json::from_str(r#"{"email":"a@b.c"}"#).unwrap();
+        assert_eq!(unsaid.verified_email(), None);
+    }
 
     #[test]
     fn backoff_doubles_up_to_an_hour() {

@@ -66,6 +66,7 @@ async fn receive(
             relation,
             changed_at,
         })],
+        unapplied_reason: None,
     };
     Family::CHANNEL.store(&state.storage, &[event]).await?;
     Ok(StatusCode::OK)

@@ -35,6 +35,7 @@ async fn receive(
         event_time: None,
         payload: serde_json::to_value(&params).expect("a string map is JSON"),
         effects: Vec::new(),
+        unapplied_reason: None,
     };
     Family::SHARE.store(&state.storage, &[event]).await?;
     Ok(StatusCode::OK)

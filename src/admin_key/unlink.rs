@@ -59,6 +59,7 @@ async fn receive(
             user_id,
             reason: referrer_type.to_owned(),
         }],
+        unapplied_reason: None,
     };
     Family::UNLINK.store(&state.storage, &[event]).await?;
     Ok(StatusCode::OK)

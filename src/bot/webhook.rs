@@ -125,6 +125,7 @@ fn event_of(body: &[u8]) -> Result<NewEvent, ApiError> {
         event_time,
         payload: Value::Object(d),
         effects,
+        unapplied_reason: None,
     })
 }
 

@@ -31,6 +31,7 @@ pub struct Settings {
     pub dev_dir: std::path::PathBuf,
 
     pub database_url: DatabaseUrl,
+    pub event_retention_days: u32,
     pub auto_migrate: bool,
 
     #[serde(deserialize_with = "optional_text")]
@@ -184,6 +185,12 @@ impl Settings {
         }
         validate_commands(&self.kakao_bot_commands)
             .map_err(|reason| ConfigError::new("kakao_bot_commands", reason))?;
+        if !(1..=3650).contains(&self.event_retention_days) {
+            return Err(ConfigError::new(
+                "event_retention_days",
+                "must be 1 to 3650 days",
+            ));
+        }
         if self.request_body_limit_bytes < 1024 {
             return Err(ConfigError::new(
                 "request_body_limit_bytes",
@@ -191,6 +198,10 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    pub fn event_retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.event_retention_days) * 24 * 60 * 60)
     }
 
     /// Every admin key Kakao's webhooks may carry: the current one, then the previous.

@@ -150,6 +150,7 @@ async fn verified_events(
             event_time: Some(parsed.time),
             payload: json!({"kid": verified.kid, "claims": verified.raw_claims}),
             effects: effects_of(parsed, service.refresh_profiles),
+            unapplied_reason: None,
         })
         .collect();
     Ok((events, times))

@@ -7,10 +7,11 @@
 use super::{
     Effect, Identifier, RiskFlag, UserStatus,
     statements::{
-        EnsureUser, EraseUser, LinkUser, MarkProfileStale, QueueBotReply, QueueJob, ReplaceEmail,
-        ReplacePhone, RevokeSessions, SetAccountState, SetAssuranceLevel,
-        SetCredentialChangeRequired, SetCredentialChanged, SetCredentialCompromised, Statement,
-        UpsertBotRoom, UpsertChannelRelation, UpsertScope, WithdrawAllScopes,
+        DeleteScopes, DropJobsOfGoneUser, EnsureUser, EraseEventPayloads, EraseUser, EraseUserNow,
+        LinkUser, MarkProfileStale, QueueBotReply, QueueJob, ReplaceEmail, ReplacePhone,
+        RevokeSessions, SetAccountState, SetAssuranceLevel, SetCredentialChangeRequired,
+        SetCredentialChanged, SetCredentialCompromised, Statement, UpsertBotRoom,
+        UpsertChannelRelation, UpsertScope, WithdrawAllScopes,
     },
 };
 use crate::ids::UserId;
@@ -23,6 +24,23 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
             now,
         }
         .into()
+    };
+    // Once the user is gone, what their events carried goes too (this one's included).
+    let erase_payloads = |user_id: &UserId| -> Statement {
+        EraseEventPayloads {
+            user_id: user_id.clone(),
+            now,
+        }
+        .into()
+    };
+    let forget = |user_id: &UserId| -> [Statement; 2] {
+        [
+            erase_payloads(user_id),
+            DropJobsOfGoneUser {
+                user_id: user_id.clone(),
+            }
+            .into(),
+        ]
     };
     let erase = |user_id: &UserId, status: UserStatus, reason: &str| -> Vec<Statement> {
         vec![
@@ -48,6 +66,9 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
             }
             .into(),
         ]
+        .into_iter()
+        .chain(forget(user_id))
+        .collect()
     };
     let account_state = |user_id: &UserId, status| {
         vec![
@@ -64,6 +85,28 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
     match effect {
         Effect::Unlink { user_id, reason } => erase(user_id, UserStatus::Unlinked, reason),
         Effect::Purge { user_id } => erase(user_id, UserStatus::Purged, "account-purged"),
+        Effect::Erase { user_id, reason } => [
+            EraseUserNow {
+                user_id: user_id.clone(),
+                now,
+                reason: reason.clone(),
+            }
+            .into(),
+            DeleteScopes {
+                user_id: user_id.clone(),
+            }
+            .into(),
+            RevokeSessions {
+                user_id: user_id.clone(),
+                time: i64::MAX,
+                now,
+                reason: format!("erased: {reason}"),
+            }
+            .into(),
+        ]
+        .into_iter()
+        .chain(forget(user_id))
+        .collect(),
         Effect::Link { user_id } => vec![
             ensure(user_id),
             LinkUser {
@@ -98,6 +141,7 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
                 }
                 .into()
             }))
+            .chain([erase_payloads(user_id)])
             .collect(),
         Effect::Risk { user_id, flag } => {
             let user_id = user_id.clone();
@@ -121,15 +165,21 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
                 }
                 .into(),
             };
-            vec![ensure(&user_id), raise]
+            vec![ensure(&user_id), raise, erase_payloads(&user_id)]
         }
         Effect::IdentifierChanged {
             user_id,
             old,
             new_value,
-        } => replace_identifier(user_id.as_ref(), old, new_value.clone(), time, now),
+        } => replace_identifier(user_id.as_ref(), old, new_value.clone(), time, now)
+            .into_iter()
+            .chain(user_id.as_ref().map(erase_payloads))
+            .collect(),
         Effect::IdentifierRecycled { user_id, old } => {
             replace_identifier(user_id.as_ref(), old, None, time, now)
+                .into_iter()
+                .chain(user_id.as_ref().map(erase_payloads))
+                .collect()
         }
         Effect::AssuranceLevel { user_id, level } => vec![
             ensure(user_id),
@@ -140,6 +190,7 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
                 level: level.clone(),
             }
             .into(),
+            erase_payloads(user_id),
         ],
         Effect::ProfileStale { user_id } => vec![
             ensure(user_id),
@@ -250,7 +301,9 @@ mod tests {
                 EnsureUser::SQL,
                 EraseUser::SQL,
                 WithdrawAllScopes::SQL,
-                RevokeSessions::SQL
+                RevokeSessions::SQL,
+                EraseEventPayloads::SQL,
+                DropJobsOfGoneUser::SQL,
             ]
         );
         assert_eq!(
@@ -272,9 +325,9 @@ mod tests {
             consented: true,
         };
         let statements = plan(&effect, 5, 6);
-        assert_eq!(statements.len(), 3);
+        assert_eq!(statements.len(), 4);
         assert!(
-            statements[1..]
+            statements[1..3]
                 .iter()
                 .all(|s| matches!(s, Statement::UpsertScope(_)))
         );

@@ -30,6 +30,7 @@ impl Prepared {
                 event_time: event.event_time,
                 received_at: now,
                 payload,
+                unapplied_reason: event.unapplied_reason.clone(),
             }
             .into(),
             Dedupe::UntilRelinked { base, user_id } => InsertEventUntilRelinked {
@@ -64,6 +65,28 @@ impl Storage {
     #[tracing::instrument(skip_all, fields(event.source = event.source.as_str(), event.type = %event.event_type))]
     pub async fn record(&self, event: &NewEvent) -> Result<Recorded, StorageError> {
         self.writer().record(Prepared::new(event)).await
+    }
+
+    /// Erases the payloads of up to `batch` events received before `before`
+    /// (ms), oldest first; returns how many. The rows stay: their dedupe keys
+    /// still recognise a late redelivery.
+    pub async fn erase_old_payloads(&self, before: i64, batch: i64) -> Result<u64, StorageError> {
+        const SQL: &str = "
+            UPDATE events SET payload = 'null', payload_erased_at = $3
+            WHERE event_id IN (
+                SELECT event_id FROM events
+                WHERE payload_erased_at IS NULL AND received_at < $1
+                ORDER BY received_at LIMIT $2)";
+        let now = now_millis();
+        Ok(with_pool!(self, |pool| {
+            sqlx::query(SQL)
+                .bind(before)
+                .bind(batch)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
     }
 
     /// Accepted events after `after` (an `event_id`), oldest first.

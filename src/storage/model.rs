@@ -131,8 +131,12 @@ pub struct StoredEvent {
     pub user_id: Option<String>,
     pub event_time: Option<i64>,
     pub received_at: i64,
+    /// `null` once erased (the user left, or retention ran out).
     pub payload: String,
     pub applied_at: Option<i64>,
+    pub payload_erased_at: Option<i64>,
+    /// Verified and stored, but not applied, and why.
+    pub unapplied_reason: Option<String>,
 }
 
 /// Where a webhook came from.
@@ -145,6 +149,8 @@ pub enum Source {
     SecurityEvent,
     /// A KakaoTalk Bot API chatroom event.
     Bot,
+    /// The app's own request through `/api` (a user erased).
+    App,
 }
 
 impl Source {
@@ -155,6 +161,7 @@ impl Source {
             Source::Share => "share",
             Source::SecurityEvent => "security_event",
             Source::Bot => "bot",
+            Source::App => "app",
         }
     }
 }
@@ -182,6 +189,9 @@ pub struct NewEvent {
     pub payload: Value,
     /// Applied in order, in the transaction that stores the event.
     pub effects: Vec<Effect>,
+    /// Set when the event is stored but cannot be applied (its effects are
+    /// then empty): why.
+    pub unapplied_reason: Option<String>,
 }
 
 /// What an accepted event changes. Each change is applied only if it is
@@ -201,6 +211,12 @@ pub enum Effect {
     /// Like an unlink, with status `purged`: the Kakao account is gone.
     Purge {
         user_id: UserId,
+    },
+    /// The app erased the user (they left the service): like an unlink, at
+    /// once, whatever the times of earlier events.
+    Erase {
+        user_id: UserId,
+        reason: String,
     },
     /// Every session that existed at the event's time is revoked.
     RevokeSessions {

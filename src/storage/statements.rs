@@ -145,9 +145,10 @@ statements! {
         event_time: Option<i64>,
         received_at: i64,
         payload: String,
+        unapplied_reason: Option<String>,
     } = "
-        INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, applied_at, payload)
-        VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+        INSERT INTO events (source, dedupe_key, event_type, user_id, event_time, received_at, applied_at, payload, unapplied_reason)
+        VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $8 IS NULL THEN $6 END, $7, $8)
         ON CONFLICT (source, dedupe_key) DO NOTHING
         RETURNING event_id";
 
@@ -179,10 +180,13 @@ statements! {
         INSERT INTO users (user_id, status, created_at, updated_at) VALUES ($1, 'linked', $2, $2)
         ON CONFLICT (user_id) DO NOTHING";
 
-    /// `status` is `unlinked` or `purged`: personal data erased, a tombstone kept.
+    /// `status` is `unlinked` or `purged`: personal data erased, a tombstone
+    /// kept. A purged account stays purged (and keeps why).
     EraseUser { user_id: UserId, status: UserStatus, time: i64, reason: String, now: i64 } = "
-        UPDATE users SET status = $2, email = NULL, phone_number = NULL,
-            assurance_level = NULL, profile_stale = FALSE, unlinked_at = $3, unlink_reason = $4,
+        UPDATE users SET status = CASE WHEN status = 'purged' THEN 'purged' ELSE $2 END,
+            email = NULL, phone_number = NULL, assurance_level = NULL, profile_stale = FALSE,
+            unlinked_at = $3,
+            unlink_reason = CASE WHEN status = 'purged' THEN unlink_reason ELSE $4 END,
             status_event_at = $3, email_event_at = $3, phone_event_at = $3,
             assurance_event_at = $3, profile_event_at = $3, updated_at = $5
         WHERE user_id = $1 AND (status_event_at IS NULL OR status_event_at <= $3)";
@@ -190,6 +194,32 @@ statements! {
     WithdrawAllScopes { user_id: UserId, time: i64 } = "
         UPDATE user_scopes SET consented = FALSE, changed_at = $2
         WHERE user_id = $1 AND changed_at <= $2";
+
+    /// The app erased the user (`DELETE /api/users`): at once, whatever the
+    /// times of earlier events; a purged account stays purged.
+    EraseUserNow { user_id: UserId, now: i64, reason: String } = "
+        UPDATE users SET status = CASE WHEN status = 'purged' THEN 'purged' ELSE 'unlinked' END,
+            email = NULL, phone_number = NULL, assurance_level = NULL, profile_stale = FALSE,
+            unlinked_at = $2,
+            unlink_reason = CASE WHEN status = 'purged' THEN unlink_reason ELSE $3 END,
+            status_event_at = $2, email_event_at = $2, phone_event_at = $2,
+            assurance_event_at = $2, profile_event_at = $2, updated_at = $2
+        WHERE user_id = $1";
+
+    DeleteScopes { user_id: UserId } = "DELETE FROM user_scopes WHERE user_id = $1";
+
+    /// Once the user is gone (unlinked or purged), the payloads of their
+    /// stored events (this one included) are erased: they carry tokens,
+    /// emails and phone numbers. The rows stay, for order and dedupe.
+    EraseEventPayloads { user_id: UserId, now: i64 } = "
+        UPDATE events SET payload = 'null', payload_erased_at = $2
+        WHERE user_id = $1 AND payload_erased_at IS NULL
+          AND EXISTS (SELECT 1 FROM users WHERE user_id = $1 AND status IN ('unlinked', 'purged'))";
+
+    /// A gone user's pending jobs (a profile refresh would fetch their data again).
+    DropJobsOfGoneUser { user_id: UserId } = "
+        DELETE FROM jobs WHERE user_id = $1
+          AND EXISTS (SELECT 1 FROM users WHERE user_id = $1 AND status IN ('unlinked', 'purged'))";
 
     /// Revokes the sessions that existed when the event happened.
     RevokeSessions { user_id: UserId, time: i64, now: i64, reason: String } = "
@@ -209,39 +239,45 @@ statements! {
         WHERE user_id = $1 AND status IN ('linked', 'disabled')
           AND (status_event_at IS NULL OR status_event_at <= $2)";
 
+    /// Only for a linked (or disabled) user: a gone user's data is not kept.
     UpsertScope { user_id: UserId, scope: String, consented: bool, time: i64 } = "
-        INSERT INTO user_scopes (user_id, scope, consented, changed_at) VALUES ($1, $2, $3, $4)
+        INSERT INTO user_scopes (user_id, scope, consented, changed_at)
+        SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $1 AND status IN ('linked', 'disabled'))
         ON CONFLICT (user_id, scope) DO UPDATE SET
             consented = excluded.consented, changed_at = excluded.changed_at
         WHERE user_scopes.changed_at <= excluded.changed_at";
 
     SetCredentialChangeRequired { user_id: UserId, time: i64, now: i64 } = "
         UPDATE users SET credential_change_required_at = $2, updated_at = $3
-        WHERE user_id = $1 AND (credential_change_required_at IS NULL OR credential_change_required_at < $2)";
+        WHERE user_id = $1 AND status IN ('linked', 'disabled')
+          AND (credential_change_required_at IS NULL OR credential_change_required_at < $2)";
 
     SetCredentialCompromised { user_id: UserId, time: i64, now: i64 } = "
         UPDATE users SET credential_compromised_at = $2, updated_at = $3
-        WHERE user_id = $1 AND (credential_compromised_at IS NULL OR credential_compromised_at < $2)";
+        WHERE user_id = $1 AND status IN ('linked', 'disabled')
+          AND (credential_compromised_at IS NULL OR credential_compromised_at < $2)";
 
     SetCredentialChanged { user_id: UserId, time: i64, now: i64 } = "
         UPDATE users SET credential_changed_at = $2, updated_at = $3
-        WHERE user_id = $1 AND (credential_changed_at IS NULL OR credential_changed_at < $2)";
+        WHERE user_id = $1 AND status IN ('linked', 'disabled')
+          AND (credential_changed_at IS NULL OR credential_changed_at < $2)";
 
     /// The user is `user_id` when the SET names one, else whoever has `old`.
     ReplaceEmail { user_id: Option<UserId>, time: i64, now: i64, old: String, new_value: Option<String> } = "
         UPDATE users SET email = $5, email_event_at = $2, updated_at = $3
-        WHERE (user_id = $1 OR ($1 IS NULL AND email = $4))
+        WHERE (user_id = $1 OR ($1 IS NULL AND email = $4)) AND status IN ('linked', 'disabled')
           AND (email_event_at IS NULL OR email_event_at <= $2)";
 
     /// As [`ReplaceEmail`], for the phone number.
     ReplacePhone { user_id: Option<UserId>, time: i64, now: i64, old: String, new_value: Option<String> } = "
         UPDATE users SET phone_number = $5, phone_event_at = $2, updated_at = $3
-        WHERE (user_id = $1 OR ($1 IS NULL AND phone_number = $4))
+        WHERE (user_id = $1 OR ($1 IS NULL AND phone_number = $4)) AND status IN ('linked', 'disabled')
           AND (phone_event_at IS NULL OR phone_event_at <= $2)";
 
     SetAssuranceLevel { user_id: UserId, time: i64, now: i64, level: String } = "
         UPDATE users SET assurance_level = $4, assurance_event_at = $2, updated_at = $3
-        WHERE user_id = $1 AND (assurance_event_at IS NULL OR assurance_event_at <= $2)";
+        WHERE user_id = $1 AND status IN ('linked', 'disabled')
+          AND (assurance_event_at IS NULL OR assurance_event_at <= $2)";
 
     MarkProfileStale { user_id: UserId, time: i64, now: i64 } = "
         UPDATE users SET profile_stale = TRUE, profile_event_at = $2, updated_at = $3

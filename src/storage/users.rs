@@ -171,9 +171,13 @@ impl Storage {
                     .execute(&mut *tx)
                     .await?;
             }
+            // Event times are the end of their second (`end_of_second`): a
+            // change that made this job, received in the fetch's own second,
+            // is older than the fetch. One that came after re-armed the job,
+            // which fetches again.
             sqlx::query(FRESH)
                 .bind(user_id.as_str())
-                .bind(fetched_at)
+                .bind(end_of_second(fetched_at))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;

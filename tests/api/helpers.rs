@@ -143,9 +143,14 @@ impl TestApp {
 
     /// GET on the application API; returns the status and the JSON body.
     pub async fn api_get(&self, path: &str) -> (u16, Value) {
+        self.api_call(reqwest::Method::GET, path).await
+    }
+
+    /// A call on the application API with the token; the status and the JSON body.
+    pub async fn api_call(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
         let response = self
             .client
-            .get(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(API_TOKEN)
             .send()
             .await

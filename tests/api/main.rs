@@ -13,6 +13,8 @@ mod helpers;
 mod hostile_bodies;
 mod instances;
 mod kakao_keys;
+mod privacy;
+mod profile_refresh;
 mod security_events;
 mod service;
 mod share;

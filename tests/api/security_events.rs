@@ -10,13 +10,13 @@ use crate::{
     kakao_keys::{KeyServer, Mode, REST_API_KEY, Signer, fixture, now},
 };
 
-struct Kakao {
-    keys: KeyServer,
-    signer: Signer,
-    app: TestApp,
+pub(crate) struct Kakao {
+    pub(crate) keys: KeyServer,
+    pub(crate) signer: Signer,
+    pub(crate) app: TestApp,
 }
 
-async fn kakao_with(extra: &[(&str, &str)]) -> Kakao {
+pub(crate) async fn kakao_with(extra: &[(&str, &str)]) -> Kakao {
     let keys = KeyServer::start(&["kakao-a", "weak-1024"]).await;
     let mut builder = TestApp::kakao()
         .var("KAKAO_REST_API_KEY", REST_API_KEY)
@@ -35,7 +35,7 @@ async fn kakao() -> Kakao {
     kakao
 }
 
-async fn wait_for_events_family(app: &TestApp, status: &str) {
+pub(crate) async fn wait_for_events_family(app: &TestApp, status: &str) {
     for _ in 0..100 {
         let ready: Value = app.get("/ready").await.json().await.unwrap();
         if ready["families"]["events"] == status {
@@ -71,7 +71,7 @@ impl Kakao {
     }
 
     /// Sends one event about `user` and expects 202.
-    async fn send(&self, event: &str, user: &str, fields: Value) {
+    pub(crate) async fn send(&self, event: &str, user: &str, fields: Value) {
         self.send_at(event, user, fields, now()).await;
     }
 
@@ -84,7 +84,7 @@ impl Kakao {
         assert_eq!(body, Value::String(String::new()), "202 has an empty body");
     }
 
-    async fn user(&self, user: &str) -> Value {
+    pub(crate) async fn user(&self, user: &str) -> Value {
         let (status, body) = self.app.api_get(&format!("/api/users/{user}")).await;
         assert_eq!(status, 200, "{user}");
         body
@@ -599,72 +599,6 @@ async fn a_key_host_down_at_start_is_retried_until_it_answers() {
         202,
         "the retried delivery is accepted"
     );
-}
-
-/// Kakao's user API, played locally: `/v2/user/me` for users 3001 (fails
-/// once, then answers) and 3002 (400: gone).
-async fn fake_user_api(calls: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> String {
-    use axum::{extract::Query, http::HeaderMap, routing::get};
-    use std::{collections::HashMap, sync::atomic::Ordering};
-    let app = axum::Router::new().route(
-        "/v2/user/me",
-        get(move |headers: HeaderMap, Query(query): Query<HashMap<String, String>>| {
-            let calls = calls.clone();
-            async move {
-                let n = calls.fetch_add(1, Ordering::SeqCst);
-                let authorized = headers["authorization"] == format!("KakaoAK {}", crate::helpers::ADMIN_KEY);
-                match (authorized, query.get("target_id").map(String::as_str), n) {
-                    (false, _, _) => (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({}))),
-                    (true, Some("3001"), 0) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({}))),
-                    (true, Some("3001"), _) => (
-                        axum::http::StatusCode::OK,
-                        axum::Json(json!({"id": 3001, "kakao_account": {"email": "fresh@example.com", "phone_number": "+82 10-1234-5678"}})),
-                    ),
-                    _ => (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"code": -101}))),
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
-#[tokio::test]
-async fn a_profile_change_is_refreshed_from_kakao_in_the_background_with_retries() {
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let api = fake_user_api(calls.clone()).await;
-    let k = kakao_with(&[
-        ("KAKAO_PROFILE_REFRESH", "true"),
-        ("KAKAO_API_BASE_URL", &api),
-    ])
-    .await;
-    wait_for_events_family(&k.app, "ready").await;
-    k.send("user-profile-changed", "3001", json!({})).await;
-
-    let mut user = k.user("3001").await;
-    for _ in 0..100 {
-        if user["profile_stale"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        user = k.user("3001").await;
-    }
-    assert_eq!(user["profile_stale"], false, "refreshed: {user}");
-    assert_eq!(user["email"], "fresh@example.com");
-    assert_eq!(user["phone_number"], "+82 10-1234-5678");
-    assert_eq!(
-        calls.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "one failure, one retry"
-    );
-
-    // A user Kakao refuses (4xx) is tried once and dropped, staying stale.
-    k.send("user-profile-changed", "3002", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
-    assert_eq!(k.user("3002").await["profile_stale"], true);
 }
 
 #[tokio::test]

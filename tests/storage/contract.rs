@@ -11,11 +11,11 @@ use kakao_webhooks::{
 };
 use serde_json::json;
 
-fn uid(id: &str) -> UserId {
+pub(crate) fn uid(id: &str) -> UserId {
     UserId::parse(id).unwrap()
 }
 
-fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEvent {
+pub(crate) fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEvent {
     NewEvent {
         source: Source::Unlink,
         dedupe: Dedupe::UntilRelinked {
@@ -30,6 +30,7 @@ fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEvent {
             user_id: uid(user),
             reason: reason.into(),
         }],
+        unapplied_reason: None,
     }
 }
 
@@ -49,17 +50,18 @@ fn channel(key: &str, user: &str, relation: Relation, changed_at: i64) -> NewEve
             relation,
             changed_at,
         })],
+        unapplied_reason: None,
     }
 }
 
-async fn started(storage: &Storage, user: &str) -> kakao_webhooks::storage::Session {
+pub(crate) async fn started(storage: &Storage, user: &str) -> kakao_webhooks::storage::Session {
     match storage.start_session(&uid(user)).await.unwrap() {
         SessionStart::Started(session) => session,
         other => panic!("expected a session, got {other:?}"),
     }
 }
 
-fn stored(recorded: Recorded) -> i64 {
+pub(crate) fn stored(recorded: Recorded) -> i64 {
     match recorded {
         Recorded::Stored { event_id } => event_id,
         Recorded::Duplicate => panic!("expected a new event, got a duplicate"),
@@ -414,6 +416,7 @@ fn set_event(jti: &str, time: i64, effects: Vec<Effect>) -> NewEvent {
         event_time: Some(time),
         payload: json!({}),
         effects,
+        unapplied_reason: None,
     }
 }
 
@@ -427,7 +430,7 @@ async fn apply(storage: &Storage, key: &str, time: i64, effect: Effect) {
     );
 }
 
-async fn user(storage: &Storage, user_id: &str) -> kakao_webhooks::storage::User {
+pub(crate) async fn user(storage: &Storage, user_id: &str) -> kakao_webhooks::storage::User {
     storage
         .user(&uid(user_id))
         .await

@@ -4,6 +4,7 @@
 
 mod backends;
 mod contract;
+mod privacy;
 
 /// Generates, for each named contract test, one test per backend.
 macro_rules! on_both_backends {
@@ -13,7 +14,7 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn $name() {
                     let db = crate::backends::TestDb::sqlite().await;
-                    crate::contract::$name(&db.storage).await;
+                    crate::$name(&db.storage).await;
                     db.cleanup().await;
                 }
             )*
@@ -23,7 +24,7 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn $name() {
                     let Some(db) = crate::backends::TestDb::postgres().await else { return };
-                    crate::contract::$name(&db.storage).await;
+                    crate::$name(&db.storage).await;
                     db.cleanup().await;
                 }
             )*
@@ -56,6 +57,9 @@ mod two_instances {
     }
 }
 
+use contract::*;
+use privacy::*;
+
 on_both_backends!(
     migrations_run_twice_without_error,
     an_event_is_stored_once_per_dedupe_key,
@@ -74,4 +78,9 @@ on_both_backends!(
     identifiers_are_replaced_by_user_or_by_old_value,
     jobs_are_claimed_once_and_rearmed_when_asked_again,
     a_failing_event_fails_alone_among_concurrent_ones,
+    leaving_erases_the_payloads_of_the_users_events_and_keeps_the_rows,
+    a_purged_account_stays_purged_through_a_later_unlink,
+    events_about_a_gone_user_store_no_personal_data_until_they_link_again,
+    an_erasure_by_the_app_wins_over_later_dated_events_and_drops_jobs,
+    payloads_past_retention_are_erased_in_batches,
 );
