@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{API_TOKEN, APP_ID, TestApp};
+use crate::helpers::{APP_ID, TestApp};
 
 const USER: &str = "5550001";
 
