@@ -185,9 +185,13 @@ fn parse_one(
             "{uri} names no user (no subject, sub_id or sub)"
         )));
     }
+    // An event happens before its SET is issued: an event_timestamp well
+    // after iat (a bad clock, or milliseconds) would decide ordering for
+    // good, blocking every later change of that attribute; iat is used.
     let seconds = fields
         .get("event_timestamp")
         .and_then(Value::as_i64)
+        .filter(|&at| at <= claims.iat.saturating_add(MAX_EVENT_AHEAD_SECS))
         .unwrap_or(claims.iat);
     Ok(ParsedEvent {
         uri: uri.to_owned(),
@@ -197,6 +201,9 @@ fn parse_one(
         time: crate::clock::end_of_second(seconds.saturating_mul(1000)),
     })
 }
+
+/// How far after the SET's `iat` an `event_timestamp` may be (clock skew).
+const MAX_EVENT_AHEAD_SECS: i64 = 5 * 60;
 
 fn bad(message: impl Into<String>) -> SetError {
     SetError::InvalidRequest(message.into())

@@ -48,6 +48,10 @@ pub enum Lookup {
     Found(Arc<DecodingKey>),
     /// Not in a key set fetched just now (or within the cooldown).
     Unknown,
+    /// Not in the current key set, which was fetched before the SET arrived,
+    /// and no refetch is allowed for this long yet (the cooldown): perhaps a
+    /// key rotated in since, so the sender is asked to retry, not refused.
+    RetryLater(Duration),
     /// Present, but not a key we verify with (weak, not RSA, not for signing).
     Refused(String),
     /// No key set could be had: not the sender's fault.
@@ -114,6 +118,7 @@ impl KeyStore {
 
     /// The key for `kid`, fetching the key set at most once if it is unknown.
     pub async fn key(&self, kid: &str) -> Lookup {
+        let asked = Instant::now();
         if let Some(found) = self.cached(kid) {
             return found;
         }
@@ -122,11 +127,23 @@ impl KeyStore {
         if let Some(found) = self.cached(kid) {
             return found;
         }
-        if forced.last.is_some_and(|at| at.elapsed() < self.cooldown) {
-            return if forced.last_ok && self.is_loaded() {
+        if let Some(since) = forced.last.map(|at| at.elapsed())
+            && since < self.cooldown
+        {
+            if !(forced.last_ok && self.is_loaded()) {
+                return Lookup::Unavailable("the key set could not be fetched".into());
+            }
+            // Unknown only to a key set fetched after the SET arrived.
+            let fetched_since = self
+                .current
+                .read()
+                .expect("not poisoned")
+                .as_ref()
+                .is_some_and(|set| set.fetched_at >= asked);
+            return if fetched_since {
                 Lookup::Unknown
             } else {
-                Lookup::Unavailable("the key set could not be fetched".into())
+                Lookup::RetryLater(self.cooldown - since)
             };
         }
         forced.last = Some(Instant::now());

@@ -194,6 +194,16 @@ fn set_error_response(err: &SetError) -> Response {
             Json(json!({"err": code, "description": err.to_string()})),
         )
             .into_response(),
-        None => ApiError::unavailable("keys_unavailable", err).into_response(),
+        None => {
+            let mut response = ApiError::unavailable_logged("keys_unavailable").into_response();
+            if let SetError::RetryLater { after, .. } = err {
+                // Whole seconds, rounded up: retrying earlier would find the cooldown.
+                let secs = after.as_millis().div_ceil(1000).max(1);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(secs as u64));
+            }
+            response
+        }
     }
 }

@@ -33,6 +33,9 @@ pub enum SetError {
     /// Not the sender's fault (no key set could be had): 503, so Kakao retries.
     #[error("{0}")]
     Unavailable(String),
+    /// An unknown `kid` before a refetch is allowed: 503 with `Retry-After`.
+    #[error("kid {kid:?} is not in the key set fetched before this SET; refetch allowed in {} s", after.as_secs())]
+    RetryLater { kid: String, after: Duration },
 }
 
 impl SetError {
@@ -43,7 +46,7 @@ impl SetError {
             SetError::InvalidKey(_) => Some("invalid_key"),
             SetError::InvalidIssuer(_) => Some("invalid_issuer"),
             SetError::InvalidAudience(_) => Some("invalid_audience"),
-            SetError::Unavailable(_) => None,
+            SetError::Unavailable(_) | SetError::RetryLater { .. } => None,
         }
     }
 
@@ -109,6 +112,7 @@ impl Verifier {
                 return Err(SetError::InvalidKey(format!("kid {kid:?}: {why}")));
             }
             Lookup::Unavailable(why) => return Err(SetError::Unavailable(why)),
+            Lookup::RetryLater(after) => return Err(SetError::RetryLater { kid, after }),
         };
         let data =
             jsonwebtoken::decode::<Value>(token, &key, &self.validation).map_err(

@@ -17,6 +17,7 @@ mod privacy;
 mod profile_refresh;
 mod security_events;
 mod service;
+mod set_policy;
 mod share;
 mod skill_callback;
 mod skill_endpoint;

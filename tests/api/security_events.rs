@@ -29,7 +29,7 @@ pub(crate) async fn kakao_with(extra: &[(&str, &str)]) -> Kakao {
     Kakao { keys, signer, app }
 }
 
-async fn kakao() -> Kakao {
+pub(crate) async fn kakao() -> Kakao {
     let kakao = kakao_with(&[]).await;
     wait_for_events_family(&kakao.app, "ready").await;
     kakao
@@ -46,7 +46,7 @@ pub(crate) async fn wait_for_events_family(app: &TestApp, status: &str) {
     panic!("the events family never became {status}");
 }
 
-async fn post(app: &TestApp, token: &str) -> (u16, Value) {
+pub(crate) async fn post(app: &TestApp, token: &str) -> (u16, Value) {
     let response = app
         .client
         .post(app.url("/kakao/events"))
@@ -75,7 +75,7 @@ impl Kakao {
         self.send_at(event, user, fields, now()).await;
     }
 
-    async fn send_at(&self, event: &str, user: &str, fields: Value, iat: i64) {
+    pub(crate) async fn send_at(&self, event: &str, user: &str, fields: Value, iat: i64) {
         let token = self
             .signer
             .sign(&self.signer.claims(event, user, fields, iat));
@@ -518,7 +518,10 @@ async fn a_flood_of_random_kids_costs_at_most_a_few_fetches() {
         })
         .collect();
     for request in requests {
-        assert_eq!(request.await.unwrap(), 400);
+        // 400 when a key set fetched after it arrived lacks its kid; 503
+        // (retry later) when it came during the refetch cooldown.
+        let status = request.await.unwrap();
+        assert!(matches!(status, 400 | 503), "{status}");
     }
     let extra = k.keys.jwks_fetches() - fetches;
     assert!(extra <= 2, "{extra} JWKS fetches for 100 unknown kids");
