@@ -30,6 +30,7 @@ use crate::{
         kakao_api::{BotApi, CallOutcome},
     },
     config::Settings,
+    connections::{self, ConnectionLimits},
     error::Chain,
     health,
     profile_refresh::ProfileRefresher,
@@ -70,10 +71,33 @@ impl MakeRequestId for SequentialRequestId {
     }
 }
 
-/// Every route with the middleware stack, outermost first: sensitive headers
+/// What Kakao calls, and the probes: the routes of the public listener.
+fn public_routes() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(skill::router())
+        .merge(admin_key::router())
+        .merge(security_events::router())
+        .merge(bot::router())
+}
+
+/// What only the team's own app and monitoring call.
+fn internal_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(health::metrics_router())
+        .merge(api::router(state.clone()))
+}
+
+/// Every route on one listener (`INTERNAL_BIND_ADDR` unset).
+pub fn router(state: AppState) -> Router {
+    let routes = public_routes().merge(internal_routes(&state));
+    with_middleware(routes, state)
+}
+
+/// `routes` with the middleware stack, outermost first: sensitive headers
 /// hidden from logs, a request id, the trace span, panics turned into 500s,
 /// the request timeout and the body limit.
-pub fn router(state: AppState) -> Router {
+fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let settings = &state.settings;
     let sensitive = [
         header::AUTHORIZATION,
@@ -95,7 +119,7 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!(
                         "request",
                         http.method = %request.method(),
-                        http.path = %request.uri().path(),
+                        http.path = %telemetry::loggable(request.uri().path()),
                         request_id = %id,
                     )
                 })
@@ -111,13 +135,7 @@ pub fn router(state: AppState) -> Router {
             settings.request_body_limit_bytes,
         ));
 
-    Router::new()
-        .merge(health::router())
-        .merge(skill::router())
-        .merge(admin_key::router())
-        .merge(security_events::router())
-        .merge(bot::router())
-        .merge(api::router(state.clone()))
+    routes
         .route_layer(middleware::from_fn(crate::http::record_metrics))
         .fallback(crate::http::unmatched)
         .layer(layers)
@@ -128,6 +146,8 @@ pub fn router(state: AppState) -> Router {
 /// with port 0) learn the address before serving.
 pub struct Server {
     listener: TcpListener,
+    /// `INTERNAL_BIND_ADDR`'s listener, when set.
+    internal: Option<TcpListener>,
     state: AppState,
     extra_routes: Option<Router>,
 }
@@ -156,6 +176,14 @@ impl Server {
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on BIND_ADDR {}", settings.bind_addr))?;
+        let internal = match settings.internal_bind_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on INTERNAL_BIND_ADDR {addr}"))?,
+            ),
+            None => None,
+        };
         let http = crate::http::outbound_client().context("cannot build the HTTP client")?;
         let skill = Arc::new(SkillService::new(
             &settings,
@@ -164,11 +192,8 @@ impl Server {
             tasks.clone(),
         ));
         let security_events = SecurityEvents::from_settings(&settings, http.clone()).map(Arc::new);
-        if settings.kakao_bot_token.is_some() && settings.kakao_bot_webhook_secret.is_none() {
-            tracing::warn!(
-                header = %settings.kakao_bot_webhook_header,
-                "KAKAO_BOT_WEBHOOK_SECRET is not set: POST /kakao/bot accepts any caller"
-            );
+        for warning in health::warnings(&settings) {
+            tracing::warn!(setting = warning.setting, "{}", warning.message);
         }
         let bot = settings.kakao_bot_token.clone().map(|token| {
             let api = BotApi::new(http.clone(), settings.kakao_api_base_url.clone(), token);
@@ -192,6 +217,7 @@ impl Server {
         }));
         Ok(Self {
             listener,
+            internal,
             state,
             extra_routes: None,
         })
@@ -209,37 +235,74 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
+    /// Where `/api` and `/metrics` are served, when `INTERNAL_BIND_ADDR` is set.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal.as_ref().map(|listener| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
+    }
+
     /// Serves until `shutdown` fires, then lets in-flight requests finish
     /// within `shutdown_grace_ms`, and background tasks (pending skill
     /// callbacks, queued events) within another.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             listener,
+            internal,
             state,
             extra_routes,
         } = self;
         let grace = state.settings.shutdown_grace_ms;
+        let limits = ConnectionLimits::from_settings(&state.settings);
         start_background(&state, &shutdown);
         let storage = state.storage.clone();
         let tasks = state.tasks.clone();
-        let app = match extra_routes {
-            Some(extra) => router(state).merge(extra),
-            None => router(state),
+        let (public_app, internal_app) = match &internal {
+            Some(_) => (
+                with_middleware(public_routes(), state.clone()),
+                Some(with_middleware(internal_routes(&state), state)),
+            ),
+            None => (router(state), None),
         };
+        let public_app = match extra_routes {
+            Some(extra) => public_app.merge(extra),
+            None => public_app,
+        };
+        let connections = TaskTracker::new();
         tracing::info!(addr = %listener.local_addr()?, "kakao-webhooks listening");
-
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future();
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => result.context("server failed")?,
-            () = shutdown.cancelled() => {
-                tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining requests");
-                if tokio::time::timeout(grace, &mut server).await.is_err() {
-                    tracing::warn!("requests still running after the grace period; closing them");
-                }
-            }
+        let mut listeners = vec![tokio::spawn(connections::serve(
+            listener,
+            public_app,
+            limits,
+            shutdown.clone(),
+            connections.clone(),
+        ))];
+        if let (Some(listener), Some(app)) = (internal, internal_app) {
+            tracing::info!(addr = %listener.local_addr()?, "internal API and /metrics listening");
+            listeners.push(tokio::spawn(connections::serve(
+                listener,
+                app,
+                limits,
+                shutdown.clone(),
+                connections.clone(),
+            )));
+        }
+        shutdown.cancelled().await;
+        for listener in listeners {
+            let _ = listener.await;
+        }
+        connections.close();
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: draining requests"
+        );
+        if tokio::time::timeout(grace, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still running after the grace period; closing them");
         }
         tasks.close();
         let drained = tokio::time::timeout(grace, async {
@@ -309,11 +372,11 @@ async fn update_commands(api: BotApi, commands: Vec<crate::config::BotCommand>) 
                 return;
             }
             CallOutcome::Refused(error) => {
-                tracing::error!(kakao.code = error.code, kakao.msg = %error.msg, "Kakao refused KAKAO_BOT_COMMANDS");
+                tracing::error!(kakao.code = error.code, kakao.msg = %crate::telemetry::loggable(&error.msg), "Kakao refused KAKAO_BOT_COMMANDS");
                 return;
             }
             CallOutcome::Transient(error) => {
-                tracing::warn!(attempt, kakao.code = error.code, kakao.msg = %error.msg, "cannot replace the bot command menu yet");
+                tracing::warn!(attempt, kakao.code = error.code, kakao.msg = %crate::telemetry::loggable(&error.msg), "cannot replace the bot command menu yet");
                 tokio::time::sleep(delay).await;
                 delay *= 4;
             }

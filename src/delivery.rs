@@ -98,14 +98,14 @@ fn log_stored(family: &'static str, event: &NewEvent, recorded: Recorded) {
         Recorded::Stored { event_id } => tracing::info!(
             webhook.family = family,
             event.id = event_id,
-            event.type = %event.event_type,
+            event.type = %crate::telemetry::loggable(&event.event_type),
             user.id = user_id,
             outcome = "accepted",
             "webhook stored"
         ),
         Recorded::Duplicate => tracing::info!(
             webhook.family = family,
-            event.type = %event.event_type,
+            event.type = %crate::telemetry::loggable(&event.event_type),
             user.id = user_id,
             outcome = "duplicate",
             "webhook repeated; already stored"

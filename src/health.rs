@@ -21,7 +21,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+}
+
+/// `/metrics`: internal, beside the API when `INTERNAL_BIND_ADDR` is set.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
 }
 
 async fn health() -> impl IntoResponse {
@@ -83,8 +87,45 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "status": if all_ready { "ready" } else { "not_ready" },
         "database": if database_ok { "ok" } else { "failing" },
         "families": checks,
+        "warnings": warnings(settings),
     });
     (status, Json(body))
+}
+
+/// Something configured so that anyone can reach what should be guarded:
+/// logged at start-up and listed by `/ready` until fixed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Warning {
+    pub family: &'static str,
+    pub setting: &'static str,
+    pub message: &'static str,
+}
+
+pub fn warnings(settings: &crate::config::Settings) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    if settings.skill_secret.is_none() {
+        warnings.push(Warning {
+            family: "skill",
+            setting: "SKILL_SECRET",
+            message: "unset: POST /kakao/skill answers any caller; set it and send it from the skill's headers in OpenBuilder",
+        });
+    }
+    if settings.kakao_bot_token.is_some() && settings.kakao_bot_webhook_secret.is_none() {
+        warnings.push(Warning {
+            family: "bot",
+            setting: "KAKAO_BOT_WEBHOOK_SECRET",
+            message: "unset: POST /kakao/bot accepts events from any caller",
+        });
+    }
+    let public = !settings.bind_addr.ip().is_loopback();
+    if public && settings.internal_bind_addr.is_none() && settings.internal_api_token.is_some() {
+        warnings.push(Warning {
+            family: "api",
+            setting: "INTERNAL_BIND_ADDR",
+            message: "unset: /api and /metrics are served on the public BIND_ADDR",
+        });
+    }
+    warnings
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -51,6 +51,28 @@ pub fn api_url(base: &url::Url, path: &str) -> url::Url {
     url
 }
 
+/// Kakao's endpoints are reached over https only: a key set or a user
+/// profile fetched over plain http could be swapped on the way. Loopback
+/// hosts (tests, `serve --dev`, a stand-in on the same machine) may use http.
+pub fn https_or_loopback(url: &url::Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        scheme => Err(format!(
+            "{scheme}:// is allowed only for loopback hosts; use https"
+        )),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// An answer's body, at most `max` bytes: a peer cannot make us buffer more.
 pub async fn read_limited(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();

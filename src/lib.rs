@@ -28,6 +28,7 @@ pub mod app;
 pub mod bot;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod dev;
 pub mod doctor;

@@ -46,3 +46,54 @@ pub fn metrics_handle() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Longest piece of an attacker-chosen string written to a log line.
+const MAX_LOGGED_CHARS: usize = 96;
+
+/// A string someone outside chose (a token's `alg` or `kid`, a content type,
+/// an id), for a log field: control characters and quotes escaped, so one
+/// value cannot forge a line, and cut to [`MAX_LOGGED_CHARS`] with its length.
+pub fn loggable(value: &str) -> Loggable<'_> {
+    Loggable(value)
+}
+
+pub struct Loggable<'a>(&'a str);
+
+impl std::fmt::Display for Loggable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(MAX_LOGGED_CHARS) {
+            write!(f, "{}", c.escape_debug())?;
+        }
+        if chars.next().is_some() {
+            write!(f, "…({} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Loggable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable;
+
+    #[test]
+    fn a_loggable_string_is_escaped_and_cut() {
+        assert_eq!(loggable("RS256").to_string(), "RS256");
+        let forged = "x\n2026-12-01T00:00:00Z  INFO forged line\u{1b}[31m\"";
+        let shown = loggable(forged).to_string();
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}'),
+            "{shown}"
+        );
+        assert!(shown.starts_with(r"x\n2026"), "{shown}");
+        let long = "k".repeat(1000);
+        let shown = loggable(&long).to_string();
+        assert_eq!(shown, format!("{}…(1000 bytes)", "k".repeat(96)));
+    }
+}

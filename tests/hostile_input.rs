@@ -96,11 +96,12 @@ proptest! {
             claims["events"] = Value::Object(map);
         }
         claims["sub"] = value;
-        if let Ok(claims) = serde_json::from_value::<SetClaims>(claims)
-            && let Ok(events) = event::parse(&claims, "i")
-        {
+        if let Ok(claims) = serde_json::from_value::<SetClaims>(claims) {
+            // One parsed event per event of the SET, applicable or not.
+            let events = event::parse(&claims, "i");
+            prop_assert_eq!(events.len(), claims.events.len());
             for parsed in events {
-                let _ = (parsed.effects(), parsed.type_name().to_owned());
+                let _ = (parsed.effects(), parsed.type_name().to_owned(), parsed.unapplied_reason());
             }
         }
     }

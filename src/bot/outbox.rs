@@ -26,6 +26,7 @@ use crate::{
         Storage,
         bot::{KakaoErrorCode, OutboxEnd, OutboxItem, OutboxKind},
     },
+    telemetry::loggable,
 };
 
 /// A callback token is valid for 5 minutes from the event; we stop using it
@@ -241,7 +242,7 @@ impl BotOutbox {
                 tracing::warn!(
                     outbox.id = item.outbox_id,
                     kakao.code = error.code,
-                    kakao.msg = %error.msg,
+                    kakao.msg = %loggable(&error.msg),
                     retry_ms = delay.as_millis() as u64,
                     "bot API call failed; will retry"
                 );
@@ -298,17 +299,17 @@ impl BotOutbox {
         let response = match outcome {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(err))) => {
-                tracing::warn!(error = %format!("{err:#}"), t, "bot handler failed; sending the fallback");
+                tracing::warn!(error = %format!("{err:#}"), t = %loggable(&t), "bot handler failed; sending the fallback");
                 return Ok(fallback());
             }
             Ok(Err(join)) => {
-                tracing::error!(error = %join, t, "bot handler panicked; sending the fallback");
+                tracing::error!(error = %join, t = %loggable(&t), "bot handler panicked; sending the fallback");
                 return Ok(fallback());
             }
             Err(_) => {
                 task.abort();
                 tracing::warn!(
-                    t,
+                    t = %loggable(&t),
                     budget_ms = budget.as_millis() as u64,
                     "bot handler still running at its deadline; sending the fallback"
                 );
@@ -320,7 +321,7 @@ impl BotOutbox {
         };
         let (checked, warnings) = check_reply(&response, room);
         for warning in warnings {
-            tracing::warn!(t, "bot reply: {warning}");
+            tracing::warn!(t = %loggable(&t), "bot reply: {warning}");
         }
         match checked {
             Ok(()) => Ok(Some(response)),
@@ -364,7 +365,7 @@ impl BotOutbox {
             }
             (_, Some(error)) => {
                 count_kakao_error(error);
-                tracing::warn!(outbox.id = item.outbox_id, kind = kind_label(kind), outcome = end.as_str(), kakao.code = error.code, kakao.msg = %error.msg, "bot message not sent");
+                tracing::warn!(outbox.id = item.outbox_id, kind = kind_label(kind), outcome = end.as_str(), kakao.code = error.code, kakao.msg = %loggable(&error.msg), "bot message not sent");
             }
             (OutboxEnd::Expired, None) => tracing::warn!(
                 outbox.id = item.outbox_id,

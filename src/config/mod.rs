@@ -22,10 +22,17 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub bind_addr: SocketAddr,
+    #[serde(deserialize_with = "optional_socket_addr")]
+    pub internal_bind_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
     pub request_body_limit_bytes: usize,
     #[serde(deserialize_with = "millis")]
     pub request_timeout_ms: Duration,
+    #[serde(deserialize_with = "millis")]
+    pub header_read_timeout_ms: Duration,
+    #[serde(deserialize_with = "millis")]
+    pub keep_alive_timeout_ms: Duration,
+    pub max_connections: usize,
     #[serde(deserialize_with = "millis")]
     pub shutdown_grace_ms: Duration,
     pub dev_dir: std::path::PathBuf,
@@ -42,16 +49,16 @@ pub struct Settings {
     pub kakao_admin_key: Option<SecretString>,
     #[serde(deserialize_with = "optional_secret")]
     pub kakao_admin_key_previous: Option<SecretString>,
-    #[serde(deserialize_with = "http_url")]
+    #[serde(deserialize_with = "kakao_url")]
     pub kakao_issuer: Url,
-    #[serde(deserialize_with = "optional_http_url")]
+    #[serde(deserialize_with = "optional_kakao_url")]
     pub kakao_jwks_url: Option<Url>,
     #[serde(deserialize_with = "millis")]
     pub kakao_jwks_timeout_ms: Duration,
     #[serde(deserialize_with = "millis")]
     pub kakao_jwks_refetch_cooldown_ms: Duration,
     pub kakao_profile_refresh: bool,
-    #[serde(deserialize_with = "http_url")]
+    #[serde(deserialize_with = "kakao_url")]
     pub kakao_api_base_url: Url,
     #[serde(deserialize_with = "optional_secret")]
     pub internal_api_token: Option<SecretString>,
@@ -191,6 +198,24 @@ impl Settings {
                 "must be 1 to 3650 days",
             ));
         }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("max_connections", "must be at least 1"));
+        }
+        if self.header_read_timeout_ms < Duration::from_millis(100) {
+            return Err(ConfigError::new(
+                "header_read_timeout_ms",
+                "must be at least 100 ms",
+            ));
+        }
+        if self
+            .internal_bind_addr
+            .is_some_and(|internal| internal == self.bind_addr && internal.port() != 0)
+        {
+            return Err(ConfigError::new(
+                "internal_bind_addr",
+                "must differ from BIND_ADDR: the point is a listener the public cannot reach",
+            ));
+        }
         if self.request_body_limit_bytes < 1024 {
             return Err(ConfigError::new(
                 "request_body_limit_bytes",
@@ -226,8 +251,8 @@ mod values;
 
 pub use self::values::*;
 use self::values::{
-    header_name, host_patterns, http_url, millis, millis_or_zero, optional_http_url,
-    optional_secret, optional_text, required_text, validate_commands,
+    header_name, host_patterns, kakao_url, millis, millis_or_zero, optional_kakao_url,
+    optional_secret, optional_socket_addr, optional_text, required_text, validate_commands,
 };
 
 #[cfg(test)]
@@ -286,6 +311,26 @@ mod tests {
             err.to_string()
                 .starts_with("invalid setting SKILL_SYNC_BUDGET_MS:")
         );
+    }
+
+    #[test]
+    fn kakao_urls_must_be_https_except_on_loopback() {
+        for key in ["KAKAO_ISSUER", "KAKAO_JWKS_URL", "KAKAO_API_BASE_URL"] {
+            let err = Settings::from_vars(None, [(key, "http://kauth.example.com")]).unwrap_err();
+            assert_eq!(err.setting, key);
+            assert!(err.to_string().contains("https"), "{err}");
+            for local in [
+                "http://127.0.0.1:9000",
+                "http://localhost:9000",
+                "http://[::1]:9000",
+            ] {
+                assert!(
+                    Settings::from_vars(None, [(key, local)]).is_ok(),
+                    "{key}={local}"
+                );
+            }
+            assert!(Settings::from_vars(None, [(key, "https://kauth.example.com")]).is_ok());
+        }
     }
 
     #[test]

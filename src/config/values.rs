@@ -171,22 +171,36 @@ pub(super) fn millis_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration
         .map_err(|_| de::Error::custom(format!("{text:?} is not a whole number of milliseconds")))
 }
 
-fn parse_http_url(text: &str) -> Result<Url, String> {
+/// One of Kakao's endpoints: https, or http on a loopback host.
+fn parse_kakao_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("{text:?} must be an http(s) URL with a host"));
+        return Err(format!("{text:?} must be an https URL with a host"));
     }
+    crate::http::https_or_loopback(&url).map_err(|why| format!("{text:?}: {why}"))?;
     Ok(url)
 }
 
-pub(super) fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+pub(super) fn kakao_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
     let text = required_text(d)?;
-    parse_http_url(&text).map_err(de::Error::custom)
+    parse_kakao_url(&text).map_err(de::Error::custom)
 }
 
-pub(super) fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+pub(super) fn optional_kakao_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
     optional_text(d)?
-        .map(|text| parse_http_url(&text))
+        .map(|text| parse_kakao_url(&text))
+        .transpose()
+        .map_err(de::Error::custom)
+}
+
+pub(super) fn optional_socket_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    optional_text(d)?
+        .map(|text| {
+            text.parse()
+                .map_err(|_| format!("{text:?} is not an address and port like 127.0.0.1:9090"))
+        })
         .transpose()
         .map_err(de::Error::custom)
 }

@@ -65,6 +65,12 @@ pub enum SecurityEvent {
         uri: String,
         payload: Value,
     },
+    /// A known type this version cannot apply (a subject format it does not
+    /// know, a field missing): signed by Kakao, so stored and acknowledged,
+    /// and marked unapplied with the reason instead of refused.
+    Unapplicable {
+        reason: String,
+    },
 }
 
 /// One event of a SET, ready to store.
@@ -78,7 +84,20 @@ pub struct ParsedEvent {
     pub time: i64,
 }
 
+/// Why a signed event is stored without effects: its type is unknown, or it
+/// cannot be applied as sent.
+pub const UNKNOWN_TYPE: &str = "event type not understood";
+
 impl ParsedEvent {
+    /// Why nothing of this event was applied, if so.
+    pub fn unapplied_reason(&self) -> Option<&str> {
+        match &self.event {
+            SecurityEvent::Unknown { .. } => Some(UNKNOWN_TYPE),
+            SecurityEvent::Unapplicable { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
     /// The stored event type: the short name of a known type
     /// (`user-unlinked`, …), the full URI of an unknown one.
     pub fn type_name(&self) -> &str {
@@ -93,12 +112,44 @@ impl ParsedEvent {
 }
 
 /// Reads every event of the SET; `issuer` is what a subject's `iss` must say.
-pub fn parse(claims: &SetClaims, issuer: &str) -> Result<Vec<ParsedEvent>, SetError> {
+/// The JWT and its required claims were checked by the verifier, so what
+/// fails here is Kakao's authentic event that this version cannot apply: it
+/// is kept, unapplied, with the reason, never refused (RFC 8935 would have
+/// Kakao drop it), and tied to its user when one can be told.
+pub fn parse(claims: &SetClaims, issuer: &str) -> Vec<ParsedEvent> {
     claims
         .events
         .iter()
-        .map(|(uri, body)| parse_one(claims, issuer, uri, body))
+        .map(|(uri, body)| {
+            parse_one(claims, issuer, uri, body).unwrap_or_else(|err| ParsedEvent {
+                uri: uri.to_owned(),
+                event: SecurityEvent::Unapplicable {
+                    reason: err.to_string(),
+                },
+                user_id: best_effort_user(claims, issuer, body),
+                time: event_time(claims, body),
+            })
+        })
         .collect()
+}
+
+/// The user an unapplicable event names, when that much of it is readable.
+fn best_effort_user(claims: &SetClaims, issuer: &str, body: &Value) -> Option<UserId> {
+    let subject = Subject::of(body.get("subject")).ok().flatten();
+    user_id(claims, issuer, subject.as_ref()).ok().flatten()
+}
+
+/// When the event happened (ms, end of its second): its `event_timestamp`,
+/// unless that is well after `iat` (a bad clock, or milliseconds), which
+/// would decide ordering for good and block every later change of that
+/// attribute; then `iat`, since an event happens before its SET is issued.
+fn event_time(claims: &SetClaims, body: &Value) -> i64 {
+    let seconds = body
+        .get("event_timestamp")
+        .and_then(Value::as_i64)
+        .filter(|&at| at <= claims.iat.saturating_add(MAX_EVENT_AHEAD_SECS))
+        .unwrap_or(claims.iat);
+    crate::clock::end_of_second(seconds.saturating_mul(1000))
 }
 
 fn parse_one(
@@ -185,20 +236,11 @@ fn parse_one(
             "{uri} names no user (no subject, sub_id or sub)"
         )));
     }
-    // An event happens before its SET is issued: an event_timestamp well
-    // after iat (a bad clock, or milliseconds) would decide ordering for
-    // good, blocking every later change of that attribute; iat is used.
-    let seconds = fields
-        .get("event_timestamp")
-        .and_then(Value::as_i64)
-        .filter(|&at| at <= claims.iat.saturating_add(MAX_EVENT_AHEAD_SECS))
-        .unwrap_or(claims.iat);
     Ok(ParsedEvent {
         uri: uri.to_owned(),
         event,
         user_id,
-        // Whole seconds, taken as the end of that second (see end_of_second).
-        time: crate::clock::end_of_second(seconds.saturating_mul(1000)),
+        time: event_time(claims, body),
     })
 }
 
@@ -372,7 +414,7 @@ impl ParsedEvent {
                 }]
             }
             SecurityEvent::UserProfileChanged => vec![Effect::ProfileStale { user_id: user }],
-            SecurityEvent::Unknown { .. } => Vec::new(),
+            SecurityEvent::Unknown { .. } | SecurityEvent::Unapplicable { .. } => Vec::new(),
         }
     }
 }

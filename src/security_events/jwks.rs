@@ -225,8 +225,9 @@ impl KeyStore {
             .await
             .map_err(|err| {
                 format!(
-                    "JWKS request to {} failed: {err}",
-                    url.host_str().unwrap_or("?")
+                    "JWKS request to {} failed: {}",
+                    url.host_str().unwrap_or("?"),
+                    err.without_url()
                 )
             })?;
         if !response.status().is_success() {
@@ -269,16 +270,18 @@ impl KeyStore {
             "{}/.well-known/sse-configuration",
             issuer.as_str().trim_end_matches('/')
         );
+        // Errors name the issuer's host, never a URL (logs stay free of URLs).
+        let host = issuer.host_str().unwrap_or("?");
         let response = self
             .client
             .get(&config_url)
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|err| format!("discovery at {config_url} failed: {err}"))?;
+            .map_err(|err| format!("discovery at {host} failed: {}", err.without_url()))?;
         if !response.status().is_success() {
             return Err(format!(
-                "discovery at {config_url} answered {}",
+                "discovery at {host} answered {}",
                 response.status()
             ));
         }
@@ -288,14 +291,28 @@ impl KeyStore {
             jwks_uri: String,
         }
         let config: Configuration = serde_json::from_slice(&body)
-            .map_err(|err| format!("{config_url} has no jwks_uri: {err}"))?;
-        let url = Url::parse(&config.jwks_uri)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "https" | "http"))
-            .ok_or_else(|| format!("jwks_uri {:?} is not an http(s) URL", config.jwks_uri))?;
+            .map_err(|err| format!("discovery at {host} gave no jwks_uri: {err}"))?;
+        let url = discovered_jwks_uri(issuer, &config.jwks_uri)?;
         *discovered = Some(url.clone());
         Ok(url)
     }
+}
+
+/// The `jwks_uri` a discovery document names, if we may fetch keys there:
+/// https (http only on loopback) and on the issuer's own host, so whoever
+/// can answer the discovery call cannot point us at keys elsewhere.
+fn discovered_jwks_uri(issuer: &Url, jwks_uri: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(jwks_uri).map_err(|_| "the discovered jwks_uri is not a URL".to_owned())?;
+    crate::http::https_or_loopback(&url)
+        .map_err(|why| format!("the discovered jwks_uri: {why}"))?;
+    if url.host_str().is_none() || url.host_str() != issuer.host_str() {
+        return Err(format!(
+            "the discovered jwks_uri is not on the issuer's host {}",
+            issuer.host_str().unwrap_or("?")
+        ));
+    }
+    Ok(url)
 }
 
 /// `Cache-Control: max-age`, clamped; a default when absent.
@@ -324,14 +341,9 @@ async fn bounded_body(response: reqwest::Response) -> Result<Vec<u8>, String> {
     {
         return Err("JWKS body too large".into());
     }
-    let body = response
-        .bytes()
+    crate::http::read_limited(response, MAX_BODY_BYTES)
         .await
-        .map_err(|err| format!("JWKS body unreadable: {err}"))?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err("JWKS body too large".into());
-    }
-    Ok(body.to_vec())
+        .map_err(|why| format!("JWKS body: {why}"))
 }
 
 /// An RSA signing key of at least 2048 bits for RS256, or why not.
@@ -387,6 +399,28 @@ mod tests {
         assert_eq!(modulus_bits(&[0x80; 256]), 2048);
         assert_eq!(modulus_bits(&[0x00, 0x01, 0xff]), 9);
         assert_eq!(modulus_bits(&[]), 0);
+    }
+
+    #[test]
+    fn a_discovered_jwks_uri_must_be_https_on_the_issuers_host() {
+        let kakao: Url = "https://kauth.kakao.com".parse().unwrap();
+        let ok = discovered_jwks_uri(&kakao, "https://kauth.kakao.com/.well-known/jwks.json");
+        assert_eq!(ok.unwrap().path(), "/.well-known/jwks.json");
+        for (uri, says) in [
+            ("http://kauth.kakao.com/jwks.json", "https"),
+            ("https://evil.example/jwks.json", "issuer's host"),
+            (
+                "https://kauth.kakao.com.evil.example/jwks.json",
+                "issuer's host",
+            ),
+            ("file:///etc/passwd", "https"),
+            ("not a url", "not a URL"),
+        ] {
+            let err = discovered_jwks_uri(&kakao, uri).unwrap_err();
+            assert!(err.contains(says), "{uri}: {err}");
+        }
+        let local: Url = "http://127.0.0.1:8080".parse().unwrap();
+        assert!(discovered_jwks_uri(&local, "http://127.0.0.1:9090/jwks").is_ok());
     }
 
     #[test]

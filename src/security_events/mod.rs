@@ -35,7 +35,7 @@ use crate::{
     delivery::Family,
     error::ApiError,
     state::AppState,
-    storage::{Dedupe, NewEvent, Source},
+    storage::{Dedupe, NewEvent, Recorded, Source},
 };
 
 pub fn router() -> Router<AppState> {
@@ -108,12 +108,33 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         Err(err) => {
             let code = err.code().unwrap_or("unavailable");
             metrics::counter!("kakao_set_rejections_total", "err" => code).increment(1);
-            tracing::warn!(set.err = code, reason = %err, "security event token refused");
+            tracing::warn!(set.err = code, reason = %crate::telemetry::loggable(&err.to_string()), "security event token refused");
             return set_error_response(&err);
         }
     };
-    if let Err(error) = Family::SECURITY_EVENTS.store(&state.storage, &events).await {
-        return error.into_response();
+    let recorded = match Family::SECURITY_EVENTS.store(&state.storage, &events).await {
+        Ok(recorded) => recorded,
+        Err(error) => return error.into_response(),
+    };
+    let stored = events
+        .iter()
+        .zip(recorded)
+        .filter(|(_, recorded)| matches!(recorded, Recorded::Stored { .. }));
+    for (event, _) in stored.filter(|(event, _)| event.unapplied_reason.is_some()) {
+        // The type label only for types we know: an unknown URI is Kakao's to
+        // choose, and a label per URI would grow without bound.
+        let known = !event.event_type.contains("://");
+        let label = if known {
+            event.event_type.clone()
+        } else {
+            "unknown".into()
+        };
+        metrics::counter!("kakao_set_events_unapplied_total", "type" => label).increment(1);
+        tracing::warn!(
+            event.type = %crate::telemetry::loggable(&event.event_type),
+            reason = %crate::telemetry::loggable(event.unapplied_reason.as_deref().unwrap_or_default()),
+            "security event stored unapplied"
+        );
     }
     // How long after Kakao says each change happened it took effect.
     let now = now_millis();
@@ -137,7 +158,7 @@ async fn verified_events(
         .trim();
     let verified = service.verifier.verify(token).await?;
     let claims = &verified.claims;
-    let parsed = event::parse(claims, &service.issuer)?;
+    let parsed = event::parse(claims, &service.issuer);
     let times = parsed.iter().map(|event| event.time).collect();
     let events = parsed
         .iter()
@@ -150,7 +171,7 @@ async fn verified_events(
             event_time: Some(parsed.time),
             payload: json!({"kid": verified.kid, "claims": verified.raw_claims}),
             effects: effects_of(parsed, service.refresh_profiles),
-            unapplied_reason: None,
+            unapplied_reason: parsed.unapplied_reason().map(str::to_owned),
         })
         .collect();
     Ok((events, times))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::response::SkillResponse;
-use crate::config::HostPattern;
+use crate::{config::HostPattern, telemetry::loggable};
 
 #[derive(Debug, Clone)]
 pub struct CallbackPolicy {
@@ -73,6 +73,9 @@ impl Delivery {
     }
 }
 
+/// Kakao answers a callback with a few short fields.
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
 /// Kakao's answer to a callback POST.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,13 +106,19 @@ pub async fn deliver(
     {
         Ok(answer) => answer,
         Err(err) => {
-            tracing::warn!(callback.host = %host, error = %err, "skill callback POST failed");
+            // reqwest's error text carries the URL, and with it the one-time token.
+            tracing::warn!(callback.host = %host, error = %err.without_url(), "skill callback POST failed");
             return Delivery::Failed;
         }
     };
     let status = answer.status();
     // A body that is not Kakao's answer still tells us the HTTP status.
-    let body: CallbackAnswer = answer.json().await.unwrap_or_default();
+    // Read bounded: the callback host is only as trusted as its allowlist.
+    let body: CallbackAnswer = crate::http::read_limited(answer, MAX_ANSWER_BYTES)
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
     let reported_failure = matches!(body.status.as_deref(), Some("FAIL" | "ERROR"));
     let delivery = if status.is_success() && !reported_failure {
         Delivery::Delivered
@@ -119,9 +128,9 @@ pub async fn deliver(
     tracing::info!(
         callback.host = %host,
         http.status = status.as_u16(),
-        callback.task_id = body.task_id.as_deref().unwrap_or(""),
-        callback.status = body.status.as_deref().unwrap_or(""),
-        callback.message = body.message.as_deref().unwrap_or(""),
+        callback.task_id = %loggable(body.task_id.as_deref().unwrap_or("")),
+        callback.status = %loggable(body.status.as_deref().unwrap_or("")),
+        callback.message = %loggable(body.message.as_deref().unwrap_or("")),
         outcome = delivery.as_str(),
         "skill callback sent"
     );

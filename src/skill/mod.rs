@@ -130,7 +130,7 @@ impl SkillService {
             .and_then(|raw| match self.callbacks.check(raw) {
                 Ok(url) => Some(url),
                 Err(refused) => {
-                    tracing::warn!(reason = %refused, "skill callback URL refused; answering synchronously");
+                    tracing::warn!(reason = %crate::telemetry::loggable(&refused.to_string()), "skill callback URL refused; answering synchronously");
                     None
                 }
             });
@@ -155,7 +155,7 @@ impl SkillService {
                     task.abort();
                     metrics::counter!("kakao_skill_timeouts_total").increment(1);
                     tracing::warn!(
-                        skill.block = %block,
+                        skill.block = %crate::telemetry::loggable(&block),
                         budget_ms = self.sync_budget.as_millis() as u64,
                         "skill handler overran the sync budget without a callback URL; cancelled and answered the fallback text"
                     );
@@ -182,7 +182,7 @@ impl SkillService {
             Err(_) => {
                 task.abort();
                 tracing::warn!(
-                    skill.block = %block,
+                    skill.block = %crate::telemetry::loggable(&block),
                     "skill handler still running at the callback deadline; cancelled and sent the fallback text"
                 );
                 self.fallback()
@@ -206,18 +206,18 @@ impl SkillService {
                 Ok(()) => response,
                 Err(violations) => {
                     metrics::counter!("kakao_skill_invalid_responses_total").increment(1);
-                    tracing::error!(skill.block = %block, %violations, "skill handler built a response Kakao would drop; answered the fallback text");
+                    tracing::error!(skill.block = %crate::telemetry::loggable(block), %violations, "skill handler built a response Kakao would drop; answered the fallback text");
                     self.fallback()
                 }
             },
             Ok(Err(err)) => {
                 metrics::counter!("kakao_skill_handler_errors_total").increment(1);
-                tracing::error!(skill.block = %block, error = format!("{err:#}"), "skill handler failed; answered the fallback text");
+                tracing::error!(skill.block = %crate::telemetry::loggable(block), error = format!("{err:#}"), "skill handler failed; answered the fallback text");
                 self.fallback()
             }
             Err(join) => {
                 metrics::counter!("kakao_skill_handler_errors_total").increment(1);
-                tracing::error!(skill.block = %block, error = %join, "skill handler panicked; answered the fallback text");
+                tracing::error!(skill.block = %crate::telemetry::loggable(block), error = %join, "skill handler panicked; answered the fallback text");
                 self.fallback()
             }
         }

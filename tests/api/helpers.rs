@@ -27,6 +27,8 @@ pub const API_TOKEN: &str = "test-api-token";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `INTERNAL_BIND_ADDR`'s listener, when the test sets one.
+    pub internal_addr: Option<SocketAddr>,
     pub client: reqwest::Client,
     _dir: TempDir,
     shutdown: CancellationToken,
@@ -93,10 +95,12 @@ impl TestAppBuilder {
             .await
             .expect("server builds");
         let addr = server.local_addr();
+        let internal_addr = server.internal_addr();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(server.run(shutdown.clone()));
         TestApp {
             addr,
+            internal_addr,
             client: reqwest::Client::new(),
             _dir: dir,
             shutdown,
@@ -183,7 +187,18 @@ impl TestApp {
         body["events"].as_array().unwrap().clone()
     }
 
+    /// `path` on the listener that serves it: `/api` and `/metrics` on the
+    /// internal one when it is set.
     pub fn url(&self, path: &str) -> String {
+        let internal = path.starts_with("/api") || path.starts_with("/metrics");
+        match self.internal_addr {
+            Some(addr) if internal => format!("http://{addr}{path}"),
+            _ => self.public_url(path),
+        }
+    }
+
+    /// `path` on the public listener (`BIND_ADDR`), whatever it is.
+    pub fn public_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 

@@ -13,6 +13,7 @@ mod helpers;
 mod hostile_bodies;
 mod instances;
 mod kakao_keys;
+mod listeners;
 mod privacy;
 mod profile_refresh;
 mod security_events;

@@ -56,3 +56,87 @@ async fn an_event_timestamp_in_the_future_does_not_decide_ordering() {
     k.send_at("user-linked", "5003", json!({}), t).await;
     assert_eq!(k.user("5003").await["status"], "linked", "iat ordered them");
 }
+
+#[tokio::test]
+async fn a_signed_set_that_cannot_be_applied_is_stored_unapplied_with_its_reason() {
+    let k = kakao().await;
+    k.app.login("5101").await;
+    let cases = [
+        // An identifier event without an email or phone subject.
+        (
+            k.signer
+                .claims("identifier-changed", "5101", json!({}), now()),
+            "needs an email or phone subject",
+        ),
+        // A subject format this version does not know.
+        (
+            k.signer.claims(
+                "account-disabled",
+                "5101",
+                json!({"subject": {"subject_type": "opaque", "id": "x"}}),
+                now(),
+            ),
+            "not understood",
+        ),
+        // A scope event without its scope.
+        (
+            k.signer
+                .claims("user-scope-withdraw", "5101", json!({}), now()),
+            "has no scope",
+        ),
+    ];
+    for (claims, reason) in &cases {
+        assert_eq!(
+            post(&k.app, &k.signer.sign(claims)).await.0,
+            202,
+            "{reason}"
+        );
+    }
+    let events = k.app.events().await;
+    assert_eq!(events.len(), cases.len(), "each SET stored");
+    for (_, reason) in &cases {
+        let event = events
+            .iter()
+            .find(|event| {
+                event["unapplied_reason"]
+                    .as_str()
+                    .is_some_and(|text| text.contains(reason))
+            })
+            .unwrap_or_else(|| panic!("no event unapplied for {reason}: {events:#?}"));
+        assert_eq!(
+            event["user_id"], "5101",
+            "tied to its user: erased when they leave"
+        );
+        assert_eq!(event["applied_at"], serde_json::Value::Null);
+    }
+    // Nothing of them was applied: the user is as they were.
+    let user = k.user("5101").await;
+    assert_eq!(user["status"], "linked");
+    let metrics = k.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"kakao_set_events_unapplied_total{type="account-disabled"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_set_naming_two_users_is_stored_unapplied_and_tied_to_neither() {
+    let k = kakao().await;
+    let mut claims = k.signer.claims("account-purged", "5201", json!({}), now());
+    claims["sub"] = json!("5202");
+    assert_eq!(post(&k.app, &k.signer.sign(&claims)).await.0, 202);
+    let events = k.app.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["type"], "account-purged");
+    assert_eq!(events[0]["user_id"], serde_json::Value::Null);
+    assert!(
+        events[0]["unapplied_reason"]
+            .as_str()
+            .unwrap()
+            .contains("different users"),
+        "{}",
+        events[0]
+    );
+    // What is malformed in the JWT itself is still refused.
+    k.refused("not a jwt", "invalid_request").await;
+}

@@ -1,0 +1,310 @@
+//! Accepting connections, and bounding what a client can hold.
+//!
+//! `axum::serve` sets no timer, so a client that sends its headers a byte
+//! at a time, or opens connections and says nothing, keeps a file descriptor
+//! and a task for as long as it likes. Here each listener caps its open
+//! connections, and a watchdog per connection cuts one that takes longer
+//! than `HEADER_READ_TIMEOUT_MS` to send a request's headers or sits idle
+//! between requests longer than `KEEP_ALIVE_TIMEOUT_MS`. hyper's own header
+//! timer counts idle time and header time as one, so it is kept only as a
+//! backstop above both.
+
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::Router;
+use hyper::{Request, body::Incoming};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::conn::auto,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::ServiceExt;
+
+use crate::config::Settings;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl ConnectionLimits {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            header_read_timeout: settings.header_read_timeout_ms,
+            keep_alive_timeout: settings.keep_alive_timeout_ms,
+            max_connections: settings.max_connections,
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown`, each connection a task on
+/// `connections`; once `shutdown` fires no connection is accepted, and open
+/// ones finish their request and close.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+    connections: TaskTracker,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout + limits.keep_alive_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    loop {
+        // A slot first: past the cap, clients wait in the kernel's queue.
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = shutdown.cancelled() => return,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors, or a connection reset before accept.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        connections.spawn(serve_connection(
+            stream,
+            app.clone(),
+            Arc::clone(&builder),
+            limits,
+            shutdown.clone(),
+            permit,
+        ));
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+    _slot: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let _open = OpenConnection::count();
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        stream,
+        activity: Arc::clone(&activity),
+    });
+    let service = hyper::service::service_fn({
+        let activity = Arc::clone(&activity);
+        move |request: Request<Incoming>| {
+            let in_flight = activity.request_started();
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request.map(axum::body::Body::new)).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+            }
+        }
+    });
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        reason = watchdog(&activity, limits) => return cut(reason),
+        () = shutdown.cancelled() => {}
+    }
+    // Shutting down: the request in progress finishes, then the connection closes.
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = connection => {}
+        reason = watchdog(&activity, limits) => cut(reason),
+    }
+}
+
+/// Dropping the connection closes its socket.
+fn cut(reason: &'static str) {
+    metrics::counter!("kakao_http_connections_cut_total", "reason" => reason).increment(1);
+    tracing::debug!(reason, "connection cut");
+}
+
+/// Counts the connection in `kakao_http_connections_open` while it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn count() -> Self {
+        metrics::gauge!("kakao_http_connections_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("kakao_http_connections_open").decrement(1.0);
+    }
+}
+
+/// Ends when the connection has overrun a limit, naming which.
+async fn watchdog(activity: &Activity, limits: ConnectionLimits) -> &'static str {
+    loop {
+        match activity.deadline(limits) {
+            // A request is running; REQUEST_TIMEOUT_MS bounds it. Look again later.
+            None => tokio::time::sleep(limits.header_read_timeout).await,
+            Some((at, reason)) => {
+                if Instant::now() >= at {
+                    return reason;
+                }
+                tokio::time::sleep_until(at).await;
+            }
+        }
+    }
+}
+
+const NO_BYTE: u64 = u64::MAX;
+
+/// What a connection is doing, as its reads and requests report it.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicU32,
+    served: AtomicBool,
+    /// Since `opened`, in ms: when the last request finished.
+    idle_since: AtomicU64,
+    /// Since `opened`, in ms: the first byte read while no request ran.
+    first_byte: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            in_flight: AtomicU32::new(0),
+            served: AtomicBool::new(false),
+            idle_since: AtomicU64::new(0),
+            first_byte: AtomicU64::new(NO_BYTE),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    fn read_some(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.first_byte.load(Ordering::Relaxed) == NO_BYTE
+        {
+            self.first_byte.store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.served.store(true, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    /// When the connection must have sent its next headers, and which limit
+    /// that is; `None` while a request runs.
+    fn deadline(&self, limits: ConnectionLimits) -> Option<(Instant, &'static str)> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let at = |ms: u64, limit: Duration| self.opened + Duration::from_millis(ms) + limit;
+        let first_byte = self.first_byte.load(Ordering::Relaxed);
+        Some(if !self.served.load(Ordering::Relaxed) {
+            // The first request's headers are due from the moment of connecting.
+            (at(0, limits.header_read_timeout), "header_timeout")
+        } else if first_byte != NO_BYTE {
+            (at(first_byte, limits.header_read_timeout), "header_timeout")
+        } else {
+            let idle_since = self.idle_since.load(Ordering::Relaxed);
+            (at(idle_since, limits.keep_alive_timeout), "idle")
+        })
+    }
+}
+
+/// A running request; dropped when its response is ready (or it is cancelled).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        if activity.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            activity.first_byte.store(NO_BYTE, Ordering::Relaxed);
+            activity
+                .idle_since
+                .store(activity.now_ms(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The socket, reporting each read to the connection's [`Activity`].
+struct Watched {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.read_some();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
