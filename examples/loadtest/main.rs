@@ -105,6 +105,10 @@ impl Server {
             .env_clear()
             .env("BIND_ADDR", addr)
             .env("DEV_DIR", dir.join("dev"))
+            // Set, so that the shots can be encoded before the server writes
+            // its generated dev credentials.
+            .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
+            .env("KAKAO_REST_API_KEY", REST_API_KEY)
             .env(
                 "DATABASE_URL",
                 if database.starts_with("postgres") {
@@ -174,8 +178,12 @@ fn post(addr: &str, path: &str, content_type: &str, body: &[u8]) -> Shot {
     raw_client::encode("POST", path, addr, &admin_key(), Some((content_type, body)))
 }
 
+/// The keys the load test gives its server.
+const ADMIN_KEY: &str = "loadtest-admin-key";
+const REST_API_KEY: &str = "loadtest-rest-api-key";
+
 fn admin_key() -> String {
-    format!("KakaoAK {}", dev::DEV_ADMIN_KEY)
+    format!("KakaoAK {ADMIN_KEY}")
 }
 
 struct Report {
@@ -289,7 +297,7 @@ fn sets(
         .map(|i| {
             let user = format!("{}", 1_000_000 + i);
             let claims = json!({
-                "iss": issuer, "aud": dev::DEV_REST_API_KEY, "sub": user,
+                "iss": issuer, "aud": REST_API_KEY, "sub": user,
                 "txm": "load", "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
                 "jti": format!("load-{i}"),
                 "events": {"https://schemas.openid.net/secevent/oauth/event-type/user-linked":

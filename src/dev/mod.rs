@@ -5,6 +5,7 @@
 //! `simulate` signs SETs with it.
 
 pub mod bot_platform;
+mod credentials;
 pub mod simulate;
 mod simulate_bot;
 
@@ -23,12 +24,11 @@ use serde_json::{Value, json};
 
 use crate::config::{HostPattern, Settings};
 
-/// The values `serve --dev` fills in when unset, and `simulate` assumes.
+pub use credentials::DevCredentials;
+
+/// The app id `serve --dev` fills in when unset; its secrets are generated
+/// per dev folder ([`DevCredentials`]).
 pub const DEV_APP_ID: &str = "100000";
-pub const DEV_REST_API_KEY: &str = "dev-rest-api-key";
-pub const DEV_ADMIN_KEY: &str = "dev-admin-key";
-pub const DEV_API_TOKEN: &str = "dev-api-token";
-pub const DEV_BOT_TOKEN: &str = "dev-bot-token";
 pub const DEV_KID: &str = "dev-key";
 const KEY_FILE: &str = "dev-signing-key.pk8";
 
@@ -100,7 +100,7 @@ impl DevKey {
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -113,7 +113,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot create {}", path.display()))
 }
 
@@ -122,7 +122,8 @@ pub fn dev_issuer(addr: SocketAddr) -> String {
     format!("http://{addr}/dev")
 }
 
-/// Turns `settings` into dev settings: unset Kakao values get dev values, the
+/// Turns `settings` into dev settings: unset Kakao values get the dev
+/// folder's generated credentials, the
 /// issuer and key set are this server's `/dev`, and loopback callbacks are
 /// allowed. Refuses a non-loopback address unless `allow_remote`.
 pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<String>> {
@@ -131,6 +132,7 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
         allow_remote || addr.ip().is_loopback(),
         "--dev listens on loopback only (BIND_ADDR is {addr}); add --dev-allow-remote to force it"
     );
+    let credentials = &DevCredentials::load_or_create(&settings.dev_dir)?;
     let mut filled = Vec::new();
     let mut fill = |slot: &mut Option<secrecy::SecretString>, name: &str, value: &str| {
         if slot.is_none() {
@@ -141,22 +143,22 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
     fill(
         &mut settings.kakao_rest_api_key,
         "KAKAO_REST_API_KEY",
-        DEV_REST_API_KEY,
+        &credentials.rest_api_key,
     );
     fill(
         &mut settings.kakao_admin_key,
         "KAKAO_ADMIN_KEY",
-        DEV_ADMIN_KEY,
+        &credentials.admin_key,
     );
     fill(
         &mut settings.internal_api_token,
         "INTERNAL_API_TOKEN",
-        DEV_API_TOKEN,
+        &credentials.api_token,
     );
     fill(
         &mut settings.kakao_bot_token,
         "KAKAO_BOT_TOKEN",
-        DEV_BOT_TOKEN,
+        &credentials.bot_token,
     );
     if settings.kakao_app_id.is_none() {
         settings.kakao_app_id = Some(DEV_APP_ID.into());
@@ -220,8 +222,9 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr) -> Router {
 pub fn banner(addr: SocketAddr, folder: &Path, filled: &[String]) -> String {
     let line = "=".repeat(72);
     let mut text = format!(
-        "{line}\n  DEV MODE: a local Kakao is built in. Never expose this server.\n  Dev key: {}\n  Serving on http://{addr}\n",
-        folder.join(KEY_FILE).display()
+        "{line}\n  DEV MODE: a local Kakao is built in. Never expose this server.\n  Dev key: {}\n  Dev credentials: {}\n  Serving on http://{addr}\n",
+        folder.join(KEY_FILE).display(),
+        DevCredentials::path(folder).display()
     );
     for value in filled {
         text.push_str(&format!("  {value}\n"));

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::{
     config::Settings,
-    dev::{self, DevKey},
+    dev::{self, DevCredentials, DevKey},
     skill::SkillResponse,
 };
 
@@ -139,11 +139,12 @@ impl Simulator {
         self.server.join(path).expect("a path joins a base URL")
     }
 
-    fn admin_key(&self) -> String {
-        let key = self.settings.kakao_admin_key.as_ref();
-        key.map_or(dev::DEV_ADMIN_KEY.to_owned(), |k| {
-            k.expose_secret().to_owned()
-        })
+    /// The configured admin key, or the dev server's.
+    fn admin_key(&self) -> anyhow::Result<String> {
+        match &self.settings.kakao_admin_key {
+            Some(key) => Ok(key.expose_secret().to_owned()),
+            None => Ok(DevCredentials::load(&self.settings.dev_dir)?.admin_key),
+        }
     }
 
     /// Runs one simulation; `Ok(true)` when Kakao would be satisfied.
@@ -253,7 +254,7 @@ impl Simulator {
         shown: &str,
     ) -> anyhow::Result<bool> {
         let request = request
-            .header("authorization", format!("KakaoAK {}", self.admin_key()))
+            .header("authorization", format!("KakaoAK {}", self.admin_key()?))
             .header("user-agent", "KakaoOpenAPI/1.0")
             .build()?;
         println!(
@@ -359,13 +360,10 @@ impl Simulator {
             (None, None) => json!({"sub": user, "subject_type": "iss-sub", "iss": issuer}),
         };
         fields.insert("subject".into(), subject);
-        let audience = self
-            .settings
-            .kakao_rest_api_key
-            .as_ref()
-            .map_or(dev::DEV_REST_API_KEY.to_owned(), |k| {
-                k.expose_secret().to_owned()
-            });
+        let audience = match &self.settings.kakao_rest_api_key {
+            Some(key) => key.expose_secret().to_owned(),
+            None => DevCredentials::load(&self.settings.dev_dir)?.rest_api_key,
+        };
         let claims = json!({
             "iss": issuer, "aud": audience, "sub": user,
             "txm": resource_id(), "iat": time::OffsetDateTime::now_utc().unix_timestamp(),

@@ -23,7 +23,7 @@ fn binary(dir: &Path, addr: &str) -> Command {
 async fn start_dev_server(dir: &Path, addr: &str) -> ChildProcess {
     let child = binary(dir, addr)
         .args(["serve", "--dev"])
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -39,6 +39,13 @@ async fn start_dev_server(dir: &Path, addr: &str) -> ChildProcess {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the dev server never became ready");
+}
+
+/// The API token the dev server in `dir` generated.
+fn api_token(dir: &Path) -> String {
+    kakao_webhooks::dev::DevCredentials::load(&dir.join("dev"))
+        .unwrap()
+        .api_token
 }
 
 async fn simulate(dir: &Path, addr: &str, args: &[&str]) -> Output {
@@ -101,7 +108,7 @@ async fn simulate_drives_a_dev_server_through_every_webhook() {
 
     let user: Value = reqwest::Client::new()
         .get(format!("http://{addr}/api/users/5"))
-        .bearer_auth(kakao_webhooks::dev::DEV_API_TOKEN)
+        .bearer_auth(api_token(dir.path()))
         .send()
         .await
         .unwrap()
@@ -110,6 +117,35 @@ async fn simulate_drives_a_dev_server_through_every_webhook() {
         .unwrap();
     assert_eq!(user["status"], "unlinked", "{user}");
     assert_eq!(user["channels"][0]["relation"], "added");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_credentials_are_generated_per_dev_dir_and_printed() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (addr_one, addr_two) = (free_addr(), free_addr());
+    let _first = start_dev_server(one.path(), &addr_one).await;
+    let _second = start_dev_server(two.path(), &addr_two).await;
+    let (token_one, token_two) = (api_token(one.path()), api_token(two.path()));
+    assert_ne!(token_one, token_two, "each dev folder has its own token");
+
+    let banner = std::fs::read_to_string(one.path().join("serve.log")).unwrap();
+    assert!(
+        banner.contains(&format!("INTERNAL_API_TOKEN={token_one}")),
+        "the token is printed: {banner}"
+    );
+    let status = |addr: String, token: String| async move {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/api/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(status(addr_one.clone(), token_one).await, 200);
+    // The fixed string every dev server once accepted, and another's token.
+    assert_eq!(status(addr_one.clone(), "dev-api-token".into()).await, 401);
+    assert_eq!(status(addr_one, token_two).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +171,7 @@ async fn simulate_bot_waits_for_the_reply_at_the_local_platform() {
 
     let room: Value = reqwest::Client::new()
         .get(format!("http://{addr}/api/bot/rooms/room-9"))
-        .bearer_auth(kakao_webhooks::dev::DEV_API_TOKEN)
+        .bearer_auth(api_token(dir.path()))
         .send()
         .await
         .unwrap()
