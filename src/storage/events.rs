@@ -2,9 +2,9 @@
 //! transaction, and reading the log back in order.
 
 use super::{
-    Dedupe, NewEvent, Recorded, Storage, StorageError, StoredEvent,
+    Dedupe, Effect, Identifier, NewEvent, Recorded, Storage, StorageError, StoredEvent,
     effects::plan,
-    statements::{EventInsert, InsertEvent, InsertEventUntilRelinked, Statement},
+    statements::{EventInsert, InsertEvent, InsertEventUntilRelinked, Statement, TieEventToHolder},
     with_pool,
 };
 use crate::clock::{end_of_second, now_millis};
@@ -47,13 +47,45 @@ impl Prepared {
         };
         Self {
             insert,
-            statements: event
-                .effects
-                .iter()
-                .flat_map(|effect| plan(effect, event_time, now))
+            statements: tie_to_holder(event)
+                .into_iter()
+                .chain(
+                    event
+                        .effects
+                        .iter()
+                        .flat_map(|effect| plan(effect, event_time, now)),
+                )
                 .collect(),
         }
     }
+}
+
+/// For an identifier event about nobody in particular (Kakao names the old
+/// email or phone, not the user), the statement that records whose it is.
+fn tie_to_holder(event: &NewEvent) -> Option<Statement> {
+    let (Dedupe::Key(key), None) = (&event.dedupe, &event.user_id) else {
+        return None;
+    };
+    let old = event.effects.iter().find_map(|effect| match effect {
+        Effect::IdentifierChanged {
+            user_id: None, old, ..
+        }
+        | Effect::IdentifierRecycled { user_id: None, old } => Some(old),
+        _ => None,
+    })?;
+    let (email, phone) = match old {
+        Identifier::Email(email) => (Some(email.clone()), None),
+        Identifier::Phone(phone) => (None, Some(phone.clone())),
+    };
+    Some(
+        TieEventToHolder {
+            source: event.source,
+            dedupe_key: key.clone(),
+            email,
+            phone,
+        }
+        .into(),
+    )
 }
 
 impl Storage {

@@ -216,6 +216,16 @@ statements! {
         WHERE user_id = $1 AND payload_erased_at IS NULL
           AND EXISTS (SELECT 1 FROM users WHERE user_id = $1 AND status IN ('unlinked', 'purged'))";
 
+    /// An identifier event that names no user is tied to the identifier's
+    /// holder (run before the identifier is replaced), so that the holder's
+    /// leaving erases it too. Several holders of one identifier: none is tied.
+    TieEventToHolder { source: Source, dedupe_key: String, email: Option<String>, phone: Option<String> } = "
+        UPDATE events SET user_id = (
+            SELECT MIN(user_id) FROM users
+            WHERE (email = $3 OR phone_number = $4) AND status IN ('linked', 'disabled')
+            HAVING COUNT(*) = 1)
+        WHERE source = $1 AND dedupe_key = $2 AND user_id IS NULL";
+
     /// A gone user's pending jobs (a profile refresh would fetch their data again).
     DropJobsOfGoneUser { user_id: UserId } = "
         DELETE FROM jobs WHERE user_id = $1

@@ -79,6 +79,7 @@ on_both_backends!(
     jobs_are_claimed_once_and_rearmed_when_asked_again,
     a_failing_event_fails_alone_among_concurrent_ones,
     leaving_erases_the_payloads_of_the_users_events_and_keeps_the_rows,
+    an_identifier_event_naming_no_user_is_erased_when_its_holder_leaves,
     a_purged_account_stays_purged_through_a_later_unlink,
     events_about_a_gone_user_store_no_personal_data_until_they_link_again,
     an_erasure_by_the_app_wins_over_later_dated_events_and_drops_jobs,

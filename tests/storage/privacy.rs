@@ -95,6 +95,89 @@ pub async fn leaving_erases_the_payloads_of_the_users_events_and_keeps_the_rows(
     assert_eq!(storage.record(&first).await.unwrap(), Recorded::Duplicate);
 }
 
+pub async fn an_identifier_event_naming_no_user_is_erased_when_its_holder_leaves(
+    storage: &Storage,
+) {
+    let gets_email = |user: &str, key: &str, email: &str| {
+        set_about(
+            user,
+            key,
+            1_000,
+            vec![Effect::IdentifierChanged {
+                user_id: Some(uid(user)),
+                old: Identifier::Email("none@example.com".into()),
+                new_value: Some(email.into()),
+            }],
+        )
+    };
+    // Kakao names the old email only, not the user.
+    let about_email = |key: &str, email: &str| NewEvent {
+        user_id: None,
+        ..set_about(
+            "0",
+            key,
+            2_000,
+            vec![Effect::IdentifierChanged {
+                user_id: None,
+                old: Identifier::Email(email.into()),
+                new_value: Some("new@example.com".into()),
+            }],
+        )
+    };
+    stored(
+        storage
+            .record(&gets_email("410", "e-1", "kim@example.com"))
+            .await
+            .unwrap(),
+    );
+    stored(
+        storage
+            .record(&gets_email("411", "e-2", "twin@example.com"))
+            .await
+            .unwrap(),
+    );
+    stored(
+        storage
+            .record(&gets_email("412", "e-3", "twin@example.com"))
+            .await
+            .unwrap(),
+    );
+    stored(
+        storage
+            .record(&about_email("anon-1", "kim@example.com"))
+            .await
+            .unwrap(),
+    );
+    stored(
+        storage
+            .record(&about_email("anon-2", "twin@example.com"))
+            .await
+            .unwrap(),
+    );
+
+    let find = |events: &[StoredEvent], key: &str| {
+        events
+            .iter()
+            .find(|e| e.dedupe_key == key)
+            .cloned()
+            .unwrap()
+    };
+    let before = events(storage).await;
+    assert_eq!(find(&before, "anon-1").user_id.as_deref(), Some("410"));
+    assert_eq!(
+        find(&before, "anon-2").user_id,
+        None,
+        "an email two users hold names neither"
+    );
+    stored(
+        storage
+            .record(&unlink("410", "UNLINK_FROM_APPS", None))
+            .await
+            .unwrap(),
+    );
+    assert!(erased(&find(&events(storage).await, "anon-1")));
+}
+
 pub async fn a_purged_account_stays_purged_through_a_later_unlink(storage: &Storage) {
     stored(
         storage
