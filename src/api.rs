@@ -11,14 +11,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
     error::ApiError,
-    http::secret_matches,
+    http::matches_any,
     ids::{InvalidId, SessionId, UserId},
     state::AppState,
     storage::{
@@ -42,9 +41,10 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = &state.settings.internal_api_token else {
+    let tokens = state.settings.api_tokens();
+    if tokens.is_empty() {
         return ApiError::not_found("no such route").into_response();
-    };
+    }
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -53,7 +53,7 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         // The scheme is case-insensitive (RFC 9110 §11.1).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
         .map_or("", |(_, token)| token.trim());
-    if secret_matches(presented.as_bytes(), token.expose_secret()) {
+    if matches_any(presented.as_bytes(), &tokens) {
         next.run(request).await
     } else {
         ApiError::unauthorized(Some("Bearer"), "missing or wrong bearer token").into_response()

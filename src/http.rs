@@ -95,6 +95,15 @@ pub fn secret_matches(presented: &[u8], expected: &str) -> bool {
     presented.ct_eq(expected.as_bytes()).into()
 }
 
+/// Whether `presented` is one of `secrets` (a current and a previous one,
+/// during a rotation). Every one is compared, so timing does not tell which
+/// matched.
+pub fn matches_any(presented: &[u8], secrets: &[&str]) -> bool {
+    secrets.iter().fold(false, |found, secret| {
+        secret_matches(presented, secret) | found
+    })
+}
+
 /// Counts requests and records their latency by route template and status
 /// (a route layer: it sees matched routes; `unmatched` counts the rest).
 /// Unusual methods share one label, so scanners cannot grow the series.

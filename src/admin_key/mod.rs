@@ -16,7 +16,7 @@ use axum::{
 };
 use bytes::Bytes;
 
-use crate::{error::ApiError, http::secret_matches, ids, state::AppState};
+use crate::{error::ApiError, http::matches_any, ids, state::AppState};
 
 /// The routes of every admin-key webhook.
 pub fn router() -> axum::Router<AppState> {
@@ -51,11 +51,7 @@ impl FromRequestParts<AppState> for KakaoAdmin {
                 "missing Authorization: KakaoAK <admin key>",
             ));
         };
-        // Every key is compared, so timing does not tell which one matched.
-        let matched = settings.admin_keys().fold(false, |found, key| {
-            secret_matches(presented.as_bytes(), key) | found
-        });
-        if matched {
+        if matches_any(presented.as_bytes(), &settings.admin_keys()) {
             Ok(Self)
         } else {
             Err(ApiError::unauthorized(

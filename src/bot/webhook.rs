@@ -18,7 +18,6 @@ use axum::{
     routing::post,
 };
 use bytes::Bytes;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -29,7 +28,7 @@ use crate::{
     clock::millis_from_now,
     delivery::Family,
     error::ApiError,
-    http::secret_matches,
+    http::matches_any,
     state::AppState,
     storage::{Dedupe, Effect, NewEvent, Recorded, Source},
 };
@@ -59,10 +58,11 @@ async fn receive(
     if settings.kakao_bot_token.is_none() {
         return Err(ApiError::not_configured("KAKAO_BOT_TOKEN"));
     }
-    if let Some(secret) = &settings.kakao_bot_webhook_secret {
+    let secrets = settings.bot_webhook_secrets();
+    if !secrets.is_empty() {
         let name = &settings.kakao_bot_webhook_header;
         let presented = headers.get(name).map(|value| value.as_bytes());
-        if !presented.is_some_and(|value| secret_matches(value, secret.expose_secret())) {
+        if !presented.is_some_and(|value| matches_any(value, &secrets)) {
             return Err(ApiError::unauthorized(
                 None,
                 format!("missing or wrong {name} header"),

@@ -62,6 +62,8 @@ pub struct Settings {
     pub kakao_api_base_url: Url,
     #[serde(deserialize_with = "optional_secret")]
     pub internal_api_token: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub internal_api_token_previous: Option<SecretString>,
 
     #[serde(deserialize_with = "optional_secret")]
     pub kakao_bot_token: Option<SecretString>,
@@ -69,12 +71,16 @@ pub struct Settings {
     pub kakao_bot_webhook_header: axum::http::HeaderName,
     #[serde(deserialize_with = "optional_secret")]
     pub kakao_bot_webhook_secret: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub kakao_bot_webhook_secret_previous: Option<SecretString>,
     #[serde(deserialize_with = "millis")]
     pub kakao_bot_handler_deadline_ms: Duration,
     pub kakao_bot_commands: Vec<BotCommand>,
 
     #[serde(deserialize_with = "optional_secret")]
     pub skill_secret: Option<SecretString>,
+    #[serde(deserialize_with = "optional_secret")]
+    pub skill_secret_previous: Option<SecretString>,
     #[serde(deserialize_with = "header_name")]
     pub skill_secret_header: axum::http::HeaderName,
     #[serde(deserialize_with = "millis")]
@@ -216,6 +222,7 @@ impl Settings {
                 "must differ from BIND_ADDR: the point is a listener the public cannot reach",
             ));
         }
+        self.validate_previous_secrets()?;
         if self.request_body_limit_bytes < 1024 {
             return Err(ConfigError::new(
                 "request_body_limit_bytes",
@@ -230,12 +237,76 @@ impl Settings {
     }
 
     /// Every admin key Kakao's webhooks may carry: the current one, then the previous.
-    pub fn admin_keys(&self) -> impl Iterator<Item = &str> {
-        [&self.kakao_admin_key, &self.kakao_admin_key_previous]
-            .into_iter()
-            .flatten()
-            .map(|key| key.expose_secret())
+    pub fn admin_keys(&self) -> Vec<&str> {
+        current_and_previous(&self.kakao_admin_key, &self.kakao_admin_key_previous)
     }
+
+    /// The bearer tokens `/api` accepts; empty when the API is off.
+    pub fn api_tokens(&self) -> Vec<&str> {
+        current_and_previous(&self.internal_api_token, &self.internal_api_token_previous)
+    }
+
+    /// The values the skill secret header may carry; empty when unchecked.
+    pub fn skill_secrets(&self) -> Vec<&str> {
+        current_and_previous(&self.skill_secret, &self.skill_secret_previous)
+    }
+
+    /// The values the bot webhook's header may carry; empty when unchecked.
+    pub fn bot_webhook_secrets(&self) -> Vec<&str> {
+        current_and_previous(
+            &self.kakao_bot_webhook_secret,
+            &self.kakao_bot_webhook_secret_previous,
+        )
+    }
+
+    /// A previous secret only makes sense beside a current one: alone, it
+    /// would be the only one accepted, or (for the skill and bot secrets)
+    /// ignored while the endpoint stays open.
+    fn validate_previous_secrets(&self) -> Result<(), ConfigError> {
+        let pairs = [
+            (
+                "kakao_admin_key_previous",
+                &self.kakao_admin_key,
+                &self.kakao_admin_key_previous,
+            ),
+            (
+                "internal_api_token_previous",
+                &self.internal_api_token,
+                &self.internal_api_token_previous,
+            ),
+            (
+                "skill_secret_previous",
+                &self.skill_secret,
+                &self.skill_secret_previous,
+            ),
+            (
+                "kakao_bot_webhook_secret_previous",
+                &self.kakao_bot_webhook_secret,
+                &self.kakao_bot_webhook_secret_previous,
+            ),
+        ];
+        for (name, current, previous) in pairs {
+            if current.is_none() && previous.is_some() {
+                return Err(ConfigError::new(
+                    name,
+                    "is set without the current value it is the previous of",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The current secret, then the previous one, of those that are set.
+fn current_and_previous<'a>(
+    current: &'a Option<SecretString>,
+    previous: &'a Option<SecretString>,
+) -> Vec<&'a str> {
+    [current, previous]
+        .into_iter()
+        .flatten()
+        .map(|secret| secret.expose_secret())
+        .collect()
 }
 
 /// Top-level keys of `config/default.toml`.
@@ -278,6 +349,21 @@ mod tests {
         assert_eq!(settings.database_url.kind(), DatabaseKind::Sqlite);
         assert_eq!(settings.kakao_issuer.as_str(), "https://kauth.kakao.com/");
         assert!(settings.kakao_admin_key.is_none());
+    }
+
+    #[test]
+    fn a_previous_secret_without_its_current_one_is_refused_naming_it() {
+        for name in [
+            "KAKAO_ADMIN_KEY_PREVIOUS",
+            "INTERNAL_API_TOKEN_PREVIOUS",
+            "SKILL_SECRET_PREVIOUS",
+            "KAKAO_BOT_WEBHOOK_SECRET_PREVIOUS",
+        ] {
+            let err = Settings::from_vars(None, [(name, "old")]).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+            let current = name.trim_end_matches("_PREVIOUS");
+            assert!(Settings::from_vars(None, [(name, "old"), (current, "new")]).is_ok());
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use self::{
     request::SkillRequest,
     response::SkillResponse,
 };
-use crate::{config::Settings, error::ApiError, http::secret_matches, state::AppState};
+use crate::{config::Settings, error::ApiError, http::matches_any, state::AppState};
 
 /// The body OpenBuilder-era tutorials expect from a `GET` on the skill URL.
 pub const VERIFICATION_BODY: &str = r#"{"version":"2.0","data":{}}"#;
@@ -66,7 +66,8 @@ async fn receive(
 /// Everything the skill endpoint needs, built once from the settings.
 pub struct SkillService {
     handler: Arc<dyn SkillHandler>,
-    secret: Option<(HeaderName, SecretString)>,
+    /// The header and the values it may carry (none: unchecked).
+    secret: (HeaderName, Vec<SecretString>),
     sync_budget: Duration,
     fallback_text: String,
     waiting_text: String,
@@ -88,10 +89,14 @@ impl SkillService {
     ) -> Self {
         Self {
             handler,
-            secret: settings
-                .skill_secret
-                .clone()
-                .map(|secret| (settings.skill_secret_header.clone(), secret)),
+            secret: (
+                settings.skill_secret_header.clone(),
+                settings
+                    .skill_secrets()
+                    .into_iter()
+                    .map(SecretString::from)
+                    .collect(),
+            ),
             sync_budget: settings.skill_sync_budget_ms,
             fallback_text: settings.skill_fallback_text.clone(),
             waiting_text: settings.skill_callback_waiting_text.clone(),
@@ -109,12 +114,14 @@ impl SkillService {
 
     /// With a skill secret configured, the request must carry it.
     fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some((name, secret)) = &self.secret else {
+        let (name, secrets) = &self.secret;
+        if secrets.is_empty() {
             return Ok(());
-        };
+        }
+        let secrets: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
         let provided = headers.get(name).map(|value| value.as_bytes());
         match provided {
-            Some(value) if secret_matches(value, secret.expose_secret()) => Ok(()),
+            Some(value) if matches_any(value, &secrets) => Ok(()),
             _ => Err(ApiError::unauthorized(
                 None,
                 format!("missing or wrong {name} header"),

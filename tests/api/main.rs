@@ -16,6 +16,7 @@ mod kakao_keys;
 mod listeners;
 mod privacy;
 mod profile_refresh;
+mod rotation;
 mod security_events;
 mod service;
 mod set_policy;
