@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/users/{id}", get(user).delete(erase_user))
         .route("/api/events", get(events))
         .merge(crate::bot::api::routes())
+        .merge(crate::upstream::api::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 

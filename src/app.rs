@@ -169,7 +169,10 @@ impl Server {
         bot_handler: Arc<dyn BotHandler>,
     ) -> anyhow::Result<Self> {
         let tasks = TaskTracker::new();
-        let storage = Storage::connect(&settings.database_url, &tasks).await?;
+        let mut storage = Storage::connect(&settings.database_url, &tasks).await?;
+        if settings.app_notify_url.is_some() {
+            storage = storage.notifying_app();
+        }
         if settings.auto_migrate {
             storage.migrate().await?;
         }
@@ -350,6 +353,19 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
                     .run_until_cancelled_owned(update_commands(api, commands)),
             );
         }
+    }
+    if let (Some(url), Some(secret)) = (&settings.app_notify_url, &settings.app_signing_secret) {
+        let notifier = crate::upstream::notifier::Notifier::new(
+            state.storage.clone(),
+            state.http.clone(),
+            url.clone(),
+            secret.clone(),
+            settings.app_notify_timeout_ms,
+            settings.app_notify_retry_schedule_ms.clone(),
+        );
+        state
+            .tasks
+            .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
     }
     state.tasks.spawn(crate::retention::run(
         state.storage.clone(),

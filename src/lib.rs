@@ -26,6 +26,7 @@ pub mod admin_key;
 pub mod api;
 pub mod app;
 pub mod bot;
+pub mod claim_loop;
 pub mod clock;
 pub mod config;
 pub mod connections;
@@ -43,6 +44,7 @@ pub mod skill;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod upstream;
 
 pub use app::Server;
 pub use config::Settings;

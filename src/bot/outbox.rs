@@ -10,7 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::{Map, Value};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
@@ -38,8 +38,6 @@ pub const MESSAGE_RETRY_WINDOW: Duration = Duration::from_secs(600);
 const SEND_RESERVE: Duration = Duration::from_secs(10);
 const LEASE: Duration = Duration::from_secs(15);
 const RENEW_EVERY: Duration = Duration::from_secs(5);
-/// How often an idle worker looks for rows other instances queued.
-const POLL: Duration = Duration::from_millis(500);
 /// Rows worked on at once by one instance (handlers may be slow).
 const CONCURRENCY: usize = 32;
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -97,59 +95,21 @@ impl BotOutbox {
     /// Claims and works due rows until `shutdown`; each row runs as one of
     /// `tasks`.
     pub async fn run(self: Arc<Self>, tasks: TaskTracker, shutdown: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(CONCURRENCY));
-        loop {
-            let Some(Ok(permit)) = shutdown
-                .run_until_cancelled(slots.clone().acquire_owned())
-                .await
-            else {
-                return;
-            };
-            // As many rows as there are free slots, in one claim.
-            let limit = 1 + slots.available_permits();
-            match self
-                .storage
-                .claim_bot_outbox(millis_from_now(LEASE), limit as i64)
-                .await
-            {
-                Ok(items) if !items.is_empty() => {
-                    let mut permit = Some(permit);
-                    for item in items {
-                        // Only this loop takes slots, so the counted ones are free.
-                        let Some(slot) = permit
-                            .take()
-                            .or_else(|| slots.clone().try_acquire_owned().ok())
-                        else {
-                            break;
-                        };
-                        let outbox = self.clone();
-                        tasks.spawn(async move {
-                            outbox.work(item).await;
-                            drop(slot);
-                        });
-                    }
-                }
-                Ok(_) => {
-                    drop(permit);
-                    let idle = async {
-                        tokio::select! {
-                            () = self.wake.notified() => {},
-                            () = tokio::time::sleep(POLL) => {},
-                        }
-                    };
-                    if shutdown.run_until_cancelled(idle).await.is_none() {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    drop(permit);
-                    tracing::warn!(error = %Chain(&err), "bot outbox: cannot claim");
-                    let _ = shutdown
-                        .run_until_cancelled(tokio::time::sleep(POLL * 4))
-                        .await;
-                }
-            }
-        }
+        let claim = |limit| self.storage.claim_bot_outbox(millis_from_now(LEASE), limit);
+        let work = |item| {
+            let outbox = self.clone();
+            async move { outbox.work(item).await }
+        };
+        crate::claim_loop::run(
+            "bot outbox",
+            CONCURRENCY,
+            &self.wake,
+            &tasks,
+            &shutdown,
+            claim,
+            work,
+        )
+        .await;
     }
 
     /// Works one row, renewing its lease meanwhile.

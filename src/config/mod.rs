@@ -98,6 +98,19 @@ pub struct Settings {
     #[serde(deserialize_with = "host_patterns")]
     pub skill_callback_hosts: Vec<HostPattern>,
     pub skill_callback_allow_http: bool,
+
+    #[serde(deserialize_with = "optional_signing_secret")]
+    pub app_signing_secret: Option<crate::upstream::SigningSecret>,
+    #[serde(deserialize_with = "optional_app_url")]
+    pub app_notify_url: Option<Url>,
+    #[serde(deserialize_with = "millis")]
+    pub app_notify_timeout_ms: Duration,
+    #[serde(deserialize_with = "millis_list")]
+    pub app_notify_retry_schedule_ms: Vec<Duration>,
+    #[serde(deserialize_with = "optional_app_url")]
+    pub skill_upstream_url: Option<Url>,
+    #[serde(deserialize_with = "optional_app_url")]
+    pub kakao_bot_upstream_url: Option<Url>,
 }
 
 /// A setting that could not be read; its `Display` is the one line printed at start-up.
@@ -223,6 +236,7 @@ impl Settings {
             ));
         }
         self.validate_previous_secrets()?;
+        self.validate_app_link()?;
         if self.request_body_limit_bytes < 1024 {
             return Err(ConfigError::new(
                 "request_body_limit_bytes",
@@ -297,6 +311,32 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Everything sent to the app is signed: no URL without the secret.
+    fn validate_app_link(&self) -> Result<(), ConfigError> {
+        let urls = [
+            ("APP_NOTIFY_URL", &self.app_notify_url),
+            ("SKILL_UPSTREAM_URL", &self.skill_upstream_url),
+            ("KAKAO_BOT_UPSTREAM_URL", &self.kakao_bot_upstream_url),
+        ];
+        if self.app_signing_secret.is_none()
+            && let Some((name, _)) = urls.iter().find(|(_, url)| url.is_some())
+        {
+            return Err(ConfigError::new(
+                "app_signing_secret",
+                format!("is required when {name} is set: everything sent to the app is signed"),
+            ));
+        }
+        if self.app_notify_timeout_ms > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "app_notify_timeout_ms",
+                "must be at most 60000 ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The current secret, then the previous one, of those that are set.
 fn current_and_previous<'a>(
     current: &'a Option<SecretString>,
@@ -322,8 +362,9 @@ mod values;
 
 pub use self::values::*;
 use self::values::{
-    header_name, host_patterns, kakao_url, millis, millis_or_zero, optional_kakao_url,
-    optional_secret, optional_socket_addr, optional_text, required_text, validate_commands,
+    header_name, host_patterns, kakao_url, millis, millis_list, millis_or_zero, optional_app_url,
+    optional_kakao_url, optional_secret, optional_signing_secret, optional_socket_addr,
+    optional_text, required_text, validate_commands,
 };
 
 #[cfg(test)]

@@ -193,6 +193,43 @@ pub(super) fn optional_kakao_url<'de, D: Deserializer<'de>>(d: D) -> Result<Opti
         .map_err(de::Error::custom)
 }
 
+/// One of the app's endpoints: http or https, with a host (the app is often
+/// on a private network, so http is allowed).
+pub(super) fn optional_app_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
+    optional_text(d)?
+        .map(|text| {
+            let url = Url::parse(&text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(format!("{text:?} must be an http or https URL with a host"));
+            }
+            Ok(url)
+        })
+        .transpose()
+        .map_err(de::Error::custom)
+}
+
+pub(super) fn optional_signing_secret<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::upstream::SigningSecret>, D::Error> {
+    optional_text(d)?
+        .map(|text| crate::upstream::SigningSecret::parse(&text))
+        .transpose()
+        .map_err(de::Error::custom)
+}
+
+/// Comma-separated milliseconds, each positive: `"5000,300000"`.
+pub(super) fn millis_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let text = Scalar::deserialize(d)?.into_string();
+    text.split(',')
+        .map(|part| match part.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+            _ => Err(de::Error::custom(format!(
+                "{part:?} is not a positive number of milliseconds (the list is comma-separated)"
+            ))),
+        })
+        .collect()
+}
+
 pub(super) fn optional_socket_addr<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<std::net::SocketAddr>, D::Error> {

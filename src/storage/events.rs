@@ -3,6 +3,7 @@
 
 use super::{
     Dedupe, Effect, Identifier, NewEvent, Recorded, Storage, StorageError, StoredEvent,
+    changes::{self, Change},
     effects::plan,
     statements::{EventInsert, InsertEvent, InsertEventUntilRelinked, Statement, TieEventToHolder},
     with_pool,
@@ -14,10 +15,14 @@ use crate::clock::{end_of_second, now_millis};
 pub(super) struct Prepared {
     pub(super) insert: EventInsert,
     pub(super) statements: Vec<Statement>,
+    /// Whether the app is notified of what the statements change.
+    pub(super) notify: bool,
+    /// What storing the event tells the app by itself.
+    pub(super) on_store: Option<Change>,
 }
 
 impl Prepared {
-    pub(super) fn new(event: &NewEvent) -> Self {
+    pub(super) fn new(event: &NewEvent, notify: bool) -> Self {
         let now = now_millis();
         let event_time = event.event_time.unwrap_or_else(|| end_of_second(now));
         let payload = event.payload.to_string();
@@ -47,6 +52,8 @@ impl Prepared {
         };
         Self {
             insert,
+            notify,
+            on_store: changes::on_store(event.source, &event.payload),
             statements: tie_to_holder(event)
                 .into_iter()
                 .chain(
@@ -96,7 +103,9 @@ impl Storage {
     /// transaction (group commit; see `writer.rs`).
     #[tracing::instrument(skip_all, fields(event.source = event.source.as_str(), event.type = %event.event_type))]
     pub async fn record(&self, event: &NewEvent) -> Result<Recorded, StorageError> {
-        self.writer().record(Prepared::new(event)).await
+        self.writer()
+            .record(Prepared::new(event, self.notifies_app))
+            .await
     }
 
     /// Erases the payloads of up to `batch` events received before `before`

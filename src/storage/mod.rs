@@ -10,10 +10,12 @@
 //! Accepted events go through one event writer per instance (`writer.rs`).
 
 pub mod bot;
+mod changes;
 mod effects;
 mod events;
 pub mod jobs;
 pub mod model;
+pub mod notifications;
 mod postgres;
 mod sqlite;
 mod statements;
@@ -110,6 +112,8 @@ pub(crate) use in_write_tx;
 #[derive(Clone, Debug)]
 pub struct Storage {
     backend: Backend,
+    /// Whether each applied change also queues a notification to the app.
+    notifies_app: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -144,7 +148,17 @@ impl Storage {
                 }
             }
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            notifies_app: false,
+        })
+    }
+
+    /// From now on, every change this handle applies also queues a
+    /// notification to the app, in the same transaction.
+    pub fn notifying_app(mut self) -> Self {
+        self.notifies_app = true;
+        self
     }
 
     /// Applies the backend's pending migrations.

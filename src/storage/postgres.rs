@@ -93,12 +93,12 @@ impl WriteBackend for PgWriter {
         })
     }
 
-    async fn execute(&mut self, statement: &Statement) -> Result<(), StorageError> {
+    async fn execute(&mut self, statement: &Statement) -> Result<u64, StorageError> {
         let params = statement.params();
-        bound(statement.sql(), &params)
+        let done = bound(statement.sql(), &params)
             .execute(&mut **self.tx()?)
             .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     async fn control(&mut self, sql: &'static str) -> Result<(), StorageError> {

@@ -193,10 +193,11 @@ impl WriteBackend for SqliteWriter {
         })
     }
 
-    async fn execute(&mut self, statement: &Statement) -> Result<(), StorageError> {
-        self.bound(statement.sql(), &statement.params())?
+    async fn execute(&mut self, statement: &Statement) -> Result<u64, StorageError> {
+        let rows = self
+            .bound(statement.sql(), &statement.params())?
             .raw_execute()?;
-        Ok(())
+        Ok(rows as u64)
     }
 
     async fn control(&mut self, sql: &'static str) -> Result<(), StorageError> {

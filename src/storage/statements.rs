@@ -305,6 +305,12 @@ statements! {
         INSERT INTO bot_outbox (kind, event_id, callback_token, run_at, expires_at, created_at)
         SELECT 'reply', event_id, $2, $3, $4, $3 FROM events WHERE source = 'bot' AND dedupe_key = $1";
 
+    /// A notification to the app, queued by the event writer for a change
+    /// it just applied (see `changes.rs`).
+    InsertNotification { notification_type: &'static str, event_id: i64, body: String, now: i64 } = "
+        INSERT INTO notifications (notification_type, event_id, body, run_at, created_at)
+        VALUES ($1, $2, $3, $4, $4)";
+
     /// A later ENTRANCE or LEAVE wins; `joined_at`/`left_at` keep the last of each.
     UpsertBotRoom { bot_group_key: String, present: bool, time: i64 } = "
         INSERT INTO bot_rooms (bot_group_key, present, joined_at, left_at, changed_at)

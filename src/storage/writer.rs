@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Recorded, StorageError,
+    Recorded, StorageError, changes,
     events::Prepared,
     statements::{EventInsert, Statement},
 };
@@ -43,10 +43,11 @@ pub(super) trait WriteBackend: Send + 'static {
         &mut self,
         insert: &EventInsert,
     ) -> impl Future<Output = Result<Option<i64>, StorageError>> + Send;
+    /// Runs a statement: how many rows it changed.
     fn execute(
         &mut self,
         statement: &Statement,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
     /// Runs a statement without parameters (the savepoints).
     fn control(
         &mut self,
@@ -194,7 +195,7 @@ async fn commit_each_in_savepoint<B: WriteBackend>(
 
 /// Inserts an event (unless it is a repeat) and applies its effects. The row
 /// says it was applied from the start: the event and its effects commit
-/// together or not at all.
+/// together or not at all, and so do the notifications of what changed.
 async fn execute<B: WriteBackend>(
     db: &mut B,
     prepared: &Prepared,
@@ -202,8 +203,20 @@ async fn execute<B: WriteBackend>(
     let Some(event_id) = db.insert(&prepared.insert).await? else {
         return Ok(Recorded::Duplicate);
     };
+    let mut applied = Vec::new();
     for statement in &prepared.statements {
-        db.execute(statement).await?;
+        let rows = db.execute(statement).await?;
+        if prepared.notify && rows > 0 {
+            applied.extend(changes::of(statement, rows));
+        }
+    }
+    if prepared.notify {
+        let now = crate::clock::now_millis();
+        let told = prepared.on_store.iter().cloned().chain(applied);
+        for change in changes::merged(told.collect()) {
+            db.execute(&changes::notification(change, event_id, now))
+                .await?;
+        }
     }
     Ok(Recorded::Stored { event_id })
 }

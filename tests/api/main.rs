@@ -1,6 +1,7 @@
 //! The service over HTTP: a real server on a random port, a real SQLite file.
 
 mod app_api;
+mod app_receiver;
 mod bot;
 mod bot_messages;
 mod bot_replies;
@@ -14,6 +15,7 @@ mod hostile_bodies;
 mod instances;
 mod kakao_keys;
 mod listeners;
+mod notifications;
 mod privacy;
 mod profile_refresh;
 mod rotation;

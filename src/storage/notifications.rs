@@ -1,0 +1,235 @@
+//! The notification outbox: rows written by the event writer (see
+//! `changes.rs`), claimed by the notifier with a lease (and `SKIP LOCKED` on
+//! PostgreSQL), so several instances never send one notification at the same
+//! time. `attempts` numbers the claims, and every later update names the
+//! claim: a worker whose lease ran out changes nothing.
+
+use sqlx::FromRow;
+
+use super::{Storage, StorageError, in_write_tx, with_pool};
+use crate::clock::now_millis;
+
+/// A claimed notification, to be sent as it is.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ClaimedNotification {
+    pub notification_id: i64,
+    pub body: String,
+    pub created_at: i64,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+}
+
+/// A notification as `GET /api/notifications` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Notification {
+    pub notification_id: i64,
+    pub notification_type: String,
+    pub event_id: Option<i64>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// When the next attempt is due (or, while one runs, its lease's end).
+    pub run_at: i64,
+    pub body: String,
+}
+
+/// A notification's state, as the API filters by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl NotificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+/// Why an attempt failed: the app's status, if it answered, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptFailure {
+    pub status: Option<u16>,
+    pub error: String,
+}
+
+/// The claim; `$lock` is PostgreSQL's `FOR UPDATE SKIP LOCKED`. The outer
+/// condition repeats the inner one, as in `bot.rs`.
+macro_rules! claim_notifications {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE notifications SET run_at = $1, attempts = attempts + 1
+             WHERE status = 'pending' AND run_at <= $2
+               AND notification_id IN (SELECT notification_id FROM notifications
+                                       WHERE status = 'pending' AND run_at <= $2
+                                       ORDER BY run_at, notification_id LIMIT $3 ",
+            $lock,
+            ")
+             RETURNING notification_id, body, created_at, attempts"
+        )
+    };
+}
+
+const COLUMNS: &str = "notification_id, notification_type, event_id, status, attempts,
+    last_status, last_error, created_at, finished_at, run_at, body";
+
+impl Storage {
+    /// Claims up to `limit` due notifications until `lease_until` (ms).
+    pub async fn claim_notifications(
+        &self,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedNotification>, StorageError> {
+        let sql = self.dialect(
+            claim_notifications!(""),
+            claim_notifications!("FOR UPDATE SKIP LOCKED"),
+        );
+        Ok(in_write_tx!(self, |tx| {
+            sqlx::query_as(sql)
+                .bind(lease_until)
+                .bind(now_millis())
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?
+        }))
+    }
+
+    /// The app took it (2xx). False when the claim was lost meanwhile.
+    pub async fn notification_delivered(
+        &self,
+        claimed: &ClaimedNotification,
+        status: u16,
+    ) -> Result<bool, StorageError> {
+        const SQL: &str = "UPDATE notifications SET status = 'delivered', finished_at = $3,
+                last_status = $4, last_error = NULL
+            WHERE notification_id = $1 AND attempts = $2 AND status = 'pending'";
+        self.update_notification_claim(SQL, claimed, now_millis(), i64::from(status), None)
+            .await
+    }
+
+    /// Due again at `run_at` (ms), or, with `run_at` `None`, failed for good.
+    pub async fn notification_attempt_failed(
+        &self,
+        claimed: &ClaimedNotification,
+        failure: &AttemptFailure,
+        run_at: Option<i64>,
+    ) -> Result<bool, StorageError> {
+        const RETRY: &str =
+            "UPDATE notifications SET run_at = $3, last_status = $4, last_error = $5
+            WHERE notification_id = $1 AND attempts = $2 AND status = 'pending'";
+        const FAIL: &str = "UPDATE notifications SET status = 'failed', finished_at = $3,
+                last_status = $4, last_error = $5
+            WHERE notification_id = $1 AND attempts = $2 AND status = 'pending'";
+        let status = failure.status.map(i64::from);
+        let (sql, at) = match run_at {
+            Some(at) => (RETRY, at),
+            None => (FAIL, now_millis()),
+        };
+        let rows = in_write_tx!(self, |tx| {
+            sqlx::query(sql)
+                .bind(claimed.notification_id)
+                .bind(claimed.attempts)
+                .bind(at)
+                .bind(status)
+                .bind(&failure.error)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        });
+        Ok(rows == 1)
+    }
+
+    async fn update_notification_claim(
+        &self,
+        sql: &'static str,
+        claimed: &ClaimedNotification,
+        at: i64,
+        status: i64,
+        error: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let rows = in_write_tx!(self, |tx| {
+            sqlx::query(sql)
+                .bind(claimed.notification_id)
+                .bind(claimed.attempts)
+                .bind(at)
+                .bind(status)
+                .bind(error)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        });
+        Ok(rows == 1)
+    }
+
+    /// Notifications after `after` (an id) in id order, of one status or all.
+    pub async fn notifications(
+        &self,
+        status: Option<NotificationStatus>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Notification>, StorageError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications
+             WHERE notification_id > $1 AND ($2 IS NULL OR status = $2)
+             ORDER BY notification_id LIMIT $3"
+        );
+        let status = status.map(NotificationStatus::as_str);
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(after)
+                .bind(status)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    pub async fn notification(&self, id: i64) -> Result<Option<Notification>, StorageError> {
+        let sql = format!("SELECT {COLUMNS} FROM notifications WHERE notification_id = $1");
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// A failed notification gets one more attempt, now (failing again, it
+    /// is failed again). False unless it was failed.
+    pub async fn retry_notification(&self, id: i64) -> Result<bool, StorageError> {
+        const SQL: &str =
+            "UPDATE notifications SET status = 'pending', run_at = $2, finished_at = NULL
+            WHERE notification_id = $1 AND status = 'failed'";
+        let rows = in_write_tx!(self, |tx| {
+            sqlx::query(SQL)
+                .bind(id)
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        });
+        Ok(rows == 1)
+    }
+
+    /// When the oldest pending notification was queued (ms), if any.
+    pub async fn oldest_pending_notification(&self) -> Result<Option<i64>, StorageError> {
+        const SQL: &str = "SELECT MIN(created_at) FROM notifications WHERE status = 'pending'";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL).fetch_one(pool).await?
+        }))
+    }
+}
