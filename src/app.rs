@@ -188,6 +188,8 @@ impl Server {
             None => None,
         };
         let http = crate::http::outbound_client().context("cannot build the HTTP client")?;
+        let (skill_handler, bot_handler) =
+            app_handlers(&settings, &http, skill_handler, bot_handler);
         let skill = Arc::new(SkillService::new(
             &settings,
             skill_handler,
@@ -322,6 +324,34 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The app's HTTP handlers in place of the given ones, where
+/// `SKILL_UPSTREAM_URL` and `KAKAO_BOT_UPSTREAM_URL` are set.
+fn app_handlers(
+    settings: &Settings,
+    http: &reqwest::Client,
+    skill: Arc<dyn SkillHandler>,
+    bot: Arc<dyn BotHandler>,
+) -> (Arc<dyn SkillHandler>, Arc<dyn BotHandler>) {
+    use crate::upstream::{Upstream, bot::BotUpstream, skill::SkillUpstream};
+    let Some(secret) = &settings.app_signing_secret else {
+        return (skill, bot); // no upstream URL is allowed without it
+    };
+    let upstream =
+        |url: &url::Url, target| Upstream::new(http.clone(), url.clone(), secret.clone(), target);
+    let skill: Arc<dyn SkillHandler> = match &settings.skill_upstream_url {
+        Some(url) => Arc::new(SkillUpstream::new(
+            upstream(url, "skill"),
+            settings.skill_callback_deadline_ms,
+        )),
+        None => skill,
+    };
+    let bot: Arc<dyn BotHandler> = match &settings.kakao_bot_upstream_url {
+        Some(url) => Arc::new(BotUpstream::new(upstream(url, "bot"))),
+        None => bot,
+    };
+    (skill, bot)
 }
 
 /// The loops that run beside the server until `shutdown`, all on the

@@ -1,7 +1,8 @@
 //! Event retention (`EVENT_RETENTION_DAYS`): stored payloads older than that
 //! are erased in the background, a bounded batch at a time so the event
 //! writer never waits long behind it. Rows stay (ids, types, times, dedupe
-//! keys): a redelivery weeks later is still recognised as one.
+//! keys): a redelivery weeks later is still recognised as one. Delivered and
+//! failed notifications older than that are deleted.
 
 use std::time::Duration;
 
@@ -32,25 +33,44 @@ pub async fn run(storage: Storage, retention: Duration, shutdown: CancellationTo
 
 async fn sweep(storage: &Storage, retention: Duration, shutdown: &CancellationToken) {
     let before = now_millis() - retention.as_millis() as i64;
-    let mut erased = 0;
+    let erased = in_batches(shutdown, "erase old payloads", || {
+        storage.erase_old_payloads(before, BATCH)
+    })
+    .await;
+    metrics::counter!("kakao_event_payloads_expired_total").increment(erased);
+    // Ended notifications go too; pending ones stay until they end.
+    let deleted = in_batches(shutdown, "delete old notifications", || {
+        storage.delete_old_notifications(before, BATCH)
+    })
+    .await;
+    if erased + deleted > 0 {
+        tracing::info!(
+            erased,
+            deleted,
+            "retention: payloads and ended notifications past EVENT_RETENTION_DAYS removed"
+        );
+    }
+}
+
+/// Runs `step` until it does nothing (or fails, or shutdown); the rows done.
+async fn in_batches<F, Fut>(shutdown: &CancellationToken, what: &str, mut step: F) -> u64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, crate::storage::StorageError>>,
+{
+    let mut done = 0;
     while !shutdown.is_cancelled() {
-        match storage.erase_old_payloads(before, BATCH).await {
+        match step().await {
             Ok(0) => break,
             Ok(n) => {
-                erased += n;
-                metrics::counter!("kakao_event_payloads_expired_total").increment(n);
+                done += n;
                 tokio::time::sleep(PAUSE).await;
             }
             Err(err) => {
-                tracing::warn!(error = %Chain(&err), "retention: cannot erase old payloads; will retry");
+                tracing::warn!(error = %Chain(&err), "retention: cannot {what}; will retry");
                 break;
             }
         }
     }
-    if erased > 0 {
-        tracing::info!(
-            erased,
-            "retention: payloads past EVENT_RETENTION_DAYS erased"
-        );
-    }
+    done
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::event::BotEvent;
 use crate::skill::{
@@ -25,6 +25,19 @@ use crate::skill::{
 #[async_trait]
 pub trait BotHandler: Send + Sync + 'static {
     async fn handle(&self, event: BotEvent) -> anyhow::Result<Option<SkillResponse>>;
+
+    /// The event with the frame it came in: `t` and `d` as stored (`d.id`
+    /// exact; the callback token left out). A handler that forwards events
+    /// as they came overrides this; the default calls [`BotHandler::handle`].
+    async fn handle_frame(
+        &self,
+        t: &str,
+        d: &Map<String, Value>,
+        event: BotEvent,
+    ) -> anyhow::Result<Option<SkillResponse>> {
+        let _ = (t, d);
+        self.handle(event).await
+    }
 }
 
 /// Any `async fn(BotEvent) -> anyhow::Result<Option<SkillResponse>>` is a handler.

@@ -237,6 +237,7 @@ impl BotOutbox {
             Ok(Value::Object(d)) => d,
             _ => Map::new(),
         };
+        let frame = d.clone();
         let event = match BotEvent::from_parts(&t, d, item.callback_token.clone()) {
             Ok(event) => event,
             Err(err) => {
@@ -254,7 +255,9 @@ impl BotOutbox {
         );
         let budget = self.handler_deadline.min(left.saturating_sub(SEND_RESERVE));
         let handler = self.handler.clone();
-        let mut task = tokio::spawn(async move { handler.handle(event).await });
+        let kind = t.clone();
+        let mut task =
+            tokio::spawn(async move { handler.handle_frame(&kind, &frame, event).await });
         let outcome = tokio::time::timeout(budget, &mut task).await;
         let response = match outcome {
             Ok(Ok(Ok(response))) => response,

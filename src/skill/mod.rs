@@ -58,7 +58,7 @@ async fn receive(
 ) -> Result<Json<SkillResponse>, ApiError> {
     let skill = &state.skill;
     skill.authorize(&headers)?;
-    let request = SkillRequest::from_slice(&body)
+    let request = SkillRequest::from_bytes(body)
         .map_err(|err| ApiError::bad_request("invalid_skill_request", err.to_string()))?;
     Ok(Json(skill.answer(request).await))
 }

@@ -27,17 +27,33 @@ pub struct SkillRequest {
     pub contexts: Vec<Value>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub flow: Flow,
+    /// The body exactly as OpenBuilder sent it (forwarded as is upstream).
+    #[serde(skip)]
+    raw: bytes::Bytes,
 }
 
 impl SkillRequest {
     /// Parses a request body, saying what is wrong when it cannot.
     pub fn from_slice(body: &[u8]) -> Result<Self, SkillRequestError> {
+        Self::from_bytes(bytes::Bytes::copy_from_slice(body))
+    }
+
+    /// [`SkillRequest::from_slice`], keeping `body` without a copy.
+    pub fn from_bytes(body: bytes::Bytes) -> Result<Self, SkillRequestError> {
         match body.iter().find(|b| !b.is_ascii_whitespace()) {
             None => return Err(SkillRequestError::EmptyBody),
             Some(b'{') => {}
             Some(_) => return Err(SkillRequestError::NotAnObject),
         }
-        serde_json::from_slice(body).map_err(|err| SkillRequestError::Malformed(err.to_string()))
+        let mut request: Self = serde_json::from_slice(&body)
+            .map_err(|err| SkillRequestError::Malformed(err.to_string()))?;
+        request.raw = body;
+        Ok(request)
+    }
+
+    /// The body exactly as OpenBuilder sent it.
+    pub fn raw_body(&self) -> &bytes::Bytes {
+        &self.raw
     }
 
     /// The block that matched: `userRequest.block`, else the intent (same id and name).

@@ -225,6 +225,27 @@ impl Storage {
         Ok(rows == 1)
     }
 
+    /// Deletes up to `batch` delivered or failed notifications queued before
+    /// `before` (ms); returns how many.
+    pub async fn delete_old_notifications(
+        &self,
+        before: i64,
+        batch: i64,
+    ) -> Result<u64, StorageError> {
+        const SQL: &str = "DELETE FROM notifications WHERE notification_id IN (
+            SELECT notification_id FROM notifications
+            WHERE status <> 'pending' AND created_at < $1
+            ORDER BY notification_id LIMIT $2)";
+        Ok(in_write_tx!(self, |tx| {
+            sqlx::query(SQL)
+                .bind(before)
+                .bind(batch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// When the oldest pending notification was queued (ms), if any.
     pub async fn oldest_pending_notification(&self) -> Result<Option<i64>, StorageError> {
         const SQL: &str = "SELECT MIN(created_at) FROM notifications WHERE status = 'pending'";

@@ -61,6 +61,10 @@ pub enum Answer {
     Redirect,
     /// Never answers.
     Hang,
+    /// 200 with this JSON body.
+    Json(String),
+    /// The answer, after a while.
+    Late(Duration, Box<Answer>),
 }
 
 #[derive(Clone)]
@@ -87,8 +91,7 @@ impl AppReceiver {
             arrived: Arc::default(),
         };
         let app = Router::new()
-            .route("/notify", post(record))
-            .route("/elsewhere", post(record))
+            .fallback(post(record))
             .with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         receiver
@@ -96,6 +99,11 @@ impl AppReceiver {
 
     pub fn url(&self) -> String {
         format!("http://{}/notify", self.addr)
+    }
+
+    /// `path` on this app, for the skill and bot handlers.
+    pub fn at(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     /// The next answers, in order; then `otherwise`.
@@ -152,11 +160,20 @@ async fn record(State(app): State<AppReceiver>, headers: HeaderMap, body: Bytes)
         .unwrap()
         .pop_front()
         .unwrap_or_else(|| app.otherwise.lock().unwrap().clone());
+    answer_with(answer, app.addr).await
+}
+
+async fn answer_with(answer: Answer, addr: SocketAddr) -> Response {
     match answer {
+        Answer::Json(body) => ([("content-type", "application/json")], body).into_response(),
+        Answer::Late(wait, answer) => {
+            tokio::time::sleep(wait).await;
+            Box::pin(answer_with(*answer, addr)).await
+        }
         Answer::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
         Answer::Redirect => (
             StatusCode::TEMPORARY_REDIRECT,
-            [("location", format!("http://{}/elsewhere", app.addr))],
+            [("location", format!("http://{addr}/elsewhere"))],
         )
             .into_response(),
         Answer::Hang => {

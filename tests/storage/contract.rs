@@ -34,7 +34,7 @@ pub(crate) fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEv
     }
 }
 
-fn channel(key: &str, user: &str, relation: Relation, changed_at: i64) -> NewEvent {
+pub(crate) fn channel(key: &str, user: &str, relation: Relation, changed_at: i64) -> NewEvent {
     NewEvent {
         source: Source::Channel,
         dedupe: Dedupe::Key(key.into()),
@@ -606,7 +606,7 @@ pub async fn a_failing_event_fails_alone_among_concurrent_ones(storage: &Storage
 }
 
 /// A trigger that makes storing the event keyed `bad` fail.
-fn refuse_key_bad(storage: &Storage) -> &'static str {
+pub(crate) fn refuse_key_bad(storage: &Storage) -> &'static str {
     match storage.kind() {
         DatabaseKind::Sqlite => {
             "CREATE TRIGGER refuse_bad BEFORE INSERT ON events WHEN NEW.dedupe_key = 'bad'
