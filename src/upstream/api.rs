@@ -130,7 +130,7 @@ fn view(row: &Notification) -> Value {
     let body: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
     json!({
         "notification_id": row.notification_id,
-        "webhook_id": webhook_id(row.notification_id),
+        "webhook_id": webhook_id(row.notification_id, row.created_at),
         "type": row.notification_type,
         "event_id": row.event_id,
         "status": row.status,

@@ -135,7 +135,7 @@ impl Notifier {
     /// One signed POST, bounded in time; the answer's body is read (bounded)
     /// so the connection can be reused.
     async fn attempt(&self, row: &ClaimedNotification) -> Attempt {
-        let id = webhook_id(row.notification_id);
+        let id = webhook_id(row.notification_id, row.created_at);
         let timestamp = now_millis() / 1000;
         let headers = self.secret.headers(&id, timestamp, row.body.as_bytes());
         let sent = self
@@ -176,9 +176,11 @@ impl Notifier {
     }
 }
 
-/// The `webhook-id` of a notification: the same on every attempt.
-pub fn webhook_id(notification_id: i64) -> String {
-    format!("ntf_{notification_id}")
+/// The `webhook-id` of a notification: the same on every attempt. The time
+/// it was queued is part of it, so a new database (ids from 1 again) never
+/// reuses an id the app has already seen and deduplicated.
+pub fn webhook_id(notification_id: i64, created_at: i64) -> String {
+    format!("ntf_{created_at}_{notification_id}")
 }
 
 /// The wait after failed attempt `attempts` (1-based), or `None` when the
