@@ -27,6 +27,7 @@ use crate::{
     admin_key, api,
     bot::{
         self, BotHandler, BotOutbox,
+        gateway::Gateway,
         kakao_api::{BotApi, CallOutcome},
     },
     config::Settings,
@@ -37,7 +38,7 @@ use crate::{
     security_events::{self, SecurityEvents},
     skill::{self, SkillHandler, SkillService},
     state::{AppParts, AppState},
-    storage::{Storage, jobs::PROFILE_REFRESH},
+    storage::{Storage, gateway::GatewayLease, jobs::PROFILE_REFRESH},
     telemetry,
 };
 
@@ -150,6 +151,8 @@ pub struct Server {
     internal: Option<TcpListener>,
     state: AppState,
     extra_routes: Option<Router>,
+    /// The gateway client and, when this instance holds it, its lease.
+    gateway: Option<(Gateway, Option<GatewayLease>)>,
 }
 
 impl Server {
@@ -189,7 +192,7 @@ impl Server {
         };
         let http = crate::http::outbound_client().context("cannot build the HTTP client")?;
         let (skill_handler, bot_handler) =
-            app_handlers(&settings, &http, skill_handler, bot_handler);
+            crate::upstream::app_handlers(&settings, &http, skill_handler, bot_handler);
         let skill = Arc::new(SkillService::new(
             &settings,
             skill_handler,
@@ -210,12 +213,17 @@ impl Server {
                 settings.kakao_bot_handler_deadline_ms,
             ))
         });
+        let gateway = match &bot {
+            Some(outbox) => crate::bot::gateway::prepare(&settings, &storage, outbox).await?,
+            None => None,
+        };
         let state = AppState(Arc::new(AppParts {
             settings: Arc::new(settings),
             storage,
             skill,
             security_events,
             bot,
+            gateway: gateway.as_ref().map(|(gateway, _)| gateway.status()),
             metrics: telemetry::metrics_handle(),
             http,
             tasks,
@@ -225,6 +233,7 @@ impl Server {
             internal,
             state,
             extra_routes: None,
+            gateway,
         })
     }
 
@@ -258,10 +267,14 @@ impl Server {
             internal,
             state,
             extra_routes,
+            gateway,
         } = self;
         let grace = state.settings.shutdown_grace_ms;
         let limits = ConnectionLimits::from_settings(&state.settings);
         start_background(&state, &shutdown);
+        if let Some((gateway, lease)) = gateway {
+            state.tasks.spawn(gateway.run(lease, shutdown.clone()));
+        }
         let storage = state.storage.clone();
         let tasks = state.tasks.clone();
         let (public_app, internal_app) = match &internal {
@@ -324,34 +337,6 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// The app's HTTP handlers in place of the given ones, where
-/// `SKILL_UPSTREAM_URL` and `KAKAO_BOT_UPSTREAM_URL` are set.
-fn app_handlers(
-    settings: &Settings,
-    http: &reqwest::Client,
-    skill: Arc<dyn SkillHandler>,
-    bot: Arc<dyn BotHandler>,
-) -> (Arc<dyn SkillHandler>, Arc<dyn BotHandler>) {
-    use crate::upstream::{Upstream, bot::BotUpstream, skill::SkillUpstream};
-    let Some(secret) = &settings.app_signing_secret else {
-        return (skill, bot); // no upstream URL is allowed without it
-    };
-    let upstream =
-        |url: &url::Url, target| Upstream::new(http.clone(), url.clone(), secret.clone(), target);
-    let skill: Arc<dyn SkillHandler> = match &settings.skill_upstream_url {
-        Some(url) => Arc::new(SkillUpstream::new(
-            upstream(url, "skill"),
-            settings.skill_callback_deadline_ms,
-        )),
-        None => skill,
-    };
-    let bot: Arc<dyn BotHandler> = match &settings.kakao_bot_upstream_url {
-        Some(url) => Arc::new(BotUpstream::new(upstream(url, "bot"))),
-        None => bot,
-    };
-    (skill, bot)
 }
 
 /// The loops that run beside the server until `shutdown`, all on the

@@ -12,6 +12,7 @@ use axum::{
 };
 use serde_json::json;
 
+use crate::bot::gateway::GatewayState;
 use crate::{error::Chain, state::AppState};
 
 /// A dependency slower than this counts as failing.
@@ -66,8 +67,12 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         .security_events
         .as_ref()
         .is_none_or(|events| events.keys_loaded());
+    let gateway = state.gateway.as_ref().map(|status| status.get());
+    let gateway_stopped = matches!(gateway, Some(GatewayState::Stopped(_)));
     for (family, configured, needs_database) in families {
-        let broken = (needs_database && !database_ok) || (family == "events" && !keys_ok);
+        let broken = (needs_database && !database_ok)
+            || (family == "events" && !keys_ok)
+            || (family == "bot" && gateway_stopped);
         let status = match (configured, broken) {
             (false, _) => "unconfigured",
             (true, true) => {
@@ -88,6 +93,12 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "database": if database_ok { "ok" } else { "failing" },
         "families": checks,
         "warnings": warnings(settings),
+        "gateway": gateway.map(|state| match state {
+            GatewayState::Standby => json!({"state": "standby"}),
+            GatewayState::Connecting => json!({"state": "connecting"}),
+            GatewayState::Connected => json!({"state": "connected"}),
+            GatewayState::Stopped(reason) => json!({"state": "stopped", "reason": reason}),
+        }),
     });
     (status, Json(body))
 }
@@ -110,7 +121,10 @@ pub fn warnings(settings: &crate::config::Settings) -> Vec<Warning> {
             message: "unset: POST /kakao/skill answers any caller; set it and send it from the skill's headers in OpenBuilder",
         });
     }
-    if settings.kakao_bot_token.is_some() && settings.kakao_bot_webhook_secret.is_none() {
+    if settings.kakao_bot_token.is_some()
+        && !settings.kakao_bot_gateway
+        && settings.kakao_bot_webhook_secret.is_none()
+    {
         warnings.push(Warning {
             family: "bot",
             setting: "KAKAO_BOT_WEBHOOK_SECRET",

@@ -64,7 +64,8 @@ pub fn https_or_loopback(url: &url::Url) -> Result<(), String> {
     }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+/// Whether `url` names this machine (localhost or a loopback address).
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

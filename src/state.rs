@@ -32,6 +32,8 @@ pub struct AppParts {
     pub security_events: Option<Arc<SecurityEvents>>,
     /// Present when `KAKAO_BOT_TOKEN` is set.
     pub bot: Option<Arc<BotOutbox>>,
+    /// Present when `KAKAO_BOT_GATEWAY` is on.
+    pub gateway: Option<Arc<crate::bot::gateway::GatewayStatus>>,
     pub metrics: PrometheusHandle,
     /// The one outbound HTTP client ([`crate::http::outbound_client`]).
     pub http: reqwest::Client,

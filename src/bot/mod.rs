@@ -6,15 +6,17 @@
 //!   [`demo`] is the bot the binary ships.
 //! - [`outbox`]: the worker that sends replies (callback API, single-use
 //!   5-minute token) and the app's messages (send API), durably.
+//! - [`gateway`]: the same events over the gateway WebSocket instead.
 //! - [`kakao_api`]: the REST calls; [`api`]: `/api/bot/*` for the app.
 
 pub mod api;
 pub mod demo;
 pub mod event;
+pub mod gateway;
 pub mod handler;
 pub mod kakao_api;
 pub mod outbox;
-mod webhook;
+pub(crate) mod webhook;
 
 pub use self::{
     event::BotEvent,

@@ -58,6 +58,13 @@ async fn receive(
     if settings.kakao_bot_token.is_none() {
         return Err(ApiError::not_configured("KAKAO_BOT_TOKEN"));
     }
+    // Kakao sends nothing here while the gateway is used; anything that does
+    // is not Kakao.
+    if settings.kakao_bot_gateway {
+        return Err(ApiError::not_found(
+            "the bot receives its events over the gateway (KAKAO_BOT_GATEWAY)",
+        ));
+    }
     let secrets = settings.bot_webhook_secrets();
     if !secrets.is_empty() {
         let name = &settings.kakao_bot_webhook_header;
@@ -82,7 +89,7 @@ async fn receive(
 }
 
 /// The event to store, or a 400 saying what is wrong with the frame.
-fn event_of(body: &[u8]) -> Result<NewEvent, ApiError> {
+pub(crate) fn event_of(body: &[u8]) -> Result<NewEvent, ApiError> {
     let invalid = |message: String| ApiError::bad_request("invalid_request", message);
     let frame: Frame = serde_json::from_slice(body)
         .map_err(|err| invalid(format!("the body is not a bot event frame: {err}")))?;

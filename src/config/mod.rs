@@ -76,6 +76,9 @@ pub struct Settings {
     #[serde(deserialize_with = "millis")]
     pub kakao_bot_handler_deadline_ms: Duration,
     pub kakao_bot_commands: Vec<BotCommand>,
+    pub kakao_bot_gateway: bool,
+    #[serde(deserialize_with = "gateway_url")]
+    pub kakao_bot_gateway_url: Url,
 
     #[serde(deserialize_with = "optional_secret")]
     pub skill_secret: Option<SecretString>,
@@ -237,6 +240,12 @@ impl Settings {
         }
         self.validate_previous_secrets()?;
         self.validate_app_link()?;
+        if self.kakao_bot_gateway && self.kakao_bot_token.is_none() {
+            return Err(ConfigError::new(
+                "kakao_bot_gateway",
+                "needs KAKAO_BOT_TOKEN: the gateway is entered with the bot token",
+            ));
+        }
         if self.request_body_limit_bytes < 1024 {
             return Err(ConfigError::new(
                 "request_body_limit_bytes",
@@ -362,9 +371,9 @@ mod values;
 
 pub use self::values::*;
 use self::values::{
-    header_name, host_patterns, kakao_url, millis, millis_list, millis_or_zero, optional_app_url,
-    optional_kakao_url, optional_secret, optional_signing_secret, optional_socket_addr,
-    optional_text, required_text, validate_commands,
+    gateway_url, header_name, host_patterns, kakao_url, millis, millis_list, millis_or_zero,
+    optional_app_url, optional_kakao_url, optional_secret, optional_signing_secret,
+    optional_socket_addr, optional_text, required_text, validate_commands,
 };
 
 #[cfg(test)]

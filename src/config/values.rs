@@ -208,6 +208,21 @@ pub(super) fn optional_app_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option
         .map_err(de::Error::custom)
 }
 
+/// The Bot API gateway: `wss`, or `ws` on a loopback host.
+pub(super) fn gateway_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
+    let text = required_text(d)?;
+    let url = Url::parse(&text)
+        .map_err(|err| de::Error::custom(format!("{text:?} is not a URL: {err}")))?;
+    let loopback = crate::http::is_loopback(&url);
+    match url.scheme() {
+        "wss" if url.host_str().is_some() => Ok(url),
+        "ws" if loopback => Ok(url),
+        _ => Err(de::Error::custom(format!(
+            "{text:?} must be a wss:// URL (ws:// only on a loopback host)"
+        ))),
+    }
+}
+
 pub(super) fn optional_signing_secret<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<crate::upstream::SigningSecret>, D::Error> {

@@ -13,6 +13,7 @@ pub mod bot;
 mod changes;
 mod effects;
 mod events;
+pub mod gateway;
 pub mod jobs;
 pub mod model;
 pub mod notifications;
