@@ -213,10 +213,7 @@ impl Server {
                 settings.kakao_bot_handler_deadline_ms,
             ))
         });
-        let gateway = match &bot {
-            Some(outbox) => crate::bot::gateway::prepare(&settings, &storage, outbox).await?,
-            None => None,
-        };
+        let gateway = crate::bot::gateway::prepare(&settings, &storage, bot.as_ref()).await?;
         let state = AppState(Arc::new(AppParts {
             settings: Arc::new(settings),
             storage,

@@ -128,10 +128,15 @@ async fn serve(mut settings: Settings, dev: bool, allow_remote: bool) -> anyhow:
         &settings.dev_dir,
     )?);
     let folder = settings.dev_dir.clone();
+    let bot_token = settings
+        .kakao_bot_token
+        .as_ref()
+        .map(|token| secrecy::ExposeSecret::expose_secret(token).to_owned())
+        .unwrap_or_default();
     let server = Server::build(settings, Arc::new(demo_bot())).await?;
     let addr = server.local_addr();
     eprintln!("{}", kakao_webhooks::dev::banner(addr, &folder, &filled));
-    let server = server.with_routes(kakao_webhooks::dev::router(key, addr));
+    let server = server.with_routes(kakao_webhooks::dev::router(key, addr, &bot_token));
     server.run(shutdown_on_signal()).await
 }
 

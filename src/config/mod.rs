@@ -240,12 +240,7 @@ impl Settings {
         }
         self.validate_previous_secrets()?;
         self.validate_app_link()?;
-        if self.kakao_bot_gateway && self.kakao_bot_token.is_none() {
-            return Err(ConfigError::new(
-                "kakao_bot_gateway",
-                "needs KAKAO_BOT_TOKEN: the gateway is entered with the bot token",
-            ));
-        }
+
         if self.request_body_limit_bytes < 1024 {
             return Err(ConfigError::new(
                 "request_body_limit_bytes",

@@ -6,6 +6,7 @@
 
 pub mod bot_platform;
 mod credentials;
+mod gateway;
 pub mod simulate;
 mod simulate_bot;
 
@@ -178,6 +179,14 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
         settings.kakao_api_base_url = base.parse().context("dev Bot API URL")?;
         filled.push(format!("KAKAO_API_BASE_URL={base}"));
     }
+    // The gateway is the local one, unless pointed elsewhere.
+    if settings.kakao_bot_gateway
+        && settings.kakao_bot_gateway_url.as_str() == "wss://bot-gateway.kakao.com/gateway"
+    {
+        let url = format!("ws://{addr}{}", gateway::PATH);
+        settings.kakao_bot_gateway_url = url.parse().context("dev gateway URL")?;
+        filled.push(format!("KAKAO_BOT_GATEWAY_URL={url}"));
+    }
     for host in ["127.0.0.1", "localhost"] {
         settings
             .skill_callback_hosts
@@ -188,8 +197,9 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
 }
 
 /// `/dev/.well-known/sse-configuration` and `/dev/jwks.json`, like Kakao's,
-/// and the local Bot API platform under `/dev/bot`.
-pub fn router(key: Arc<DevKey>, addr: SocketAddr) -> Router {
+/// and the local Bot API platform and gateway under `/dev/bot` (the gateway
+/// accepting `bot_token`).
+pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str) -> Router {
     #[derive(Clone)]
     struct Dev {
         key: Arc<DevKey>,
@@ -216,6 +226,7 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr) -> Router {
         )
         .with_state(dev)
         .merge(bot_platform::BotPlatform::new().router())
+        .merge(gateway::router(bot_token))
 }
 
 /// The loud notice `serve --dev` prints.

@@ -51,6 +51,12 @@ impl Simulator {
         let token = format!("sim-{}", resource_id());
         let frame = frame(&simulation, &token);
         let expects_reply = frame["d"].get("callbackToken").is_some();
+        if self.settings.kakao_bot_gateway {
+            if !self.over_gateway(&frame).await? {
+                return Ok(verdict(false, "the dev gateway did not take the event"));
+            }
+            return self.reply_verdict(&simulation, &token, expects_reply).await;
+        }
         let mut request = self
             .client
             .post(self.url("/kakao/bot"))
@@ -67,16 +73,51 @@ impl Simulator {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         println!("← {status} in {} ms {body}", took.as_millis());
+        if status == reqwest::StatusCode::NOT_FOUND && body.contains("gateway") {
+            println!("  the server receives bot events over its gateway: sending it there");
+            if !self.over_gateway(&frame).await? {
+                return Ok(verdict(false, "the dev gateway did not take the event"));
+            }
+            return self.reply_verdict(&simulation, &token, expects_reply).await;
+        }
         if !status.is_success() {
             return Ok(verdict(false, "Kakao wants a 2xx for every event"));
         }
         if took > ACK_DEADLINE {
             return Ok(verdict(false, "Kakao wants the answer within 1 second"));
         }
+        self.reply_verdict(&simulation, &token, expects_reply).await
+    }
+
+    /// Hands the frame's event to the dev server's gateway, which sends it to
+    /// the connected bot as a DISPATCH.
+    async fn over_gateway(&self, frame: &Value) -> anyhow::Result<bool> {
+        let url = self.url("/dev/bot/gateway/dispatch");
+        println!("→ DISPATCH over the dev gateway ({url})\n{}", pretty(frame));
+        let response = self
+            .client
+            .post(url)
+            .json(&json!({"t": frame["t"], "d": frame["d"]}))
+            .send()
+            .await
+            .context("the server did not answer")?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        println!("← {status} {body}");
+        Ok(status.is_success())
+    }
+
+    /// Waits for the reply to the event with callback `token`, and judges it.
+    async fn reply_verdict(
+        &self,
+        simulation: &BotSimulation,
+        token: &str,
+        expects_reply: bool,
+    ) -> anyhow::Result<bool> {
         if !expects_reply {
             return Ok(verdict(true, ""));
         }
-        let Some(call) = self.wait_for_reply(&token).await? else {
+        let Some(call) = self.wait_for_reply(token).await? else {
             return Ok(verdict(
                 false,
                 "no reply reached the callback API within 10 s (is the server started with `serve --dev`?)",

@@ -21,8 +21,13 @@ fn binary(dir: &Path, addr: &str) -> Command {
 }
 
 async fn start_dev_server(dir: &Path, addr: &str) -> ChildProcess {
+    start_dev_server_with(dir, addr, &[]).await
+}
+
+async fn start_dev_server_with(dir: &Path, addr: &str, vars: &[(&str, &str)]) -> ChildProcess {
     let child = binary(dir, addr)
         .args(["serve", "--dev"])
+        .envs(vars.iter().copied())
         .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -39,6 +44,15 @@ async fn start_dev_server(dir: &Path, addr: &str) -> ChildProcess {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the dev server never became ready");
+}
+
+/// `GET url` as JSON, with the dev server's API token when `dir` is given.
+async fn get_json(url: String, dir: Option<&Path>) -> Value {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(dir) = dir {
+        request = request.bearer_auth(api_token(dir));
+    }
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// The API token the dev server in `dir` generated.
@@ -106,15 +120,7 @@ async fn simulate_drives_a_dev_server_through_every_webhook() {
         "decoded SET printed: {printed}"
     );
 
-    let user: Value = reqwest::Client::new()
-        .get(format!("http://{addr}/api/users/5"))
-        .bearer_auth(api_token(dir.path()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user = get_json(format!("http://{addr}/api/users/5"), Some(dir.path())).await;
     assert_eq!(user["status"], "unlinked", "{user}");
     assert_eq!(user["channels"][0]["relation"], "added");
 }
@@ -169,16 +175,46 @@ async fn simulate_bot_waits_for_the_reply_at_the_local_platform() {
         "the echo is printed: {printed}"
     );
 
-    let room: Value = reqwest::Client::new()
-        .get(format!("http://{addr}/api/bot/rooms/room-9"))
-        .bearer_auth(api_token(dir.path()))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let room = get_json(
+        format!("http://{addr}/api/bot/rooms/room-9"),
+        Some(dir.path()),
+    )
+    .await;
+    assert_eq!(room["present"], false, "{room}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_bot_goes_through_the_dev_gateway_when_the_bot_uses_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let gateway = [("KAKAO_BOT_GATEWAY", "true")];
+    let _server = start_dev_server_with(dir.path(), &addr, &gateway).await;
+    for _ in 0..100 {
+        let ready = get_json(format!("http://{addr}/ready"), None).await;
+        if ready["gateway"]["state"] == "connected" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut command = binary(dir.path(), &addr);
+    command
+        .envs(gateway)
+        .args(["simulate", "bot", "--text", "게이트웨이로"]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();
-    assert_eq!(room["present"], false, "{room}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        printed.contains("DISPATCH over the dev gateway"),
+        "{printed}"
+    );
+    assert!(printed.contains("말씀하신 내용: 게이트웨이로"), "{printed}");
+    let events = get_json(format!("http://{addr}/api/events"), Some(dir.path())).await;
+    assert_eq!(
+        events["events"][0]["source"], "bot",
+        "stored as a webhook would be"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -207,10 +207,16 @@ impl Gateway {
 pub async fn prepare(
     settings: &Settings,
     storage: &Storage,
-    outbox: &Arc<BotOutbox>,
+    outbox: Option<&Arc<BotOutbox>>,
 ) -> anyhow::Result<Option<(Gateway, Option<GatewayLease>)>> {
-    let (true, Some(token)) = (settings.kakao_bot_gateway, &settings.kakao_bot_token) else {
+    if !settings.kakao_bot_gateway {
         return Ok(None);
+    }
+    // Checked here, not with the settings: `serve --dev` fills the token in.
+    let (Some(token), Some(outbox)) = (&settings.kakao_bot_token, outbox) else {
+        anyhow::bail!(
+            "invalid setting KAKAO_BOT_GATEWAY: needs KAKAO_BOT_TOKEN, the gateway is entered with the bot token"
+        );
     };
     let lease = storage.try_gateway_lease().await?;
     let status = Arc::new(GatewayStatus::default());
