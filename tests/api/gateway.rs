@@ -312,7 +312,12 @@ async fn two_instances_hold_one_connection_and_the_other_takes_over_when_the_hol
     } else {
         two.take()
     }; // SIGKILL the holder
+    let killed = std::time::Instant::now();
     let mut taken_over = gateway.next_connection(Duration::from_secs(12)).await;
+    eprintln!(
+        "gateway failover: a new connection {:?} after the kill",
+        killed.elapsed()
+    );
     let resume = taken_over.hello(30_000).await;
     assert_eq!(
         resume["op"], 6,
