@@ -87,6 +87,7 @@ fn internal_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(health::metrics_router())
         .merge(api::router(state.clone()))
+        .merge(crate::console::router(state.clone()))
 }
 
 /// Every route on one listener (`INTERNAL_BIND_ADDR` unset).
@@ -138,6 +139,10 @@ fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
 
     routes
         .route_layer(middleware::from_fn(crate::http::record_metrics))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::console::deliveries::record,
+        ))
         .fallback(crate::http::unmatched)
         .layer(layers)
         .with_state(state)
@@ -222,6 +227,7 @@ impl Server {
             bot,
             gateway: gateway.as_ref().map(|(gateway, _)| gateway.status()),
             metrics: telemetry::metrics_handle(),
+            deliveries: Default::default(),
             http,
             tasks,
         }));

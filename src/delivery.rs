@@ -70,6 +70,13 @@ impl Family {
     fn count(&self, events: &[NewEvent], result: &Result<Vec<Recorded>, ApiError>) {
         let outcome = match result {
             Ok(outcomes) => {
+                if let Some(first) = events.first() {
+                    crate::console::deliveries::note_stored(
+                        &first.event_type,
+                        first.user_id.as_ref().map(|id| id.as_str()),
+                        outcomes,
+                    );
+                }
                 for (event, recorded) in events.iter().zip(outcomes) {
                     log_stored(self.name, event, *recorded);
                 }

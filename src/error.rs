@@ -109,6 +109,10 @@ impl IntoResponse for ApiError {
                 .map(|(name, value)| std::iter::once((name.to_owned(), value)).collect()),
         });
         let mut response = (self.status, body).into_response();
+        // For the console's live page: why a delivery was refused.
+        response
+            .extensions_mut()
+            .insert(crate::console::deliveries::Refusal(self.message.clone()));
         if let Some(scheme) = self.challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -30,6 +30,7 @@ pub mod claim_loop;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod delivery;
 pub mod dev;
 pub mod doctor;

@@ -35,6 +35,8 @@ pub struct AppParts {
     /// Present when `KAKAO_BOT_GATEWAY` is on.
     pub gateway: Option<Arc<crate::bot::gateway::GatewayStatus>>,
     pub metrics: PrometheusHandle,
+    /// The last deliveries from Kakao, for the console's live page.
+    pub deliveries: crate::console::deliveries::DeliveryLog,
     /// The one outbound HTTP client ([`crate::http::outbound_client`]).
     pub http: reqwest::Client,
     /// Every background task (event writer, key refresh, jobs, metrics

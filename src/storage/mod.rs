@@ -11,6 +11,7 @@
 
 pub mod bot;
 mod changes;
+pub mod console;
 mod effects;
 mod events;
 pub mod gateway;

@@ -6,6 +6,7 @@ mod bot;
 mod bot_messages;
 mod bot_replies;
 mod channel;
+mod console;
 mod crash;
 mod dev_mode;
 mod doctor;

@@ -1,0 +1,177 @@
+//! What the live page shows: every request to `/kakao/*` as it was answered
+//! (family, type, user, outcome and why, answer time against Kakao's
+//! deadline), kept in memory per instance (the last 1000) and broadcast to
+//! open pages. Nothing here is a secret: no payload, token or query string.
+
+use std::{cell::RefCell, collections::VecDeque, sync::Mutex, time::Instant};
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::{state::AppState, storage::Recorded};
+
+const KEPT: usize = 1000;
+
+/// One answered delivery.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    /// Unix ms.
+    pub at: i64,
+    pub family: &'static str,
+    pub event_type: Option<String>,
+    pub user_id: Option<String>,
+    /// stored, duplicate, refused, unavailable, answered (skill), error.
+    pub outcome: &'static str,
+    pub status: u16,
+    pub reason: Option<String>,
+    pub answer_ms: u64,
+    pub deadline_ms: u64,
+}
+
+pub struct DeliveryLog {
+    kept: Mutex<VecDeque<Delivery>>,
+    live: broadcast::Sender<Delivery>,
+}
+
+impl Default for DeliveryLog {
+    fn default() -> Self {
+        Self {
+            kept: Mutex::new(VecDeque::with_capacity(KEPT)),
+            live: broadcast::channel(256).0,
+        }
+    }
+}
+
+impl DeliveryLog {
+    fn push(&self, delivery: Delivery) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() == KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(delivery.clone());
+        drop(kept);
+        let _ = self.live.send(delivery);
+    }
+
+    /// The kept deliveries, newest first.
+    pub fn recent(&self) -> Vec<Delivery> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().rev().cloned().collect()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Delivery> {
+        self.live.subscribe()
+    }
+}
+
+/// What storing told about the request being answered (set by
+/// [`note_stored`] from the delivery path, read by [`record`]).
+#[derive(Default)]
+struct Stored {
+    event_type: Option<String>,
+    user_id: Option<String>,
+    duplicate: bool,
+}
+
+tokio::task_local! {
+    static STORED: RefCell<Option<Stored>>;
+}
+
+/// Called by the store-then-acknowledge path once events are durable.
+pub fn note_stored(event_type: &str, user_id: Option<&str>, recorded: &[Recorded]) {
+    let _ = STORED.try_with(|cell| {
+        *cell.borrow_mut() = Some(Stored {
+            event_type: Some(event_type.to_owned()),
+            user_id: user_id.map(str::to_owned),
+            duplicate: !recorded
+                .iter()
+                .any(|r| matches!(r, Recorded::Stored { .. })),
+        });
+    });
+}
+
+/// Why a request was refused, put on the response by `ApiError`.
+#[derive(Clone, Debug)]
+pub struct Refusal(pub String);
+
+/// The family a Kakao path belongs to, and Kakao's deadline for it.
+fn family(path: &str) -> Option<(&'static str, u64)> {
+    let path = path.trim_end_matches('/');
+    Some(match path {
+        "/kakao/skill" => ("skill", 5000),
+        "/kakao/unlink" => ("unlink", 3000),
+        "/kakao/channel" => ("channel", 3000),
+        "/kakao/share" => ("share", 3000),
+        "/kakao/events" => ("events", 3000),
+        "/kakao/bot" => ("bot", 1000),
+        _ => return None,
+    })
+}
+
+/// Middleware on the public routes: records each Kakao delivery.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some((family, deadline_ms)) = family(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let started = Instant::now();
+    let cell = RefCell::new(None);
+    let (response, stored) = STORED
+        .scope(cell, async {
+            let response = next.run(request).await;
+            let stored = STORED.with(|cell| cell.borrow_mut().take());
+            (response, stored)
+        })
+        .await;
+    let status = response.status();
+    let stored = stored.unwrap_or_default();
+    let outcome = match status.as_u16() {
+        _ if stored.event_type.is_some() && status.is_success() => {
+            if stored.duplicate {
+                "duplicate"
+            } else {
+                "stored"
+            }
+        }
+        200..=299 => "answered",
+        503 => "unavailable",
+        400..=499 => "refused",
+        _ => "error",
+    };
+    let reason = response
+        .extensions()
+        .get::<Refusal>()
+        .map(|r| crate::telemetry::loggable(&r.0).to_string());
+    state.deliveries.push(Delivery {
+        at: crate::clock::now_millis(),
+        family,
+        event_type: stored.event_type,
+        user_id: stored.user_id,
+        outcome,
+        status: status.as_u16(),
+        reason,
+        answer_ms: started.elapsed().as_millis() as u64,
+        deadline_ms,
+    });
+    response
+}
+
+/// A delivery for the view models' tests.
+#[cfg(test)]
+pub(crate) fn sample(outcome: &'static str, answer_ms: u64) -> Delivery {
+    Delivery {
+        at: 0,
+        family: "bot",
+        event_type: None,
+        user_id: None,
+        outcome,
+        status: 204,
+        reason: None,
+        answer_ms,
+        deadline_ms: 1000,
+    }
+}

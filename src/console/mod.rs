@@ -1,0 +1,181 @@
+//! The operator's console at `/console`: what Kakao sent, what it changed
+//! and what is failing, in a browser. Served by the binary (templates
+//! compiled in, nothing fetched from the internet), beside `/api` on the
+//! internal listener, and only while `INTERNAL_API_TOKEN` is set.
+//!
+//! Sign-in is a form taking the API token; the session is an `HttpOnly`,
+//! `SameSite=Strict` cookie (`session.rs`), and every state-changing form
+//! carries a CSRF token bound to it.
+
+pub mod deliveries;
+mod labels;
+mod pages;
+mod session;
+mod status;
+
+use axum::{
+    Form, Router,
+    extract::{Query, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+
+use crate::{error::ApiError, state::AppState};
+
+pub use labels::Labels;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let signed_in = Router::new()
+        .route("/console", get(pages::live))
+        .route("/console/live/stream", get(pages::live_stream))
+        .route("/console/users", get(pages::users))
+        .route("/console/users/{id}", get(pages::user))
+        .route("/console/health", get(status::health))
+        .route("/console/outboxes", get(status::outboxes))
+        .route("/console/settings", get(status::settings))
+        .route(
+            "/console/notifications/{id}/retry",
+            post(status::retry_notification),
+        )
+        .route("/console/logout", post(logout))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_session,
+        ));
+    Router::new()
+        .route("/console/login", get(login_form).post(login))
+        .merge(signed_in)
+        .route_layer(middleware::from_fn_with_state(state, console_enabled))
+        .route_layer(middleware::from_fn(remember_lang))
+}
+
+/// What every signed-in page gets: its labels and the form token.
+#[derive(Clone)]
+pub struct Page {
+    pub t: &'static Labels,
+    pub csrf: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+fn lang_of(headers: &HeaderMap, query: Option<&str>) -> &'static Labels {
+    let cookie = session::cookie(headers, "kw_lang");
+    labels::for_lang(query.or(cookie.as_deref()))
+}
+
+/// 404 like `/api` while the API token is unset.
+async fn console_enabled(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.settings.api_tokens().is_empty() {
+        return ApiError::not_found("no such route").into_response();
+    }
+    next.run(request).await
+}
+
+/// `?lang=` is remembered in a cookie.
+async fn remember_lang(request: Request, next: Next) -> Response {
+    let lang = request.uri().query().and_then(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "lang")
+            .map(|(_, value)| labels::for_lang(Some(&value)).lang)
+    });
+    let mut response = next.run(request).await;
+    if let Some(lang) = lang
+        && let Ok(value) = HeaderValue::from_str(&format!(
+            "kw_lang={lang}; Path=/console; SameSite=Strict; Max-Age=31536000"
+        ))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Signed-in pages: a live session cookie, else the sign-in form. A POST
+/// must carry the session's CSRF token (checked by the handler's form).
+async fn require_session(
+    State(state): State<AppState>,
+    Query(query): Query<LangQuery>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let tokens = state.settings.api_tokens();
+    let headers = request.headers();
+    let Some(value) =
+        session::cookie(headers, session::COOKIE).filter(|v| session::valid(v, &tokens))
+    else {
+        return Redirect::to("/console/login").into_response();
+    };
+    let page = Page {
+        t: lang_of(headers, query.lang.as_deref()),
+        csrf: session::csrf(&value, tokens[0]),
+    };
+    request.extensions_mut().insert(page);
+    next.run(request).await
+}
+
+/// A form's CSRF token is the session's: a page of another site cannot know it.
+/// `Some(403)` unless `presented` is the session's form token.
+pub fn csrf_refused(page: &Page, presented: &str) -> Option<Response> {
+    (!crate::http::secret_matches(presented.as_bytes(), &page.csrf)).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or wrong",
+        )
+            .into_response()
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+async fn login_form(headers: HeaderMap, Query(query): Query<LangQuery>) -> Response {
+    pages::render(&pages::LoginPage {
+        t: lang_of(&headers, query.lang.as_deref()),
+        failed: false,
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let tokens = state.settings.api_tokens();
+    if !crate::http::matches_any(form.token.trim().as_bytes(), &tokens) {
+        let page = pages::LoginPage {
+            t: lang_of(&headers, None),
+            failed: true,
+        };
+        return (StatusCode::UNAUTHORIZED, pages::render(&page)).into_response();
+    }
+    let cookie = session::set_cookie(&session::issue(tokens[0]), &headers);
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/console")).into_response()
+}
+
+async fn logout(
+    headers: HeaderMap,
+    axum::Extension(page): axum::Extension<Page>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = csrf_refused(&page, &form.csrf) {
+        return refused;
+    }
+    let cookie = session::set_cookie("", &headers);
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/console/login"),
+    )
+        .into_response()
+}

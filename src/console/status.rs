@@ -1,0 +1,309 @@
+//! The console's status pages: health (from this instance's deliveries),
+//! the outboxes (with a retry for failed notifications) and the settings.
+
+use askama::Template;
+use axum::{
+    Extension, Form,
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::{
+    CsrfForm, Labels, Page, csrf_refused,
+    deliveries::Delivery,
+    pages::{FAMILIES, render},
+};
+use crate::state::AppState;
+
+struct FamilyHealth {
+    family: &'static str,
+    hour: String,
+    day: String,
+    p50: u64,
+    p99: u64,
+    deadline_ms: u64,
+}
+
+#[derive(Template)]
+#[template(path = "console/health.html")]
+struct HealthPage {
+    t: &'static Labels,
+    csrf: String,
+    warnings: Vec<String>,
+    families: Vec<FamilyHealth>,
+    keys: String,
+}
+
+/// `n` deliveries by outcome: `12 stored, 1 refused`.
+fn counts(deliveries: &[&Delivery]) -> String {
+    let mut by: Vec<(&str, usize)> = Vec::new();
+    for d in deliveries {
+        match by.iter_mut().find(|(o, _)| *o == d.outcome) {
+            Some((_, n)) => *n += 1,
+            None => by.push((d.outcome, 1)),
+        }
+    }
+    if by.is_empty() {
+        return "0".into();
+    }
+    by.iter()
+        .map(|(o, n)| format!("{n} {o}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+pub async fn health(State(state): State<AppState>, Extension(page): Extension<Page>) -> Response {
+    let now = crate::clock::now_millis();
+    let recent = state.deliveries.recent();
+    let mut warnings = Vec::new();
+    let families = FAMILIES
+        .iter()
+        .map(|&family| {
+            let day: Vec<&Delivery> = recent
+                .iter()
+                .filter(|d| d.family == family && now - d.at < 86_400_000)
+                .collect();
+            let hour: Vec<&Delivery> = day
+                .iter()
+                .copied()
+                .filter(|d| now - d.at < 3_600_000)
+                .collect();
+            let failed = hour
+                .iter()
+                .filter(|d| matches!(d.outcome, "unavailable" | "error"))
+                .count();
+            // Kakao pauses webhooks that fail often; warn well before.
+            if hour.len() >= 10 && failed * 10 >= hour.len() {
+                warnings.push(format!(
+                    "{}: {family} ({failed}/{})",
+                    page.t.error_rate_warning,
+                    hour.len()
+                ));
+            }
+            let mut times: Vec<u64> = day.iter().map(|d| d.answer_ms).collect();
+            times.sort_unstable();
+            FamilyHealth {
+                family,
+                hour: counts(&hour),
+                day: counts(&day),
+                p50: percentile(&times, 0.5),
+                p99: percentile(&times, 0.99),
+                deadline_ms: day.first().map_or(0, |d| d.deadline_ms),
+            }
+        })
+        .collect();
+    let keys = match &state.security_events {
+        None => "—".to_owned(),
+        Some(events) => match events.key_set_age() {
+            Some(age) if events.keys_loaded() => format!("loaded, {} s old", age.as_secs()),
+            _ => "not loaded".to_owned(),
+        },
+    };
+    render(&HealthPage {
+        t: page.t,
+        csrf: page.csrf,
+        warnings,
+        families,
+        keys,
+    })
+}
+
+struct NotificationRow {
+    id: i64,
+    kind: String,
+    status: String,
+    attempts: i64,
+    last_error: String,
+    failed: bool,
+}
+
+struct BotRow {
+    id: i64,
+    kind: String,
+    status: String,
+    attempts: i64,
+    last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/outboxes.html")]
+struct OutboxesPage {
+    t: &'static Labels,
+    csrf: String,
+    notifications: Vec<NotificationRow>,
+    bot: Vec<BotRow>,
+}
+
+pub async fn outboxes(State(state): State<AppState>, Extension(page): Extension<Page>) -> Response {
+    use crate::storage::notifications::NotificationStatus as S;
+    let mut notifications = Vec::new();
+    for status in [S::Failed, S::Pending] {
+        notifications.extend(
+            state
+                .storage
+                .notifications(Some(status), 0, 100)
+                .await
+                .unwrap_or_default(),
+        );
+    }
+    let bot = state
+        .storage
+        .unfinished_bot_outbox(100)
+        .await
+        .unwrap_or_default();
+    render(&OutboxesPage {
+        t: page.t,
+        csrf: page.csrf,
+        notifications: notifications
+            .into_iter()
+            .map(|n| NotificationRow {
+                id: n.notification_id,
+                failed: n.status == "failed",
+                kind: n.notification_type,
+                status: n.status,
+                attempts: n.attempts,
+                last_error: n.last_error.unwrap_or_default(),
+            })
+            .collect(),
+        bot: bot
+            .into_iter()
+            .map(|b| BotRow {
+                id: b.outbox_id,
+                kind: b.kind,
+                status: b.status,
+                attempts: b.attempts,
+                last_error: match (b.last_error_code, b.last_error_msg) {
+                    (Some(code), Some(msg)) => format!("{code}: {msg}"),
+                    (None, Some(msg)) => msg,
+                    _ => String::new(),
+                },
+            })
+            .collect(),
+    })
+}
+
+pub async fn retry_notification(
+    State(state): State<AppState>,
+    Extension(page): Extension<Page>,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = csrf_refused(&page, &form.csrf) {
+        return refused;
+    }
+    if let Err(err) = state.storage.retry_notification(id).await {
+        return crate::error::ApiError::storage(&err).into_response();
+    }
+    Redirect::to("/console/outboxes").into_response()
+}
+
+struct SettingRow {
+    family: &'static str,
+    name: &'static str,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/settings.html")]
+struct SettingsPage {
+    t: &'static Labels,
+    csrf: String,
+    settings: Vec<SettingRow>,
+}
+
+pub async fn settings(State(state): State<AppState>, Extension(page): Extension<Page>) -> Response {
+    let s = &state.settings;
+    let host = |url: &Option<url::Url>| url.as_ref().and_then(|u| u.host_str()).map(str::to_owned);
+    let secrets = [
+        ("skill", "SKILL_SECRET", s.skill_secret.is_some()),
+        (
+            "unlink, channel, share",
+            "KAKAO_ADMIN_KEY",
+            s.kakao_admin_key.is_some(),
+        ),
+        (
+            "events",
+            "KAKAO_REST_API_KEY",
+            s.kakao_rest_api_key.is_some(),
+        ),
+        ("bot", "KAKAO_BOT_TOKEN", s.kakao_bot_token.is_some()),
+        (
+            "bot",
+            "KAKAO_BOT_WEBHOOK_SECRET",
+            s.kakao_bot_webhook_secret.is_some(),
+        ),
+        ("app", "APP_SIGNING_SECRET", s.app_signing_secret.is_some()),
+        ("api", "INTERNAL_API_TOKEN", s.internal_api_token.is_some()),
+    ];
+    let values = [
+        ("skill", "SKILL_UPSTREAM_URL", host(&s.skill_upstream_url)),
+        (
+            "unlink, channel, share",
+            "KAKAO_APP_ID",
+            s.kakao_app_id.clone(),
+        ),
+        ("events", "KAKAO_ISSUER", Some(s.kakao_issuer.to_string())),
+        (
+            "bot",
+            "KAKAO_BOT_GATEWAY",
+            Some(s.kakao_bot_gateway.to_string()),
+        ),
+        ("app", "APP_NOTIFY_URL", host(&s.app_notify_url)),
+        (
+            "api",
+            "INTERNAL_BIND_ADDR",
+            s.internal_bind_addr.map(|a| a.to_string()),
+        ),
+        (
+            "storage",
+            "DATABASE_URL",
+            Some(format!("{:?}", s.database_url.kind())),
+        ),
+    ];
+    let settings = secrets
+        .into_iter()
+        .map(|(family, name, set)| (family, name, if set { "set" } else { "unset" }.to_owned()))
+        .chain(values.into_iter().map(|(family, name, value)| {
+            (family, name, value.unwrap_or_else(|| "unset".to_owned()))
+        }))
+        .map(|(family, name, value)| SettingRow {
+            family,
+            name,
+            value,
+        })
+        .collect();
+    render(&SettingsPage {
+        t: page.t,
+        csrf: page.csrf,
+        settings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::deliveries::sample as delivery;
+
+    #[test]
+    fn health_counts_by_outcome_and_takes_percentiles() {
+        let (a, b, c) = (
+            delivery("stored", 1),
+            delivery("stored", 2),
+            delivery("refused", 3),
+        );
+        assert_eq!(counts(&[&a, &b, &c]), "2 stored, 1 refused");
+        assert_eq!(counts(&[]), "0");
+        let times: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&times, 0.5), 51);
+        assert_eq!(percentile(&times, 0.99), 99);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
+}

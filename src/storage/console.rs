@@ -1,0 +1,71 @@
+//! What the operator's console reads that the API does not: a user's events
+//! in order, users found by a stored email or phone, and the bot outbox's
+//! unfinished rows.
+
+use super::{Session, Storage, StorageError, StoredEvent, with_pool};
+use crate::ids::UserId;
+
+/// A bot outbox row as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub outbox_id: i64,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error_code: Option<i64>,
+    pub last_error_msg: Option<String>,
+    pub created_at: i64,
+}
+
+impl Storage {
+    /// The newest `limit` events about `user_id`, newest first.
+    pub async fn events_of_user(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StorageError> {
+        const SQL: &str = "SELECT * FROM events WHERE user_id = $1 ORDER BY event_id DESC LIMIT $2";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(user_id.as_str())
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// The user's newest sessions.
+    pub async fn sessions_of(&self, user_id: &UserId) -> Result<Vec<Session>, StorageError> {
+        const SQL: &str =
+            "SELECT * FROM sessions WHERE user_id = $1 ORDER BY created_at DESC LIMIT 100";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL)
+                .bind(user_id.as_str())
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Users whose stored email or phone number is `identifier`.
+    pub async fn users_by_identifier(&self, identifier: &str) -> Result<Vec<String>, StorageError> {
+        const SQL: &str = "SELECT user_id FROM users WHERE email = $1 OR phone_number = $1
+            ORDER BY user_id LIMIT 20";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind(identifier)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Bot replies and messages not sent (pending or failed), newest first.
+    pub async fn unfinished_bot_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>, StorageError> {
+        const SQL: &str = "SELECT outbox_id, kind, status, attempts, last_error_code,
+                last_error_msg, created_at
+            FROM bot_outbox WHERE status IN ('pending', 'failed')
+            ORDER BY outbox_id DESC LIMIT $1";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(SQL).bind(limit).fetch_all(pool).await?
+        }))
+    }
+}

@@ -1,0 +1,326 @@
+//! The operator's console in a real browser (Debian's chromium through
+//! chromedriver, driven by fantoccini), and its guards over plain HTTP.
+//! Screenshots of each page are kept under `target/console-screenshots/`.
+//!
+//! Needs `chromedriver` and `chromium` (`.ci/run` installs them). Without
+//! them the browser test says so and passes, except under CI.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::{
+    app_receiver::{Answer, AppReceiver, SIGNING_SECRET},
+    helpers::{ADMIN_KEY, API_TOKEN, APP_ID, TestApp, free_addr},
+};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chromedriver and a headless chromium session, or `None` (skipped).
+async fn browser() -> Option<(Driver, Client)> {
+    let driver =
+        std::env::var("KAKAO_WEBHOOKS_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let addr = free_addr();
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let child = match Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => Driver(child),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("CI must have chromedriver (see .ci/run)")
+        }
+        Err(_) => {
+            eprintln!("console: browser test skipped; install chromium and chromium-driver");
+            return None;
+        }
+    };
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"]}),
+    );
+    for _ in 0..100 {
+        let connected =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://{addr}"))
+                .await;
+        if let Ok(client) = connected {
+            return Some((child, client));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+/// axe-core's WCAG 2 A and AA violations on the current page (`[]` when
+/// none). axe comes from npm (`KAKAO_WEBHOOKS_AXE` names `axe.min.js`;
+/// `.ci/run` installs it); without it the check says so and passes, except
+/// under CI.
+async fn accessibility_violations(client: &Client) -> Vec<String> {
+    let Ok(path) = std::env::var("KAKAO_WEBHOOKS_AXE") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set KAKAO_WEBHOOKS_AXE (see .ci/run)"
+        );
+        eprintln!("console: accessibility check skipped; set KAKAO_WEBHOOKS_AXE to axe.min.js");
+        return Vec::new();
+    };
+    let axe = std::fs::read_to_string(path).unwrap();
+    let script = format!(
+        "{axe}\nconst done = arguments[arguments.length - 1];
+         axe.run(document, {{runOnly: ['wcag2a', 'wcag2aa']}})
+            .then(r => done(r.violations.map(v => v.id + ' (' + v.nodes.length + '): ' + v.help)));"
+    );
+    let found = client.execute_async(&script, Vec::new()).await.unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let violations = accessibility_violations(client).await;
+    assert!(violations.is_empty(), "{name}: {violations:?}");
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/target/console-screenshots");
+    std::fs::create_dir_all(folder).unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(format!("{folder}/{name}.png"), png).unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn sign_in(client: &Client, token: &str) {
+    let field = client
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .unwrap();
+    field.send_keys(token).await.unwrap();
+    client
+        .find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_and_signs_out() {
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let app_side = AppReceiver::start().await;
+    app_side.script([], Answer::Status(503));
+    let app = TestApp::kakao()
+        .var("APP_NOTIFY_URL", app_side.url())
+        .var("APP_SIGNING_SECRET", SIGNING_SECRET)
+        .var("APP_NOTIFY_RETRY_SCHEDULE_MS", "50")
+        .spawn()
+        .await;
+    let console = app.url("/console");
+
+    // Closed until signed in; a wrong token is refused.
+    client.goto(&console).await.unwrap();
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/login")
+    );
+    screenshot(&client, "login").await;
+    sign_in(&client, "not-the-token").await;
+    assert!(!text_of(&client, "#login-error").await.is_empty());
+    sign_in(&client, API_TOKEN).await;
+    client
+        .wait()
+        .for_element(Locator::Id("deliveries"))
+        .await
+        .unwrap();
+
+    // A webhook sent with simulate appears without a reload.
+    let simulate = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
+        .args([
+            "simulate",
+            "--server",
+            &app.public_url(""),
+            "unlink",
+            "--user",
+            "4242",
+        ])
+        .env_clear()
+        .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
+        .env("KAKAO_APP_ID", APP_ID)
+        .output()
+        .unwrap();
+    assert!(
+        simulate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&simulate.stdout)
+    );
+    let row = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "#deliveries tbody tr a[href='/console/users/4242']",
+        ))
+        .await
+        .expect("the delivery appears live");
+    screenshot(&client, "live").await;
+
+    // That user, with the event in the timeline.
+    row.click().await.unwrap();
+    assert_eq!(text_of(&client, "#status").await, "unlinked");
+    assert!(text_of(&client, "#timeline").await.contains("unlink"));
+    screenshot(&client, "user").await;
+
+    // The app refused the notification until it failed; retry it.
+    for _ in 0..100 {
+        client.goto(&app.url("/console/outboxes")).await.unwrap();
+        if client.find(Locator::Css(".retry")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(&client, "outboxes").await;
+    app_side.script([], Answer::Status(200));
+    client
+        .find(Locator::Css(".retry"))
+        .await
+        .expect("a retry button")
+        .click()
+        .await
+        .unwrap();
+    let delivered = async {
+        for _ in 0..100 {
+            let (_, body) = app.api_get("/api/notifications?status=delivered").await;
+            if !body["notifications"].as_array().unwrap().is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(delivered.await, "the retried notification was delivered");
+
+    for page in ["health", "settings"] {
+        client
+            .goto(&app.url(&format!("/console/{page}")))
+            .await
+            .unwrap();
+        client.wait().for_element(Locator::Css("h1")).await.unwrap();
+        screenshot(&client, page).await;
+    }
+    client
+        .goto(&app.url("/console/settings?lang=en"))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&client, "h1").await.contains("Settings"),
+        "English on request"
+    );
+
+    // Signed out, the console is closed again.
+    client
+        .find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client.goto(&console).await.unwrap();
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/console/login")
+    );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_console_is_absent_without_the_api_token_and_its_forms_need_the_session_token() {
+    let closed = TestApp::builder().spawn().await;
+    assert_eq!(closed.get("/console").await.status(), 404);
+    assert_eq!(closed.get("/console/login").await.status(), 404);
+
+    let app = TestApp::kakao().spawn().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(app.url("/console/login"))
+        .form(&[("token", API_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    // A cross-site form cannot know the CSRF token.
+    let forged = client
+        .post(app.url("/console/logout"))
+        .header("cookie", &session)
+        .form(&[("csrf", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let page = client
+        .get(app.url("/console"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text().await.unwrap().contains("실시간 수신"),
+        "Korean first"
+    );
+    let https = client
+        .post(app.url("/console/login"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", API_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        https.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
+}
