@@ -103,7 +103,11 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
     let keys = match &state.security_events {
         None => "—".to_owned(),
         Some(events) => match events.key_set_age() {
-            Some(age) if events.keys_loaded() => format!("loaded, {} s old", age.as_secs()),
+            Some(age) if events.keys_loaded() => format!(
+                "loaded {} s ago; kids: {}",
+                age.as_secs(),
+                events.key_ids().join(", ")
+            ),
             _ => "not loaded".to_owned(),
         },
     };

@@ -116,6 +116,17 @@ impl KeyStore {
         current.as_ref().map(|set| set.fetched_at.elapsed())
     }
 
+    /// The `kid`s of the current key set, sorted (for the console).
+    pub fn kids(&self) -> Vec<String> {
+        let current = self.current.read().expect("not poisoned");
+        let mut kids: Vec<String> = current
+            .as_ref()
+            .map(|set| set.keys.keys().cloned().collect())
+            .unwrap_or_default();
+        kids.sort();
+        kids
+    }
+
     /// The key for `kid`, fetching the key set at most once if it is unknown.
     pub async fn key(&self, kid: &str) -> Lookup {
         let asked = Instant::now();

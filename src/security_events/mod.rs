@@ -93,6 +93,11 @@ impl SecurityEvents {
         self.keys.is_loaded()
     }
 
+    /// The current key set's `kid`s.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.kids()
+    }
+
     /// How long ago the current key set was fetched.
     pub fn key_set_age(&self) -> Option<std::time::Duration> {
         self.keys.age()

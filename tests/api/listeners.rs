@@ -38,7 +38,13 @@ async fn with_an_internal_listener_the_public_one_serves_only_kakao_and_probes()
     assert_eq!(events[0]["type"], "unlink");
 
     // The public listener knows no API and no metrics, even with the token.
-    for path in ["/api/events", "/api/users/42", "/metrics"] {
+    for path in [
+        "/api/events",
+        "/api/users/42",
+        "/metrics",
+        "/console",
+        "/console/login",
+    ] {
         assert_eq!(status(&app, app.public_url(path)).await, 404, "{path}");
     }
     for path in ["/health", "/ready"] {
@@ -49,6 +55,11 @@ async fn with_an_internal_listener_the_public_one_serves_only_kakao_and_probes()
     assert_eq!(status(&app, skill).await, 404);
     assert_eq!(
         status(&app, format!("http://{internal}/metrics")).await,
+        200
+    );
+    // The console is beside the API.
+    assert_eq!(
+        status(&app, format!("http://{internal}/console/login")).await,
         200
     );
 }
