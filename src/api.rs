@@ -281,6 +281,7 @@ fn event_view(event: &StoredEvent) -> Value {
         "received_at": rfc3339(event.received_at),
         "applied_at": maybe_time(event.applied_at),
         "unapplied_reason": event.unapplied_reason,
+        "changed_nothing": event.changed_nothing.unwrap_or(false),
         "payload": serde_json::from_str::<Value>(&event.payload).unwrap_or(Value::Null),
         "payload_erased_at": maybe_time(event.payload_erased_at),
     })

@@ -195,6 +195,9 @@ struct UserPage {
 fn timeline_row(event: &StoredEvent) -> TimelineRow {
     let note = match (&event.unapplied_reason, event.payload_erased_at) {
         (Some(reason), _) => format!("unapplied: {reason}"),
+        _ if event.changed_nothing == Some(true) => {
+            "changed nothing: older than what is stored, or the user is gone".to_owned()
+        }
         (None, Some(_)) => "payload erased".to_owned(),
         (None, None) => crate::telemetry::loggable(&event.payload).to_string(),
     };

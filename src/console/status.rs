@@ -102,12 +102,28 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
         .collect();
     let keys = match &state.security_events {
         None => "—".to_owned(),
-        Some(events) => match events.key_set_age() {
-            Some(age) if events.keys_loaded() => format!(
-                "loaded {} s ago; kids: {}",
-                age.as_secs(),
-                events.key_ids().join(", ")
+        Some(events) if !events.keys_loaded() => match events.last_key_fetch() {
+            Some(last) => format!(
+                "not loaded; last fetch ({}): {}",
+                last.trigger, last.outcome
             ),
+            None => "not loaded yet".to_owned(),
+        },
+        Some(events) => match events.key_set_age() {
+            Some(age) => {
+                let last = events.last_key_fetch().map_or(String::new(), |last| {
+                    let ago = last.at.elapsed().unwrap_or_default().as_secs();
+                    format!(
+                        "; last fetch {ago} s ago ({}): {}",
+                        last.trigger, last.outcome
+                    )
+                });
+                format!(
+                    "loaded {} s ago; kids: {}{last}",
+                    age.as_secs(),
+                    events.key_ids().join(", ")
+                )
+            }
             _ => "not loaded".to_owned(),
         },
     };

@@ -83,6 +83,16 @@ pub struct KeyStore {
     current: RwLock<Option<Arc<KeySet>>>,
     forced: Mutex<Forced>,
     discovered: Mutex<Option<Url>>,
+    last_fetch: RwLock<Option<LastFetch>>,
+}
+
+/// The last fetch of the key set, whatever its outcome (for the console).
+#[derive(Debug, Clone)]
+pub struct LastFetch {
+    pub at: std::time::SystemTime,
+    pub trigger: &'static str,
+    /// `ok`, or `failed: why` (no URL in it).
+    pub outcome: String,
 }
 
 impl KeyStore {
@@ -102,6 +112,7 @@ impl KeyStore {
             current: RwLock::new(None),
             forced: Mutex::new(Forced::default()),
             discovered: Mutex::new(None),
+            last_fetch: RwLock::new(None),
         }
     }
 
@@ -114,6 +125,10 @@ impl KeyStore {
     pub fn age(&self) -> Option<Duration> {
         let current = self.current.read().expect("not poisoned");
         current.as_ref().map(|set| set.fetched_at.elapsed())
+    }
+
+    pub fn last_fetch(&self) -> Option<LastFetch> {
+        self.last_fetch.read().expect("not poisoned").clone()
     }
 
     /// The `kid`s of the current key set, sorted (for the console).
@@ -213,6 +228,14 @@ impl KeyStore {
             Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
         };
         let label = if result.is_ok() { "ok" } else { "failed" };
+        *self.last_fetch.write().expect("not poisoned") = Some(LastFetch {
+            at: std::time::SystemTime::now(),
+            trigger,
+            outcome: match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(why) => format!("failed: {why}"),
+            },
+        });
         metrics::counter!("kakao_jwks_fetches_total", "trigger" => trigger, "outcome" => label)
             .increment(1);
         let (set, max_age) = result?;

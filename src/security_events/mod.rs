@@ -93,6 +93,11 @@ impl SecurityEvents {
         self.keys.is_loaded()
     }
 
+    /// The last fetch of the key set and how it went.
+    pub fn last_key_fetch(&self) -> Option<jwks::LastFetch> {
+        self.keys.last_fetch()
+    }
+
     /// The current key set's `kid`s.
     pub fn key_ids(&self) -> Vec<String> {
         self.keys.kids()

@@ -29,9 +29,31 @@ fn change(kind: &'static str, data: Value) -> Option<Change> {
     }
 }
 
+/// Whether `statement` is a change the app hears of (else bookkeeping, or
+/// part of a change told by its main statement).
+pub(super) fn is_change(statement: &Statement) -> bool {
+    use Statement as S;
+    !matches!(
+        statement,
+        S::EnsureUser(_)
+            | S::WithdrawAllScopes(_)
+            | S::DeleteScopes(_)
+            | S::EraseEventPayloads(_)
+            | S::TieEventToHolder(_)
+            | S::DropJobsOfGoneUser(_)
+            | S::QueueJob(_)
+            | S::QueueBotReply(_)
+            | S::InsertNotification(_)
+            | S::MarkEventChangedNothing(_)
+    )
+}
+
 /// The change `statement` made, given that it changed `rows` rows (> 0).
 pub(super) fn of(statement: &Statement, rows: u64) -> Option<Change> {
     use Statement as S;
+    if !is_change(statement) {
+        return None;
+    }
     match statement {
         S::LinkUser(s) => change("user.linked", json!({"user_id": s.user_id})),
         S::EraseUser(s) => {
@@ -91,16 +113,8 @@ pub(super) fn of(statement: &Statement, rows: u64) -> Option<Change> {
             },
             json!({"bot_group_key": s.bot_group_key}),
         ),
-        // Bookkeeping, or part of a change notified by its main statement.
-        S::EnsureUser(_)
-        | S::WithdrawAllScopes(_)
-        | S::DeleteScopes(_)
-        | S::EraseEventPayloads(_)
-        | S::TieEventToHolder(_)
-        | S::DropJobsOfGoneUser(_)
-        | S::QueueJob(_)
-        | S::QueueBotReply(_)
-        | S::InsertNotification(_) => None,
+        // Bookkeeping (see `is_change`).
+        _ => None,
     }
 }
 

@@ -137,6 +137,9 @@ pub struct StoredEvent {
     pub payload_erased_at: Option<i64>,
     /// Verified and stored, but not applied, and why.
     pub unapplied_reason: Option<String>,
+    /// Its effects changed nothing: older than what is stored, or about a
+    /// user who is gone.
+    pub changed_nothing: Option<bool>,
 }
 
 /// Where a webhook came from.

@@ -305,6 +305,10 @@ statements! {
         INSERT INTO bot_outbox (kind, event_id, callback_token, run_at, expires_at, created_at)
         SELECT 'reply', event_id, $2, $3, $4, $3 FROM events WHERE source = 'bot' AND dedupe_key = $1";
 
+    /// The event's effects changed nothing (see `changes::is_change`).
+    MarkEventChangedNothing { event_id: i64 } = "
+        UPDATE events SET changed_nothing = TRUE WHERE event_id = $1";
+
     /// A notification to the app, queued by the event writer for a change
     /// it just applied (see `changes.rs`).
     InsertNotification { notification_type: &'static str, event_id: i64, body: String, now: i64 } = "

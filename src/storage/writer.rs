@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Recorded, StorageError, changes,
     events::Prepared,
-    statements::{EventInsert, Statement},
+    statements::{EventInsert, MarkEventChangedNothing, Statement},
 };
 
 /// Most events in one transaction.
@@ -204,11 +204,20 @@ async fn execute<B: WriteBackend>(
         return Ok(Recorded::Duplicate);
     };
     let mut applied = Vec::new();
+    let (mut changes_asked, mut changed) = (false, false);
     for statement in &prepared.statements {
         let rows = db.execute(statement).await?;
+        if changes::is_change(statement) {
+            changes_asked = true;
+            changed |= rows > 0;
+        }
         if prepared.notify && rows > 0 {
             applied.extend(changes::of(statement, rows));
         }
+    }
+    if changes_asked && !changed {
+        db.execute(&MarkEventChangedNothing { event_id }.into())
+            .await?;
     }
     if prepared.notify {
         let now = crate::clock::now_millis();

@@ -83,6 +83,7 @@ on_both_backends!(
     leaving_erases_the_payloads_of_the_users_events_and_keeps_the_rows,
     an_applied_change_queues_its_notification_and_a_refused_event_none,
     a_notification_claim_is_held_by_one_worker_until_its_lease_ends,
+    an_event_whose_effects_change_nothing_is_marked_so,
     an_identifier_event_naming_no_user_is_erased_when_its_holder_leaves,
     a_purged_account_stays_purged_through_a_later_unlink,
     events_about_a_gone_user_store_no_personal_data_until_they_link_again,

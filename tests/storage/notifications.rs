@@ -126,3 +126,28 @@ pub async fn a_notification_claim_is_held_by_one_worker_until_its_lease_ends(sto
     );
     assert!(storage.notifications(None, 0, 10).await.unwrap().is_empty());
 }
+
+pub async fn an_event_whose_effects_change_nothing_is_marked_so(storage: &Storage) {
+    stored(
+        storage
+            .record(&channel("new", "34", Relation::Blocked, 20))
+            .await
+            .unwrap(),
+    );
+    stored(
+        storage
+            .record(&channel("old", "34", Relation::Added, 10))
+            .await
+            .unwrap(),
+    );
+    let events = storage.events_after(0, 10).await.unwrap();
+    let marked = |key: &str| {
+        events
+            .iter()
+            .find(|e| e.dedupe_key == key)
+            .unwrap()
+            .changed_nothing
+    };
+    assert_eq!(marked("new"), None);
+    assert_eq!(marked("old"), Some(true), "ignored as older");
+}
