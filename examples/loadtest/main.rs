@@ -4,12 +4,15 @@
 //! JWKS) pinned to core 0, pre-signs RS256 SETs with distinct `jti` (on every
 //! core, before anything is measured), pins itself to core 1, then drives
 //! each workload at 64 connections and prints req/s, p50, p99, errors and the
-//! server's peak RSS. Options: `-- --help` (`--growth` is growth.rs,
+//! server's peak RSS. Then the same skill workloads against the ceiling
+//! (ceiling.rs: `cargo build --release --example ceiling` first), each
+//! printed as a ratio to it. Options: `-- --help` (`--growth` is growth.rs,
 //! `--postgres URL` scratch_postgres.rs).
 //! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
 //! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
 //! profile it: BENCHMARKS.md).
 
+mod ceiling;
 mod growth;
 mod raw_client;
 mod scratch_postgres;
@@ -47,6 +50,9 @@ struct Options {
     /// Compare the SET workload on an empty and on a grown database.
     #[arg(long)]
     growth: bool,
+    /// Skip the ceiling (examples/ceiling) the skill workloads are compared with.
+    #[arg(long)]
+    no_ceiling: bool,
     /// Run the server on a fresh database on this PostgreSQL server.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
@@ -250,6 +256,11 @@ async fn drive(addr: &str, shots: Arc<Vec<Shot>>, expected: u16, options: &Optio
 }
 
 /// Prints a workload's line; returns its p99 in milliseconds.
+/// Requests per second of a run.
+fn rate(report: &Report) -> f64 {
+    report.requests as f64 / report.elapsed.as_secs_f64()
+}
+
 fn print(name: &str, mut report: Report, rss_kib: Option<u64>) -> f64 {
     report.latencies_us.sort_unstable();
     let at = |q: f64| {
@@ -262,7 +273,7 @@ fn print(name: &str, mut report: Report, rss_kib: Option<u64>) -> f64 {
     };
     println!(
         "{name:<34} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>5}  peak RSS {} MiB",
-        report.requests as f64 / report.elapsed.as_secs_f64(),
+        rate(&report),
         at(0.50),
         at(0.99),
         report.errors.values().sum::<usize>(),
@@ -419,6 +430,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut signed = Some(signed);
     let addr = addr.as_str();
+    let mut skill_rates = Vec::new();
     for (index, (name, expected)) in WORKLOADS.into_iter().enumerate() {
         if !wanted(name) {
             continue;
@@ -436,9 +448,15 @@ async fn main() -> anyhow::Result<()> {
             _ => bot_messages(addr, 400_000),
         };
         let report = drive(addr, Arc::new(shots), expected, &options).await;
+        if index < 2 {
+            skill_rates.push((index, rate(&report)));
+        }
         print(name, report, server.peak_rss_kib());
     }
     drop(server);
+    if !options.no_ceiling && !skill_rates.is_empty() {
+        ceiling::compare(&options, &skill_rates).await?;
+    }
     if let Some(postgres) = postgres {
         postgres.drop().await?;
     }
