@@ -57,19 +57,33 @@ impl MakeRequestId for SequentialRequestId {
         let prefix =
             PREFIX.get_or_init(|| getrandom::u64().unwrap_or_else(|_| std::process::id().into()));
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Shaped as a UUID (8-4-4-4-12 hex), as log tools expect.
-        let id = format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            prefix >> 32,
-            (prefix >> 16) & 0xffff,
-            prefix & 0xffff,
-            n >> 48,
-            n & 0xffff_ffff_ffff
-        );
-        axum::http::HeaderValue::from_str(&id)
+        let id = uuid_shaped(*prefix, n);
+        axum::http::HeaderValue::from_bytes(&id)
             .ok()
             .map(RequestId::new)
     }
+}
+
+/// `prefix` and `n` as a UUID-shaped id (8-4-4-4-12 hex), as log tools
+/// expect; written by hand, as `format!` was 2.3% of a GET's samples.
+fn uuid_shaped(prefix: u64, n: u64) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    // (value, digits, where they start)
+    let groups = [
+        (prefix >> 32, 8, 0),
+        ((prefix >> 16) & 0xffff, 4, 9),
+        (prefix & 0xffff, 4, 14),
+        (n >> 48, 4, 19),
+        (n & 0xffff_ffff_ffff, 12, 24),
+    ];
+    for (value, digits, start) in groups {
+        for i in 0..digits {
+            let nibble = (value >> (4 * (digits - 1 - i))) & 0xf;
+            out[start + i] = HEX[nibble as usize];
+        }
+    }
+    out
 }
 
 /// What Kakao calls, and the probes: the routes of the public listener.
@@ -474,4 +488,19 @@ pub fn shutdown_on_signal() -> CancellationToken {
         cancel.cancel();
     });
     token
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_uuid_shaped_hex() {
+        let id = super::uuid_shaped(0x0123_4567_89ab_cdef, 0x0001_0000_0000_002a);
+        assert_eq!(
+            std::str::from_utf8(&id).unwrap(),
+            format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                0x0123_4567u64, 0x89abu64, 0xcdefu64, 1u64, 0x2au64
+            )
+        );
+    }
 }

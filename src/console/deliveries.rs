@@ -53,9 +53,14 @@ impl DeliveryLog {
         if kept.len() == KEPT {
             kept.pop_front();
         }
-        kept.push_back(delivery.clone());
-        drop(kept);
-        let _ = self.live.send(delivery);
+        // Cloned for open pages only.
+        if self.live.receiver_count() > 0 {
+            kept.push_back(delivery.clone());
+            drop(kept);
+            let _ = self.live.send(delivery);
+        } else {
+            kept.push_back(delivery);
+        }
     }
 
     /// The kept deliveries, newest first.
@@ -119,14 +124,18 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         return next.run(request).await;
     };
     let started = Instant::now();
-    let cell = RefCell::new(None);
-    let (response, stored) = STORED
-        .scope(cell, async {
-            let response = next.run(request).await;
-            let stored = STORED.with(|cell| cell.borrow_mut().take());
-            (response, stored)
-        })
-        .await;
+    // The skill endpoint stores nothing: no task-local to set up for it.
+    let (response, stored) = if family == "skill" {
+        (next.run(request).await, None)
+    } else {
+        STORED
+            .scope(RefCell::new(None), async {
+                let response = next.run(request).await;
+                let stored = STORED.with(|cell| cell.borrow_mut().take());
+                (response, stored)
+            })
+            .await
+    };
     let status = response.status();
     let stored = stored.unwrap_or_default();
     let outcome = match status.as_u16() {
