@@ -3,6 +3,7 @@
 //! follows every accepted event. `Authorization: Bearer <INTERNAL_API_TOKEN>`;
 //! without that setting `/api` does not exist (404).
 
+use crate::clock::rfc3339;
 use axum::{
     Json, Router,
     extract::{Path, Query, Request, State},
@@ -13,7 +14,6 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{
     error::ApiError,
@@ -218,13 +218,6 @@ async fn events(
         "events": events.iter().map(event_view).collect::<Vec<_>>(),
         "next_after": next,
     })))
-}
-
-pub(crate) fn rfc3339(millis: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|time| time.format(&Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 pub(crate) fn maybe_time(millis: Option<i64>) -> Value {

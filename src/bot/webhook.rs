@@ -21,8 +21,6 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
-
 use super::outbox::TOKEN_USABLE_FOR;
 use crate::{
     clock::millis_from_now,
@@ -112,7 +110,7 @@ pub(crate) fn event_of(body: &[u8]) -> Result<NewEvent, ApiError> {
         _ => None,
     };
     let text = |name: &str| d.get(name).and_then(Value::as_str).map(str::to_owned);
-    let event_time = text("timestamp").and_then(|ts| rfc3339_millis(&ts));
+    let event_time = text("timestamp").and_then(|ts| crate::clock::parse_rfc3339(&ts));
     let mut effects = vec![Effect::QueueBotReply {
         dedupe_key: dedupe_key.clone(),
         callback_token,
@@ -143,12 +141,6 @@ fn room_change(t: &str) -> Option<bool> {
         "LEAVE" => Some(false),
         _ => None,
     }
-}
-
-/// Kakao's RFC 3339 timestamp (with nanoseconds) in ms.
-fn rfc3339_millis(text: &str) -> Option<i64> {
-    let time = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// A message by its id; an event without one (ENTRANCE, LEAVE, …) by its

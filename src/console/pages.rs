@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Labels, Page, deliveries::Delivery};
-use crate::{api::rfc3339, ids::UserId, state::AppState, storage::StoredEvent};
+use crate::{clock::rfc3339, ids::UserId, state::AppState, storage::StoredEvent};
 
 pub fn render(page: &impl Template) -> Response {
     match page.render() {

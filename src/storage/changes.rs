@@ -157,13 +157,7 @@ pub(super) fn merged(changes: Vec<Change>) -> Vec<Change> {
 pub(super) fn notification(change: Change, event_id: i64, now: i64) -> Statement {
     let mut data = change.data;
     data.insert("event_id".into(), event_id.into());
-    let timestamp = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now) * 1_000_000)
-        .ok()
-        .and_then(|at| {
-            at.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
+    let timestamp = crate::clock::rfc3339(now);
     let body = json!({"type": change.kind, "timestamp": timestamp, "data": data});
     InsertNotification {
         notification_type: change.kind,

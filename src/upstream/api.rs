@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::notifier::webhook_id;
 use crate::{
-    api::{DEFAULT_PAGE, MAX_PAGE, maybe_time, rfc3339},
+    api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
+    clock::rfc3339,
     error::ApiError,
     state::AppState,
     storage::notifications::{Notification, NotificationStatus},

@@ -190,10 +190,9 @@ fn retry_after(schedule: &[Duration], attempts: i64) -> Option<Duration> {
     schedule.get(index).copied()
 }
 
-/// `wait` ± 20%, so instances that failed together do not retry together.
+/// `wait` ± 20%.
 fn jittered(wait: Duration) -> Duration {
-    let draw = getrandom::u64().unwrap_or(0) % 401; // 0..=400
-    wait.mul_f64(0.8 + draw as f64 / 1000.0)
+    crate::clock::jittered(wait, 0.8, 1.2)
 }
 
 /// A transport error without its URL (the app's URL may carry a token).

@@ -211,13 +211,12 @@ async fn dispatch(
 
 /// From the event's own time to now, when Kakao says when it happened.
 fn record_lag(d: &Map<String, Value>) {
-    let at = d.get("timestamp").and_then(Value::as_str).and_then(|ts| {
-        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()
-    });
+    let at = d
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(crate::clock::parse_rfc3339);
     if let Some(at) = at {
-        let lag = (time::OffsetDateTime::now_utc() - at)
-            .as_seconds_f64()
-            .max(0.0);
+        let lag = (crate::clock::now_millis() - at).max(0) as f64 / 1000.0;
         metrics::histogram!("kakao_bot_gateway_event_lag_seconds").record(lag);
     }
 }

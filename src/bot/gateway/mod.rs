@@ -243,8 +243,7 @@ async fn lost(mut lease: GatewayLease) {
     }
 }
 
-/// `wait` less up to a fifth, so instances do not reconnect in step.
+/// `wait` less up to a fifth: never past the 30 s cap.
 fn jittered(wait: Duration) -> Duration {
-    let draw = getrandom::u64().unwrap_or(0) % 201; // 0..=200
-    wait.mul_f64(1.0 - draw as f64 / 1000.0)
+    crate::clock::jittered(wait, 0.8, 1.0)
 }
