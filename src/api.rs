@@ -54,7 +54,7 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         // The scheme is case-insensitive (RFC 9110 §11.1).
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
         .map_or("", |(_, token)| token.trim());
-    if matches_any(presented.as_bytes(), &tokens) {
+    if matches_any(presented.as_bytes(), tokens) {
         next.run(request).await
     } else {
         ApiError::unauthorized(Some("Bearer"), "missing or wrong bearer token").into_response()

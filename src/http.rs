@@ -99,8 +99,8 @@ pub fn secret_matches(presented: &[u8], expected: &str) -> bool {
 /// Whether `presented` is one of `secrets` (a current and a previous one,
 /// during a rotation). Every one is compared, so timing does not tell which
 /// matched.
-pub fn matches_any(presented: &[u8], secrets: &[&str]) -> bool {
-    secrets.iter().fold(false, |found, secret| {
+pub fn matches_any<'a>(presented: &[u8], secrets: impl IntoIterator<Item = &'a str>) -> bool {
+    secrets.into_iter().fold(false, |found, secret| {
         secret_matches(presented, secret) | found
     })
 }

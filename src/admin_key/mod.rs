@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for KakaoAdmin {
                 "missing Authorization: KakaoAK <admin key>",
             ));
         };
-        if matches_any(presented.as_bytes(), &settings.admin_keys()) {
+        if matches_any(presented.as_bytes(), settings.admin_keys()) {
             Ok(Self)
         } else {
             Err(ApiError::unauthorized(

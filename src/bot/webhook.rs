@@ -67,7 +67,7 @@ async fn receive(
     if !secrets.is_empty() {
         let name = &settings.kakao_bot_webhook_header;
         let presented = headers.get(name).map(|value| value.as_bytes());
-        if !presented.is_some_and(|value| matches_any(value, &secrets)) {
+        if !presented.is_some_and(|value| matches_any(value, secrets)) {
             return Err(ApiError::unauthorized(
                 None,
                 format!("missing or wrong {name} header"),

@@ -255,23 +255,23 @@ impl Settings {
     }
 
     /// Every admin key Kakao's webhooks may carry: the current one, then the previous.
-    pub fn admin_keys(&self) -> Vec<&str> {
-        current_and_previous(&self.kakao_admin_key, &self.kakao_admin_key_previous)
+    pub fn admin_keys(&self) -> SecretPair<'_> {
+        SecretPair::of(&self.kakao_admin_key, &self.kakao_admin_key_previous)
     }
 
     /// The bearer tokens `/api` accepts; empty when the API is off.
-    pub fn api_tokens(&self) -> Vec<&str> {
-        current_and_previous(&self.internal_api_token, &self.internal_api_token_previous)
+    pub fn api_tokens(&self) -> SecretPair<'_> {
+        SecretPair::of(&self.internal_api_token, &self.internal_api_token_previous)
     }
 
     /// The values the skill secret header may carry; empty when unchecked.
-    pub fn skill_secrets(&self) -> Vec<&str> {
-        current_and_previous(&self.skill_secret, &self.skill_secret_previous)
+    pub fn skill_secrets(&self) -> SecretPair<'_> {
+        SecretPair::of(&self.skill_secret, &self.skill_secret_previous)
     }
 
     /// The values the bot webhook's header may carry; empty when unchecked.
-    pub fn bot_webhook_secrets(&self) -> Vec<&str> {
-        current_and_previous(
+    pub fn bot_webhook_secrets(&self) -> SecretPair<'_> {
+        SecretPair::of(
             &self.kakao_bot_webhook_secret,
             &self.kakao_bot_webhook_secret_previous,
         )
@@ -341,16 +341,40 @@ impl Settings {
     }
 }
 
-/// The current secret, then the previous one, of those that are set.
-fn current_and_previous<'a>(
-    current: &'a Option<SecretString>,
-    previous: &'a Option<SecretString>,
-) -> Vec<&'a str> {
-    [current, previous]
-        .into_iter()
-        .flatten()
-        .map(|secret| secret.expose_secret())
-        .collect()
+/// A secret and, during a rotation, the one before it. Borrowed from the
+/// settings: comparing against it allocates nothing. The settings refuse a
+/// previous one without a current one, so "empty" means "unset".
+#[derive(Debug, Clone, Copy)]
+pub struct SecretPair<'a> {
+    current: Option<&'a str>,
+    previous: Option<&'a str>,
+}
+
+impl<'a> SecretPair<'a> {
+    fn of(current: &'a Option<SecretString>, previous: &'a Option<SecretString>) -> Self {
+        Self {
+            current: current.as_ref().map(|s| s.expose_secret()),
+            previous: previous.as_ref().map(|s| s.expose_secret()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.current.is_none()
+    }
+
+    /// The value to sign with (the current one).
+    pub fn current(&self) -> Option<&'a str> {
+        self.current
+    }
+}
+
+impl<'a> IntoIterator for SecretPair<'a> {
+    type Item = &'a str;
+    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<&'a str>, 2>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        [self.current, self.previous].into_iter().flatten()
+    }
 }
 
 /// Top-level keys of `config/default.toml`.

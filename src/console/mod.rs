@@ -106,13 +106,13 @@ async fn require_session(
     let tokens = state.settings.api_tokens();
     let headers = request.headers();
     let Some(value) =
-        session::cookie(headers, session::COOKIE).filter(|v| session::valid(v, &tokens))
+        session::cookie(headers, session::COOKIE).filter(|v| session::valid(v, tokens))
     else {
         return Redirect::to("/console/login").into_response();
     };
     let page = Page {
         t: lang_of(headers, query.lang.as_deref()),
-        csrf: session::csrf(&value, tokens[0]),
+        csrf: session::csrf(&value, tokens.current().unwrap_or_default()),
     };
     request.extensions_mut().insert(page);
     next.run(request).await
@@ -153,14 +153,15 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let tokens = state.settings.api_tokens();
-    if !crate::http::matches_any(form.token.trim().as_bytes(), &tokens) {
+    if !crate::http::matches_any(form.token.trim().as_bytes(), tokens) {
         let page = pages::LoginPage {
             t: lang_of(&headers, None),
             failed: true,
         };
         return (StatusCode::UNAUTHORIZED, pages::render(&page)).into_response();
     }
-    let cookie = session::set_cookie(&session::issue(tokens[0]), &headers);
+    let token = tokens.current().unwrap_or_default();
+    let cookie = session::set_cookie(&session::issue(token), &headers);
     ([(header::SET_COOKIE, cookie)], Redirect::to("/console")).into_response()
 }
 

@@ -66,8 +66,9 @@ async fn receive(
 /// Everything the skill endpoint needs, built once from the settings.
 pub struct SkillService {
     handler: Arc<dyn SkillHandler>,
-    /// The header and the values it may carry (none: unchecked).
-    secret: (HeaderName, Vec<SecretString>),
+    /// The header and the values it may carry: the secret and, during a
+    /// rotation, the previous one (neither: unchecked).
+    secret: (HeaderName, [Option<SecretString>; 2]),
     sync_budget: Duration,
     fallback_text: String,
     waiting_text: String,
@@ -91,11 +92,10 @@ impl SkillService {
             handler,
             secret: (
                 settings.skill_secret_header.clone(),
-                settings
-                    .skill_secrets()
-                    .into_iter()
-                    .map(SecretString::from)
-                    .collect(),
+                [
+                    settings.skill_secret.clone(),
+                    settings.skill_secret_previous.clone(),
+                ],
             ),
             sync_budget: settings.skill_sync_budget_ms,
             fallback_text: settings.skill_fallback_text.clone(),
@@ -115,13 +115,13 @@ impl SkillService {
     /// With a skill secret configured, the request must carry it.
     fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let (name, secrets) = &self.secret;
-        if secrets.is_empty() {
+        if secrets[0].is_none() {
             return Ok(());
         }
-        let secrets: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
+        let secrets = secrets.iter().flatten().map(|s| s.expose_secret());
         let provided = headers.get(name).map(|value| value.as_bytes());
         match provided {
-            Some(value) if matches_any(value, &secrets) => Ok(()),
+            Some(value) if matches_any(value, secrets) => Ok(()),
             _ => Err(ApiError::unauthorized(
                 None,
                 format!("missing or wrong {name} header"),
