@@ -115,9 +115,9 @@ impl Storage {
         status: u16,
     ) -> Result<bool, StorageError> {
         const SQL: &str = "UPDATE notifications SET status = 'delivered', finished_at = $3,
-                last_status = $4, last_error = NULL
+                last_status = $4, last_error = $5
             WHERE notification_id = $1 AND attempts = $2 AND status = 'pending'";
-        self.update_notification_claim(SQL, claimed, now_millis(), i64::from(status), None)
+        self.update_notification_claim(SQL, claimed, now_millis(), Some(i64::from(status)), None)
             .await
     }
 
@@ -134,31 +134,23 @@ impl Storage {
         const FAIL: &str = "UPDATE notifications SET status = 'failed', finished_at = $3,
                 last_status = $4, last_error = $5
             WHERE notification_id = $1 AND attempts = $2 AND status = 'pending'";
-        let status = failure.status.map(i64::from);
         let (sql, at) = match run_at {
             Some(at) => (RETRY, at),
             None => (FAIL, now_millis()),
         };
-        let rows = in_write_tx!(self, |tx| {
-            sqlx::query(sql)
-                .bind(claimed.notification_id)
-                .bind(claimed.attempts)
-                .bind(at)
-                .bind(status)
-                .bind(&failure.error)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        });
-        Ok(rows == 1)
+        let status = failure.status.map(i64::from);
+        self.update_notification_claim(sql, claimed, at, status, Some(&failure.error))
+            .await
     }
 
+    /// Runs a claim-guarded update: `$1` the row, `$2` the claim, then `at`,
+    /// the app's status and the error. True when the claim still held.
     async fn update_notification_claim(
         &self,
         sql: &'static str,
         claimed: &ClaimedNotification,
         at: i64,
-        status: i64,
+        status: Option<i64>,
         error: Option<&str>,
     ) -> Result<bool, StorageError> {
         let rows = in_write_tx!(self, |tx| {
