@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{
     bot_replies::{BOT_TOKEN, bot_app},
     helpers::{ChildProcess, KakaoBotApi, ScratchDatabase, TestApp, free_addr},
-    kakao_gateway::KakaoGateway,
+    kakao_gateway::{GatewayConnection, KakaoGateway},
 };
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -22,6 +22,38 @@ async fn gateway_app(kakao: &KakaoBotApi, gateway: &KakaoGateway) -> TestApp {
         .var("KAKAO_BOT_GATEWAY_URL", gateway.url())
         .spawn()
         .await
+}
+
+/// A service connected and READY under session `sess-1` (30 s heartbeats).
+struct Ready {
+    kakao: KakaoBotApi,
+    gateway: KakaoGateway,
+    app: TestApp,
+    conn: GatewayConnection,
+}
+
+async fn ready() -> Ready {
+    let (kakao, mut gateway) = (KakaoBotApi::start().await, KakaoGateway::start().await);
+    let app = gateway_app(&kakao, &gateway).await;
+    let mut conn = gateway.next_connection(WAIT).await;
+    conn.hello(30_000).await;
+    conn.ready("sess-1");
+    Ready {
+        kakao,
+        gateway,
+        app,
+        conn,
+    }
+}
+
+/// The settings of a service process using `gateway` and `kakao`'s URLs.
+fn gateway_vars<'a>(url: &'a str, base: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("KAKAO_BOT_TOKEN", BOT_TOKEN),
+        ("KAKAO_API_BASE_URL", base),
+        ("KAKAO_BOT_GATEWAY", "true"),
+        ("KAKAO_BOT_GATEWAY_URL", url),
+    ]
 }
 
 async fn callbacks(kakao: &KakaoBotApi, count: usize) -> Vec<String> {
@@ -91,11 +123,12 @@ async fn a_dispatch_is_stored_and_answered_once_and_heartbeats_keep_the_interval
 
 #[tokio::test]
 async fn close_1001_resumes_with_the_session_and_last_s_and_a_replay_is_answered_once() {
-    let (kakao, mut gateway) = (KakaoBotApi::start().await, KakaoGateway::start().await);
-    let _app = gateway_app(&kakao, &gateway).await;
-    let mut conn = gateway.next_connection(WAIT).await;
-    conn.hello(30_000).await;
-    conn.ready("sess-1");
+    let Ready {
+        kakao,
+        mut gateway,
+        app: _app,
+        conn,
+    } = ready().await;
     conn.dispatch_message(4, 10, "cb-10");
     callbacks(&kakao, 1).await;
     conn.close(1001);
@@ -115,11 +148,12 @@ async fn close_1001_resumes_with_the_session_and_last_s_and_a_replay_is_answered
 
 #[tokio::test]
 async fn close_4009_forgets_the_session_and_identifies_afresh() {
-    let (kakao, mut gateway) = (KakaoBotApi::start().await, KakaoGateway::start().await);
-    let _app = gateway_app(&kakao, &gateway).await;
-    let mut conn = gateway.next_connection(WAIT).await;
-    conn.hello(30_000).await;
-    conn.ready("sess-1");
+    let Ready {
+        kakao,
+        mut gateway,
+        app: _app,
+        conn,
+    } = ready().await;
     conn.dispatch_message(1, 20, "cb-20");
     callbacks(&kakao, 1).await;
     conn.close(4009);
@@ -129,11 +163,12 @@ async fn close_4009_forgets_the_session_and_identifies_afresh() {
 
 #[tokio::test]
 async fn a_failed_resume_falls_back_to_identify() {
-    let (kakao, mut gateway) = (KakaoBotApi::start().await, KakaoGateway::start().await);
-    let _app = gateway_app(&kakao, &gateway).await;
-    let mut conn = gateway.next_connection(WAIT).await;
-    conn.hello(30_000).await;
-    conn.ready("sess-1");
+    let Ready {
+        kakao: _kakao,
+        mut gateway,
+        app: _app,
+        conn,
+    } = ready().await;
     conn.close(1001);
     let mut resuming = gateway.next_connection(WAIT).await;
     assert_eq!(resuming.hello(30_000).await["op"], 6);
@@ -144,11 +179,12 @@ async fn a_failed_resume_falls_back_to_identify() {
 
 #[tokio::test]
 async fn close_4004_stops_reconnecting_and_ready_says_why() {
-    let (kakao, mut gateway) = (KakaoBotApi::start().await, KakaoGateway::start().await);
-    let app = gateway_app(&kakao, &gateway).await;
-    let mut conn = gateway.next_connection(WAIT).await;
-    conn.hello(30_000).await;
-    conn.ready("sess-1");
+    let Ready {
+        kakao: _kakao,
+        mut gateway,
+        app,
+        conn,
+    } = ready().await;
     wait_state(&app, "connected").await;
     conn.close(4004);
 
@@ -184,11 +220,12 @@ async fn no_heartbeat_ack_replaces_the_connection() {
 
 #[tokio::test]
 async fn bad_frames_are_ignored_and_the_next_dispatch_still_stored() {
-    let (kakao, mut gateway) = (KakaoBotApi::start().await, KakaoGateway::start().await);
-    let app = gateway_app(&kakao, &gateway).await;
-    let mut conn = gateway.next_connection(WAIT).await;
-    conn.hello(30_000).await;
-    conn.ready("sess-1");
+    let Ready {
+        kakao,
+        gateway: _gateway,
+        app,
+        conn,
+    } = ready().await;
     conn.send_raw(tokio_tungstenite::tungstenite::Message::text("not json\n{"));
     conn.send(serde_json::json!({"op": 42, "d": {"new": true}}));
     conn.send(serde_json::json!({"op": 0, "s": 1, "d": {}})); // no t
@@ -218,12 +255,7 @@ async fn a_restarted_service_resumes_with_the_persisted_s() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}/gateway.db", dir.path().display());
     let (url, base) = (gateway.url(), kakao.base_url());
-    let vars = [
-        ("KAKAO_BOT_TOKEN", BOT_TOKEN),
-        ("KAKAO_API_BASE_URL", base.as_str()),
-        ("KAKAO_BOT_GATEWAY", "true"),
-        ("KAKAO_BOT_GATEWAY_URL", url.as_str()),
-    ];
+    let vars = gateway_vars(&url, &base);
     let addr = free_addr();
     let service = ChildProcess::serve_with(&database, &addr, &vars).await;
     let mut conn = gateway.next_connection(WAIT).await;
@@ -266,12 +298,7 @@ async fn two_instances_hold_one_connection_and_the_other_takes_over_when_the_hol
     };
     let (kakao, mut gateway) = (KakaoBotApi::start().await, KakaoGateway::start().await);
     let (url, base) = (gateway.url(), kakao.base_url());
-    let vars = [
-        ("KAKAO_BOT_TOKEN", BOT_TOKEN),
-        ("KAKAO_API_BASE_URL", base.as_str()),
-        ("KAKAO_BOT_GATEWAY", "true"),
-        ("KAKAO_BOT_GATEWAY_URL", url.as_str()),
-    ];
+    let vars = gateway_vars(&url, &base);
     let (addr_one, addr_two) = (free_addr(), free_addr());
     let mut one = Some(ChildProcess::serve_with(&database.url, &addr_one, &vars).await);
     let mut two = Some(ChildProcess::serve_with(&database.url, &addr_two, &vars).await);
