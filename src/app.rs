@@ -5,23 +5,16 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use std::convert::Infallible;
+
 use axum::{
     Router,
-    http::{HeaderName, StatusCode, header},
-    middleware,
+    extract::{DefaultBodyLimit, Request},
+    response::Response,
 };
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tower::ServiceBuilder;
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    limit::RequestBodyLimitLayer,
-    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
-    sensitive_headers::SetSensitiveRequestHeadersLayer,
-    timeout::TimeoutLayer,
-    trace::{DefaultOnResponse, TraceLayer},
-};
-use tracing::Level;
+use tower::{Layer, Service};
 
 use crate::{
     admin_key, api,
@@ -32,6 +25,7 @@ use crate::{
     },
     config::Settings,
     connections::{self, ConnectionLimits},
+    edge::{Edge, RouteMetricsLayer},
     error::Chain,
     health,
     profile_refresh::ProfileRefresher,
@@ -41,50 +35,6 @@ use crate::{
     storage::{Storage, gateway::GatewayLease, jobs::PROFILE_REFRESH},
     telemetry,
 };
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Request ids unique across instances without a random draw per request
-/// (a UUID v4 costs a `getrandom` system call each, 2.7% of the CPU serving
-/// GETs under load): a random prefix drawn once per process, then a counter.
-#[derive(Clone, Copy)]
-struct SequentialRequestId;
-
-impl MakeRequestId for SequentialRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let prefix =
-            PREFIX.get_or_init(|| getrandom::u64().unwrap_or_else(|_| std::process::id().into()));
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = uuid_shaped(*prefix, n);
-        axum::http::HeaderValue::from_bytes(&id)
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-/// `prefix` and `n` as a UUID-shaped id (8-4-4-4-12 hex), as log tools
-/// expect; written by hand, as `format!` was 2.3% of a GET's samples.
-fn uuid_shaped(prefix: u64, n: u64) -> [u8; 36] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [b'-'; 36];
-    // (value, digits, where they start)
-    let groups = [
-        (prefix >> 32, 8, 0),
-        ((prefix >> 16) & 0xffff, 4, 9),
-        (prefix & 0xffff, 4, 14),
-        (n >> 48, 4, 19),
-        (n & 0xffff_ffff_ffff, 12, 24),
-    ];
-    for (value, digits, start) in groups {
-        for i in 0..digits {
-            let nibble = (value >> (4 * (digits - 1 - i))) & 0xf;
-            out[start + i] = HEX[nibble as usize];
-        }
-    }
-    out
-}
 
 /// What Kakao calls, and the probes: the routes of the public listener.
 fn public_routes() -> Router<AppState> {
@@ -104,62 +54,35 @@ fn internal_routes(state: &AppState) -> Router<AppState> {
         .merge(crate::console::router(state.clone()))
 }
 
-/// Every route on one listener (`INTERNAL_BIND_ADDR` unset).
-pub fn router(state: AppState) -> Router {
-    let routes = public_routes().merge(internal_routes(&state));
-    with_middleware(routes, state)
+/// What a listener serves: a router wrapped in the [`Edge`].
+pub trait App:
+    Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
 }
 
-/// `routes` with the middleware stack, outermost first: sensitive headers
-/// hidden from logs, a request id, the trace span, panics turned into 500s,
-/// the request timeout and the body limit.
-fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
-    let settings = &state.settings;
-    let sensitive = [
-        header::AUTHORIZATION,
-        settings.skill_secret_header.clone(),
-        settings.kakao_bot_webhook_header.clone(),
-    ];
-    let layers = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new(sensitive))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, SequentialRequestId))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &axum::http::Request<_>| {
-                    let id = request
-                        .extensions()
-                        .get::<RequestId>()
-                        .and_then(|id| id.header_value().to_str().ok())
-                        .unwrap_or_default();
-                    // The path only: query strings can carry user ids.
-                    tracing::info_span!(
-                        "request",
-                        http.method = %request.method(),
-                        http.path = %telemetry::loggable(request.uri().path()),
-                        request_id = %id,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout_ms,
-        ))
-        .layer(RequestBodyLimitLayer::new(
-            settings.request_body_limit_bytes,
-        ));
+impl<T> App for T where
+    T: Service<Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
 
-    routes
-        .route_layer(middleware::from_fn(crate::http::record_metrics))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::console::deliveries::record,
-        ))
-        .fallback(crate::http::unmatched)
-        .layer(layers)
-        .with_state(state)
+/// `routes` as a listener serves them: counted by route, a JSON 404 for
+/// any other path, `extra` routes beside them (dev mode's local Kakao), the
+/// body limit, and the [`Edge`] around all of it. Each layer is applied
+/// once, around the whole router: a layer on the router instead wraps every
+/// route, a boxed service cloned per request.
+fn serving(routes: Router<AppState>, state: AppState, extra: Option<Router>) -> impl App {
+    let limit = DefaultBodyLimit::max(state.settings.request_body_limit_bytes);
+    let mut router = routes
+        .route_layer(RouteMetricsLayer)
+        .fallback(crate::edge::unmatched)
+        .with_state(state.clone());
+    if let Some(extra) = extra {
+        router = router.merge(extra);
+    }
+    Edge::new(limit.layer(router), state)
 }
 
 /// A bound server, ready to run. Binding in `build` lets callers (and tests,
@@ -296,14 +219,17 @@ impl Server {
         let tasks = state.tasks.clone();
         let (public_app, internal_app) = match &internal {
             Some(_) => (
-                with_middleware(public_routes(), state.clone()),
-                Some(with_middleware(internal_routes(&state), state)),
+                serving(public_routes(), state.clone(), extra_routes),
+                Some(serving(internal_routes(&state), state.clone(), None)),
             ),
-            None => (router(state), None),
-        };
-        let public_app = match extra_routes {
-            Some(extra) => public_app.merge(extra),
-            None => public_app,
+            None => (
+                serving(
+                    public_routes().merge(internal_routes(&state)),
+                    state.clone(),
+                    extra_routes,
+                ),
+                None,
+            ),
         };
         let connections = TaskTracker::new();
         tracing::info!(addr = %listener.local_addr()?, "kakao-webhooks listening");
@@ -488,19 +414,4 @@ pub fn shutdown_on_signal() -> CancellationToken {
         cancel.cancel();
     });
     token
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_ids_are_uuid_shaped_hex() {
-        let id = super::uuid_shaped(0x0123_4567_89ab_cdef, 0x0001_0000_0000_002a);
-        assert_eq!(
-            std::str::from_utf8(&id).unwrap(),
-            format!(
-                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-                0x0123_4567u64, 0x89abu64, 0xcdefu64, 1u64, 0x2au64
-            )
-        );
-    }
 }

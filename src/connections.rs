@@ -6,8 +6,8 @@
 //! connections, and a watchdog per connection cuts one that takes longer
 //! than `HEADER_READ_TIMEOUT_MS` to send a request's headers or sits idle
 //! between requests longer than `KEEP_ALIVE_TIMEOUT_MS`. hyper's own header
-//! timer counts idle time and header time as one, so it is kept only as a
-//! backstop above both.
+//! timer is off: it counts idle time and header time as one, and it arms a
+//! boxed timer for every request, where the watchdog has one per connection.
 
 use std::{
     convert::Infallible,
@@ -20,7 +20,6 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
 use hyper::{Request, body::Incoming};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -35,7 +34,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
-use crate::config::Settings;
+use crate::{app::App, config::Settings};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -59,17 +58,15 @@ impl ConnectionLimits {
 /// ones finish their request and close.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl App,
     limits: ConnectionLimits,
     shutdown: CancellationToken,
     connections: TaskTracker,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout + limits.keep_alive_timeout);
+    // No timer for HTTP/1: hyper would otherwise default its header timer to 30 s.
+    builder.http1().header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     loop {
@@ -103,7 +100,7 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
-    app: Router,
+    app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     shutdown: CancellationToken,

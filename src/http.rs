@@ -1,20 +1,6 @@
 //! Small HTTP helpers shared by every webhook family.
 
-use std::{
-    collections::HashMap,
-    sync::{LazyLock, RwLock},
-    time::Instant,
-};
-
-use axum::{
-    Router,
-    extract::{MatchedPath, Request},
-    http::Method,
-    middleware::Next,
-    response::Response,
-    routing::MethodRouter,
-};
-use metrics::{Counter, Histogram};
+use axum::{Router, routing::MethodRouter};
 use subtle::ConstantTimeEq;
 
 /// Registers `path` and `path/`: OpenBuilder and Kakao Developers take the URL
@@ -103,79 +89,6 @@ pub fn matches_any<'a>(presented: &[u8], secrets: impl IntoIterator<Item = &'a s
     secrets.into_iter().fold(false, |found, secret| {
         secret_matches(presented, secret) | found
     })
-}
-
-/// Counts requests and records their latency by route template and status
-/// (a route layer: it sees matched routes; `unmatched` counts the rest).
-/// Unusual methods share one label, so scanners cannot grow the series.
-pub async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (requests, duration) = request_metrics(method, route, response.status().as_u16());
-    requests.increment(1);
-    duration.record(started.elapsed().as_secs_f64());
-    response
-}
-
-/// The answer for a path no route matches: a JSON 404, counted under the
-/// one route label `unmatched`.
-pub async fn unmatched(method: Method) -> crate::error::ApiError {
-    request_metrics(method_label(&method), "unmatched", 404)
-        .0
-        .increment(1);
-    crate::error::ApiError::not_found("no such path")
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        _ => "other",
-    }
-}
-
-type RequestMetrics = (Counter, Histogram);
-/// route → (method, status) → handles.
-type HandlesByRoute = HashMap<String, HashMap<(&'static str, u16), RequestMetrics>>;
-
-/// The handles for one (method, route, status), registered once: building
-/// the label key and finding it in the registry on every request was 7% of
-/// the CPU serving GETs (BENCHMARKS.md). Routes are the router's templates,
-/// so the map stays small.
-fn request_metrics(method: &'static str, route: &str, status: u16) -> RequestMetrics {
-    static HANDLES: LazyLock<RwLock<HandlesByRoute>> = LazyLock::new(Default::default);
-    if let Some(found) = HANDLES
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(route)
-        .and_then(|by_route| by_route.get(&(method, status)))
-    {
-        return found.clone();
-    }
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
-    let handles = (
-        metrics::counter!("http_requests_total", &labels),
-        metrics::histogram!("http_request_duration_seconds", &labels),
-    );
-    HANDLES
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .entry(route.to_owned())
-        .or_default()
-        .insert((method, status), handles.clone());
-    handles
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod console;
 pub mod delivery;
 pub mod dev;
 pub mod doctor;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod http;

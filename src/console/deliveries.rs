@@ -3,17 +3,13 @@
 //! deadline), kept in memory per instance (the last 1000) and broadcast to
 //! open pages. Nothing here is a secret: no payload, token or query string.
 
-use std::{cell::RefCell, collections::VecDeque, sync::Mutex, time::Instant};
+use std::{cell::RefCell, collections::VecDeque, future::Future, sync::Mutex, time::Instant};
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::Response,
-};
+use axum::response::Response;
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::{sync::broadcast, task::futures::TaskLocalFuture};
 
-use crate::{state::AppState, storage::Recorded};
+use crate::storage::Recorded;
 
 const KEPT: usize = 1000;
 
@@ -77,7 +73,7 @@ impl DeliveryLog {
 /// What storing told about the request being answered (set by
 /// [`note_stored`] from the delivery path, read by [`record`]).
 #[derive(Default)]
-struct Stored {
+pub struct Stored {
     event_type: Option<String>,
     user_id: Option<String>,
     duplicate: bool,
@@ -105,7 +101,7 @@ pub fn note_stored(event_type: &str, user_id: Option<&str>, recorded: &[Recorded
 pub struct Refusal(pub String);
 
 /// The family a Kakao path belongs to, and Kakao's deadline for it.
-fn family(path: &str) -> Option<(&'static str, u64)> {
+pub fn family(path: &str) -> Option<(&'static str, u64)> {
     let path = path.trim_end_matches('/');
     Some(match path {
         "/kakao/skill" => ("skill", 5000),
@@ -118,26 +114,27 @@ fn family(path: &str) -> Option<(&'static str, u64)> {
     })
 }
 
-/// Middleware on the public routes: records each Kakao delivery.
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some((family, deadline_ms)) = family(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    let started = Instant::now();
-    // The skill endpoint stores nothing: no task-local to set up for it.
-    let (response, stored) = if family == "skill" {
-        (next.run(request).await, None)
-    } else {
-        STORED
-            .scope(RefCell::new(None), async {
-                let response = next.run(request).await;
-                let stored = STORED.with(|cell| cell.borrow_mut().take());
-                (response, stored)
-            })
-            .await
-    };
+/// What the store-then-acknowledge path reported for a request, kept for
+/// it by [`scoped`].
+pub type Scoped<F> = TaskLocalFuture<RefCell<Option<Stored>>, F>;
+
+/// `answering`, with room for [`note_stored`] to report what it stored.
+pub fn scoped<F: Future>(answering: F) -> Scoped<F> {
+    STORED.scope(RefCell::new(None), answering)
+}
+
+/// Records a Kakao delivery as answered: `family` and Kakao's deadline from
+/// [`family`], what was stored (from [`Scoped::take_value`]), the time
+/// since `started`.
+pub fn record(
+    log: &DeliveryLog,
+    (family, deadline_ms): (&'static str, u64),
+    started: Instant,
+    response: &Response,
+    stored: Option<RefCell<Option<Stored>>>,
+) {
     let status = response.status();
-    let stored = stored.unwrap_or_default();
+    let stored = stored.and_then(RefCell::into_inner).unwrap_or_default();
     let outcome = match status.as_u16() {
         _ if stored.event_type.is_some() && status.is_success() => {
             if stored.duplicate {
@@ -155,7 +152,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .extensions()
         .get::<Refusal>()
         .map(|r| crate::telemetry::loggable(&r.0).to_string());
-    state.deliveries.push(Delivery {
+    log.push(Delivery {
         at: crate::clock::now_millis(),
         family,
         event_type: stored.event_type,
@@ -166,7 +163,6 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         answer_ms: started.elapsed().as_millis() as u64,
         deadline_ms,
     });
-    response
 }
 
 /// A delivery for the view models' tests.
