@@ -1,6 +1,6 @@
 //! The rules of each card type and of carousels.
 
-use super::{Checker, Rule};
+use super::{Checker, Rule, Segment};
 use crate::skill::components::{
     BasicCard, ButtonLayout, Carousel, CarouselItems, CommerceCard, ItemCard, ListCard,
     ListItemAction, TextCard, Thumbnail,
@@ -57,7 +57,7 @@ impl Checker {
         }
         self.count("thumbnails", card.thumbnails.len(), 1, 1);
         for (i, thumbnail) in card.thumbnails.iter().enumerate() {
-            self.thumbnail(&format!("thumbnails[{i}]"), thumbnail);
+            self.thumbnail(Segment::Item("thumbnails", i), thumbnail);
         }
         if let Some(profile) = &card.profile {
             self.text("profile.nickname", Some(&profile.nickname), 1, usize::MAX);
@@ -73,7 +73,7 @@ impl Checker {
         let max_items = if self.in_carousel { 4 } else { 5 };
         self.count("items", card.items.len(), 1, max_items);
         for (i, item) in card.items.iter().enumerate() {
-            self.scope(format!("items[{i}]"), |check| {
+            self.scope(Segment::Item("items", i), |check| {
                 check.text("title", Some(&item.title), 1, usize::MAX);
                 if let Some(url) = &item.image_url {
                     check.url("imageUrl", Some(url));
@@ -131,7 +131,7 @@ impl Checker {
             if carousel { 5 } else { 10 },
         );
         for (i, entry) in card.item_list.iter().enumerate() {
-            self.scope(format!("itemList[{i}]"), |check| {
+            self.scope(Segment::Item("itemList", i), |check| {
                 check.text("title", Some(&entry.title), 1, 6);
                 check.lines("description", Some(&entry.description), 2);
             });
@@ -251,7 +251,7 @@ impl Checker {
 
     fn cards<T>(&mut self, items: &[T], check_card: fn(&mut Self, &T)) {
         for (i, item) in items.iter().enumerate() {
-            self.scope(format!("items[{i}]"), |check| check_card(check, item));
+            self.scope(Segment::Item("items", i), |check| check_card(check, item));
         }
     }
 

@@ -114,11 +114,11 @@ impl SkillResponse {
                 }
                 check.count("outputs", template.outputs.len(), 1, 3);
                 for (i, output) in template.outputs.iter().enumerate() {
-                    check.scope(format!("outputs[{i}]"), |check| check.component(output));
+                    check.scope(Segment::Item("outputs", i), |check| check.component(output));
                 }
                 check.count("quickReplies", template.quick_replies.len(), 0, 10);
                 for (i, reply) in template.quick_replies.iter().enumerate() {
-                    check.scope(format!("quickReplies[{i}]"), |check| {
+                    check.scope(Segment::Item("quickReplies", i), |check| {
                         check.text("label", Some(&reply.label), 1, usize::MAX);
                         if reply.action == QuickReplyAction::Block && reply.block_id.is_none() {
                             check.fail("blockId", Rule::Required);
@@ -129,7 +129,7 @@ impl SkillResponse {
         }
         if let Some(context) = &self.context {
             for (i, value) in context.values.iter().enumerate() {
-                check.scope(format!("context.values[{i}]"), |check| {
+                check.scope(Segment::Item("context.values", i), |check| {
                     check.text("name", Some(&value.name), 1, usize::MAX);
                     if value.params.values().any(|v| !v.is_string()) {
                         check.fail("params", Rule::Invalid("takes string values only"));
@@ -173,23 +173,51 @@ fn json_size(response: &SkillResponse) -> usize {
     counter.0
 }
 
+/// One step of a JSON path, written out only when a violation names it:
+/// a valid response, the usual case, allocates no path.
+#[derive(Clone, Copy)]
+enum Segment {
+    Field(&'static str),
+    Item(&'static str, usize),
+}
+
+impl From<&'static str> for Segment {
+    fn from(field: &'static str) -> Self {
+        Self::Field(field)
+    }
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Field(field) => f.write_str(field),
+            Self::Item(field, i) => write!(f, "{field}[{i}]"),
+        }
+    }
+}
+
 /// Walks a response, remembering the JSON path for each violation.
 #[derive(Default)]
 struct Checker {
-    path: Vec<String>,
+    path: Vec<Segment>,
     in_carousel: bool,
     found: Vec<Violation>,
 }
 
 impl Checker {
-    fn scope(&mut self, segment: impl Into<String>, f: impl FnOnce(&mut Self)) {
+    fn scope(&mut self, segment: impl Into<Segment>, f: impl FnOnce(&mut Self)) {
         self.path.push(segment.into());
         f(self);
         self.path.pop();
     }
 
     fn fail(&mut self, field: &str, rule: Rule) {
-        let mut path = self.path.join(".");
+        let mut path = self
+            .path
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
         if !field.is_empty() {
             if !path.is_empty() {
                 path.push('.');
@@ -267,7 +295,7 @@ impl Checker {
             14
         };
         for (i, button) in buttons.iter().enumerate() {
-            self.scope(format!("buttons[{i}]"), |check| {
+            self.scope(Segment::Item("buttons", i), |check| {
                 check.text("label", Some(&button.label), 1, label_max);
                 match button.action {
                     ButtonAction::WebLink => check.url("webLinkUrl", button.web_link_url.as_ref()),
@@ -283,7 +311,7 @@ impl Checker {
         }
     }
 
-    fn thumbnail(&mut self, field: &str, thumbnail: &Thumbnail) {
+    fn thumbnail(&mut self, field: impl Into<Segment>, thumbnail: &Thumbnail) {
         self.scope(field, |check| {
             check.url("imageUrl", Some(&thumbnail.image_url));
             check.text("altText", thumbnail.alt_text.as_ref(), 0, 50);
