@@ -1,11 +1,11 @@
 //! The ceiling in the same run: `examples/ceiling` (a plain axum hello-world
-//! on the same tokio and axum) pinned to the server's core and driven with
+//! on the same tokio and axum) placed as the server is and driven with
 //! the same shots, so each skill workload is printed as a ratio to what the
 //! machine and the framework allow at all (issue 17's targets).
 
 use std::{
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::Arc,
     time::Duration,
 };
@@ -21,19 +21,13 @@ impl Drop for Ceiling {
     }
 }
 
-async fn start(addr: &str) -> anyhow::Result<Ceiling> {
+async fn start(addr: &str, pinned: bool) -> anyhow::Result<Ceiling> {
     let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/examples/ceiling");
     anyhow::ensure!(
         binary.exists(),
         "build the ceiling first: cargo build --release --example ceiling (or pass --no-ceiling)"
     );
-    let mut command = if Command::new("taskset").arg("--version").output().is_ok() {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0"]).arg(&binary);
-        c
-    } else {
-        Command::new(&binary)
-    };
+    let (mut command, _) = crate::pinning::server_command(&binary, pinned);
     let child = command
         .arg(addr)
         .stdout(Stdio::null())
@@ -53,7 +47,7 @@ async fn start(addr: &str) -> anyhow::Result<Ceiling> {
 /// service's req/s by workload index) and prints each ratio.
 pub async fn compare(options: &Options, service: &[(usize, f64)]) -> anyhow::Result<()> {
     let addr = free_addr()?;
-    let _ceiling = start(&addr).await?;
+    let _ceiling = start(&addr, !options.unpinned).await?;
     println!();
     let mut ratios = Vec::new();
     for &(index, service_rate) in service {

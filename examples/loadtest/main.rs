@@ -7,20 +7,21 @@
 //! server's peak RSS. Then the same skill workloads against the ceiling
 //! (ceiling.rs: `cargo build --release --example ceiling` first), each
 //! printed as a ratio to it. Options: `-- --help` (`--growth` is growth.rs,
-//! `--postgres URL` scratch_postgres.rs).
+//! `--postgres URL` scratch_postgres.rs, `--unpinned` pinning.rs).
 //! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
 //! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
 //! profile it: BENCHMARKS.md).
 
 mod ceiling;
 mod growth;
+mod pinning;
 mod raw_client;
 mod scratch_postgres;
 
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -56,24 +57,9 @@ struct Options {
     /// Run the server on a fresh database on this PostgreSQL server.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
-}
-
-/// Pins this process to `core` when `taskset` exists; says so either way.
-fn pin_self(core: usize) {
-    let pid = std::process::id().to_string();
-    let pinned = Command::new("taskset")
-        .args(["-cp", &core.to_string(), &pid])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    println!(
-        "load generator: {}",
-        if pinned {
-            format!("pinned to core {core}")
-        } else {
-            "not pinned (no taskset)".into()
-        }
-    );
+    /// Pin neither the server nor this generator (pinning.rs).
+    #[arg(long)]
+    unpinned: bool,
 }
 
 struct Server {
@@ -92,20 +78,18 @@ impl Server {
     /// Starts the server on `database` (a file name in `dir`, or a
     /// `postgres://` URL) at `addr`, with its dev files in `dir/dev`, and
     /// waits until it is ready.
-    async fn start(dir: &std::path::Path, database: &str, addr: &str) -> anyhow::Result<Self> {
+    async fn start(
+        dir: &std::path::Path,
+        database: &str,
+        addr: &str,
+        pinned: bool,
+    ) -> anyhow::Result<Self> {
         let binary = std::env::var_os("LOADTEST_BINARY").map_or_else(
             || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks"),
             PathBuf::from,
         );
         anyhow::ensure!(binary.exists(), "build it first: cargo build --release");
-        let taskset = Command::new("taskset").arg("--version").output().is_ok();
-        let mut command = if taskset {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "0"]).arg(&binary);
-            c
-        } else {
-            Command::new(&binary)
-        };
+        let (mut command, placement) = pinning::server_command(&binary, pinned);
         command
             .args(["serve", "--dev"])
             .env_clear()
@@ -138,11 +122,7 @@ impl Server {
         println!(
             "server: {addr} on {} ({})",
             database.split('@').next_back().unwrap_or(database),
-            if taskset {
-                "pinned to core 0"
-            } else {
-                "not pinned"
-            }
+            placement
         );
         let server = Self {
             child,
@@ -408,7 +388,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let database = postgres.as_ref().map_or("load.db", |p| p.url.as_str());
-    let server = Server::start(dir.path(), database, &addr).await?;
+    let server = Server::start(dir.path(), database, &addr, !options.unpinned).await?;
     if options.growth {
         return growth_run(&options, dir.path(), server).await;
     }
@@ -423,7 +403,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    pin_self(1);
+    pinning::pin_self(1, !options.unpinned);
     println!(
         "{} s per workload, {} connections\n",
         options.seconds, options.connections
@@ -472,7 +452,7 @@ async fn growth_run(
 ) -> anyhow::Result<()> {
     let addr = server.addr.clone();
     let signed = Arc::new(sign_sets(&addr, dir, options.sets)?);
-    pin_self(1);
+    pinning::pin_self(1, !options.unpinned);
     let (name, expected) = WORKLOADS[2];
     let empty = drive(&addr, signed.clone(), expected, options).await;
     let empty_p99 = print(&format!("{name}, empty"), empty, server.peak_rss_kib());
@@ -480,7 +460,7 @@ async fn growth_run(
 
     let grown = dir.join("grown.db");
     // Started once to create and migrate the file, then grown while idle.
-    let server = Server::start(dir, "grown.db", &addr).await?;
+    let server = Server::start(dir, "grown.db", &addr, !options.unpinned).await?;
     growth::prefill(&grown)?;
     let report = drive(&addr, signed, expected, options).await;
     let grown_p99 = print(
