@@ -2,11 +2,9 @@
 //! webhook family, the middleware stack, the background tasks, and the serve
 //! loop with graceful shutdown.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use std::convert::Infallible;
-
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request},
