@@ -10,6 +10,7 @@ pub mod callback;
 pub mod components;
 pub mod demo;
 pub mod handler;
+pub mod lazy_json;
 pub mod limits;
 pub mod request;
 pub mod response;

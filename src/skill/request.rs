@@ -5,11 +5,17 @@
 //! system entities arrive as JSON inside strings, `lang` is "ko", "kr" or null,
 //! and `user.properties` repeats keys in snake_case. Unknown fields are ignored;
 //! only `userRequest` is required.
+//!
+//! The maps few handlers read (entities, `clientExtra`, `user.properties`,
+//! `userRequest.params`, `contexts`) are checked as JSON here but built on
+//! first use ([`LazyJson`]); one of the wrong type reads as empty.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
+
+pub use super::lazy_json::LazyJson;
 
 /// A parsed skill request.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,8 +29,8 @@ pub struct SkillRequest {
     #[serde(default, deserialize_with = "null_as_default")]
     pub action: Action,
     /// Not documented in the current guide; usually `[]`.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub contexts: Vec<Value>,
+    #[serde(default)]
+    pub contexts: LazyJson<Vec<Value>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub flow: Flow,
     /// The body exactly as OpenBuilder sent it (forwarded as is upstream).
@@ -122,8 +128,8 @@ pub struct UserRequest {
     #[serde(default)]
     pub timezone: Option<String>,
     /// `surface` ("Kakaotalk.plusfriend" live, "BuilderBotTest" in the tester), `ignoreMe`, …
-    #[serde(default, deserialize_with = "object_or_empty")]
-    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub params: LazyJson<Map<String, Value>>,
     #[serde(default)]
     pub block: Option<BlockRef>,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -154,8 +160,8 @@ pub struct User {
     pub id: String,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub properties: UserProperties,
+    #[serde(default)]
+    pub properties: LazyJson<UserProperties>,
 }
 
 /// `user.properties`: camelCase keys win over their snake_case duplicates.
@@ -210,14 +216,14 @@ pub struct Action {
     #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Entity values; documented as strings, kept as received.
-    #[serde(default, deserialize_with = "object_or_empty")]
-    pub params: Map<String, Value>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub detail_params: HashMap<String, DetailParam>,
+    #[serde(default)]
+    pub params: LazyJson<Map<String, Value>>,
+    #[serde(default)]
+    pub detail_params: LazyJson<HashMap<String, DetailParam>>,
     /// `extra` of the button, quick reply or list item the user pressed.
     /// Arrives as `{}`, `null`, or (legacy guide) the string `"null"`.
-    #[serde(default, deserialize_with = "object_or_empty")]
-    pub client_extra: Map<String, Value>,
+    #[serde(default)]
+    pub client_extra: LazyJson<Map<String, Value>>,
 }
 
 impl Action {
@@ -284,16 +290,6 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-/// An object as itself; anything else (null, "null", []) as an empty map.
-fn object_or_empty<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Map<String, Value>, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    })
 }
 
 /// A string as itself, a number or boolean as its text; nothing for the rest.
