@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::response::SkillResponse;
+use super::limits::CheckedJson;
 use crate::{config::HostPattern, telemetry::loggable};
 
 #[derive(Debug, Clone)]
@@ -94,13 +94,14 @@ pub async fn deliver(
     client: &reqwest::Client,
     timeout: Duration,
     url: Url,
-    response: &SkillResponse,
+    response: &CheckedJson,
 ) -> Delivery {
     let host = url.host_str().unwrap_or_default().to_owned();
     let answer = match client
         .post(url)
         .timeout(timeout)
-        .json(response)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(response.bytes().clone())
         .send()
         .await
     {

@@ -25,7 +25,7 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Router,
     extract::State,
     http::{HeaderMap, HeaderName, header},
     response::IntoResponse,
@@ -38,6 +38,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::task::TaskTracker;
 
+use self::limits::CheckedJson;
 pub use self::{
     callback::CallbackPolicy,
     handler::{SkillHandler, SkillRouter},
@@ -64,12 +65,12 @@ async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<SkillResponse>, ApiError> {
+) -> Result<CheckedJson, ApiError> {
     let skill = &state.skill;
     skill.authorize(&headers)?;
     let request = SkillRequest::from_bytes(body)
         .map_err(|err| ApiError::bad_request("invalid_skill_request", err.to_string()))?;
-    Ok(Json(skill.answer(request).await))
+    Ok(skill.answer(request).await)
 }
 
 /// Everything the skill endpoint needs, built once from the settings.
@@ -139,7 +140,7 @@ impl SkillService {
     }
 
     /// Runs the handler and decides what OpenBuilder gets now.
-    pub async fn answer(self: &Arc<Self>, request: SkillRequest) -> SkillResponse {
+    pub async fn answer(self: &Arc<Self>, request: SkillRequest) -> CheckedJson {
         let received = Instant::now();
         let callback_url = request
             .callback_url()
@@ -170,7 +171,7 @@ impl SkillService {
                     self.tasks.spawn(async move {
                         service.finish_by_callback(task, url, received, block).await;
                     });
-                    SkillResponse::callback_pending(&self.waiting_text)
+                    CheckedJson::unchecked(&SkillResponse::callback_pending(&self.waiting_text))
                 }
                 None => {
                     // Dropped: the handler is cancelled.
@@ -223,10 +224,10 @@ impl SkillService {
         &self,
         ran: Result<anyhow::Result<SkillResponse>, String>,
         block: &str,
-    ) -> SkillResponse {
+    ) -> CheckedJson {
         match ran {
-            Ok(Ok(response)) => match response.validate() {
-                Ok(()) => response,
+            Ok(Ok(response)) => match response.to_checked_json() {
+                Ok(json) => json,
                 Err(violations) => {
                     metrics::counter!("kakao_skill_invalid_responses_total").increment(1);
                     tracing::error!(skill.block = %crate::telemetry::loggable(block), %violations, "skill handler built a response Kakao would drop; answered the fallback text");
@@ -246,8 +247,8 @@ impl SkillService {
         }
     }
 
-    fn fallback(&self) -> SkillResponse {
-        SkillResponse::text(&self.fallback_text)
+    fn fallback(&self) -> CheckedJson {
+        CheckedJson::unchecked(&SkillResponse::text(&self.fallback_text))
     }
 }
 

@@ -13,8 +13,18 @@ use kakao_webhooks::skill::{
 
 const IMG: &str = "https://example.com/a.jpg";
 
+/// What `validate` finds, checked to be what the serving path's
+/// `to_checked_json` finds on the bytes it sends.
 fn violations(response: &SkillResponse) -> Vec<Violation> {
-    response.validate().err().map(|v| v.0).unwrap_or_default()
+    let found = response.validate().err().map(|v| v.0).unwrap_or_default();
+    match response.to_checked_json() {
+        Ok(json) => {
+            assert!(found.is_empty(), "sent despite {found:?}");
+            assert_eq!(json.bytes()[..], serde_json::to_vec(response).unwrap()[..]);
+        }
+        Err(sent) => assert_eq!(sent.0, found),
+    }
+    found
 }
 
 /// `build(limit)` validates; `build(limit + 1)` fails at `path` with `rule`.

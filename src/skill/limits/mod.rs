@@ -103,6 +103,22 @@ pub struct Violations(pub Vec<Violation>);
 impl SkillResponse {
     /// Checks the response against Kakao's limits table.
     pub fn validate(&self) -> Result<(), Violations> {
+        self.validate_sized(json_size(self))
+    }
+
+    /// The response as the JSON sent, if it is valid: serialized once, and
+    /// the size rule read off those bytes (counting them apart was a second
+    /// serialization on every skill POST).
+    pub fn to_checked_json(&self) -> Result<CheckedJson, Violations> {
+        let mut body = Vec::with_capacity(512);
+        // Serializing our own types into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, self);
+        self.validate_sized(body.len())?;
+        Ok(CheckedJson(body.into()))
+    }
+
+    /// [`SkillResponse::validate`], with the size of the JSON already known.
+    fn validate_sized(&self, size: usize) -> Result<(), Violations> {
         let mut check = Checker::default();
         if self.version != VERSION {
             check.fail("version", Rule::UnsupportedVersion);
@@ -137,7 +153,6 @@ impl SkillResponse {
                 });
             }
         }
-        let size = json_size(self);
         if size > MAX_RESPONSE_BYTES {
             check.fail(
                 "",
@@ -152,6 +167,29 @@ impl SkillResponse {
         } else {
             Err(Violations(check.found))
         }
+    }
+}
+
+/// A SkillResponse that passed [`SkillResponse::validate`], as its JSON.
+#[derive(Debug, Clone)]
+pub struct CheckedJson(bytes::Bytes);
+
+impl CheckedJson {
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.0
+    }
+
+    /// Sent without the check: the answers the service builds itself from
+    /// its settings (the fallback text, the useCallback wait).
+    pub(crate) fn unchecked(response: &SkillResponse) -> Self {
+        Self(serde_json::to_vec(response).unwrap_or_default().into())
+    }
+}
+
+impl axum::response::IntoResponse for CheckedJson {
+    fn into_response(self) -> axum::response::Response {
+        let json = axum::http::HeaderValue::from_static("application/json");
+        ([(axum::http::header::CONTENT_TYPE, json)], self.0).into_response()
     }
 }
 
