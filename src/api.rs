@@ -179,7 +179,7 @@ async fn erase_user(
         event_type: "user-erased".into(),
         user_id: Some(id.clone()),
         event_time: None,
-        payload: json!({}),
+        payload: json!({}).into(),
         effects: vec![Effect::Erase {
             user_id: id.clone(),
             reason: "erased_by_app".into(),

@@ -14,7 +14,7 @@ use crate::{
     error::ApiError,
     ids::{ChannelPublicId, UserId},
     state::AppState,
-    storage::{ChannelRelation, Dedupe, Effect, NewEvent, Relation, Source},
+    storage::{ChannelRelation, Dedupe, Effect, NewEvent, Payload, Relation, Source},
 };
 
 pub fn router() -> Router<AppState> {
@@ -57,7 +57,7 @@ async fn receive(
         event_type: format!("channel.{relation}"),
         user_id: Some(user_id.clone()),
         event_time: Some(changed_at),
-        payload: serde_json::to_value(&params).expect("a string map is JSON"),
+        payload: Payload::of(&params),
         effects: vec![Effect::ChannelRelation(ChannelRelation {
             user_id,
             id_type: id_type.to_owned(),

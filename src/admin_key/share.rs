@@ -12,7 +12,7 @@ use crate::{
     delivery::Family,
     error::ApiError,
     state::AppState,
-    storage::{Dedupe, NewEvent, Source},
+    storage::{Dedupe, NewEvent, Payload, Source},
 };
 
 pub fn router() -> Router<AppState> {
@@ -33,7 +33,7 @@ async fn receive(
         event_type: "share.delivered".into(),
         user_id: None,
         event_time: None,
-        payload: serde_json::to_value(&params).expect("a string map is JSON"),
+        payload: Payload::of(&params),
         effects: Vec::new(),
         unapplied_reason: None,
     };

@@ -54,7 +54,8 @@ async fn receive(
             "user_id": user_id,
             "referrer_type": referrer_type,
             "group_user_token": group_user_token,
-        }),
+        })
+        .into(),
         effects: vec![Effect::Unlink {
             user_id,
             reason: referrer_type.to_owned(),

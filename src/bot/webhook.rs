@@ -128,7 +128,7 @@ pub(crate) fn event_of(body: &[u8]) -> Result<NewEvent, ApiError> {
         event_type: t,
         user_id: None,
         event_time,
-        payload: Value::Object(d),
+        payload: Value::Object(d).into(),
         effects,
         unapplied_reason: None,
     })

@@ -35,7 +35,7 @@ use crate::{
     delivery::Family,
     error::ApiError,
     state::AppState,
-    storage::{Dedupe, NewEvent, Recorded, Source},
+    storage::{Dedupe, NewEvent, Payload, Recorded, Source},
 };
 
 pub fn router() -> Router<AppState> {
@@ -179,12 +179,19 @@ async fn verified_events(
             event_type: parsed.type_name().to_owned(),
             user_id: parsed.user_id.clone(),
             event_time: Some(parsed.time),
-            payload: json!({"kid": verified.kid, "claims": verified.raw_claims}),
+            payload: payload(&verified),
             effects: effects_of(parsed, service.refresh_profiles),
             unapplied_reason: parsed.unapplied_reason().map(str::to_owned),
         })
         .collect();
     Ok((events, times))
+}
+
+/// `{"kid", "claims"}`, the claims as Kakao signed them.
+fn payload(verified: &verify::VerifiedSet) -> Payload {
+    let kid = serde_json::to_string(&verified.kid).expect("a string is JSON");
+    let text = format!(r#"{{"kid":{kid},"claims":{}}}"#, verified.raw_claims.get());
+    Payload::from_json(text).expect("a JSON string and a JSON object make JSON")
 }
 
 /// The event's effects, plus a refresh job when profiles are refreshed.

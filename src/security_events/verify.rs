@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 
 use super::jwks::{KeyStore, Lookup};
 
@@ -80,8 +80,8 @@ pub struct SetClaims {
 pub struct VerifiedSet {
     pub kid: String,
     pub claims: SetClaims,
-    /// Every claim as sent, for the events log.
-    pub raw_claims: Value,
+    /// Every claim as sent (the JSON text signed), for the events log.
+    pub raw_claims: Box<RawValue>,
 }
 
 pub struct Verifier {
@@ -114,29 +114,30 @@ impl Verifier {
             Lookup::Unavailable(why) => return Err(SetError::Unavailable(why)),
             Lookup::RetryLater(after) => return Err(SetError::RetryLater { kid, after }),
         };
-        let data =
-            jsonwebtoken::decode::<Value>(token, &key, &self.validation).map_err(
-                |err| match err.kind() {
-                    ErrorKind::InvalidSignature => {
-                        SetError::InvalidKey("the signature does not verify".into())
-                    }
-                    ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
-                        SetError::InvalidKey(format!("kid {kid:?} cannot verify: {err}"))
-                    }
-                    ErrorKind::InvalidIssuer => {
-                        SetError::InvalidIssuer("iss is not Kakao's issuer".into())
-                    }
-                    ErrorKind::InvalidAudience => {
-                        SetError::InvalidAudience("aud is not this app's REST API key".into())
-                    }
-                    ErrorKind::MissingRequiredClaim(claim) => {
-                        SetError::request(format!("missing claim {claim}"))
-                    }
-                    _ => SetError::request(format!("malformed claims: {err}")),
-                },
-            )?;
+        // Decoded as text: the claims are parsed once, into `SetClaims`, and
+        // stored as sent, not built into a `Value` and written out again.
+        let data = jsonwebtoken::decode::<Box<RawValue>>(token, &key, &self.validation).map_err(
+            |err| match err.kind() {
+                ErrorKind::InvalidSignature => {
+                    SetError::InvalidKey("the signature does not verify".into())
+                }
+                ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
+                    SetError::InvalidKey(format!("kid {kid:?} cannot verify: {err}"))
+                }
+                ErrorKind::InvalidIssuer => {
+                    SetError::InvalidIssuer("iss is not Kakao's issuer".into())
+                }
+                ErrorKind::InvalidAudience => {
+                    SetError::InvalidAudience("aud is not this app's REST API key".into())
+                }
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    SetError::request(format!("missing claim {claim}"))
+                }
+                _ => SetError::request(format!("malformed claims: {err}")),
+            },
+        )?;
         let raw_claims = data.claims;
-        let claims = SetClaims::deserialize(&raw_claims)
+        let claims = serde_json::from_str::<SetClaims>(raw_claims.get())
             .map_err(|err| SetError::request(format!("malformed claims: {err}")))?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if claims.iat > now + MAX_IAT_AHEAD.as_secs() as i64 {

@@ -127,9 +127,12 @@ fn risk(user_id: &crate::ids::UserId, flag: &str) -> Option<Change> {
 
 /// What storing an event tells the app by itself, whatever it changed: a
 /// share has no effect on any table but is news to the app.
-pub(super) fn on_store(source: Source, payload: &Value) -> Option<Change> {
+pub(super) fn on_store(source: Source, payload: &super::Payload) -> Option<Change> {
     match source {
-        Source::Share => change("share.delivered", json!({"params": payload})),
+        Source::Share => {
+            let params = serde_json::from_str::<Value>(payload.as_str()).unwrap_or(Value::Null);
+            change("share.delivered", json!({"params": params}))
+        }
         _ => None,
     }
 }

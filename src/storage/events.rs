@@ -25,7 +25,7 @@ impl Prepared {
     pub(super) fn new(event: &NewEvent, notify: bool) -> Self {
         let now = now_millis();
         let event_time = event.event_time.unwrap_or_else(|| end_of_second(now));
-        let payload = event.payload.to_string();
+        let payload = event.payload.as_str().to_owned();
         let insert = match &event.dedupe {
             Dedupe::Key(key) => InsertEvent {
                 source: event.source,

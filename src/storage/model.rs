@@ -180,6 +180,40 @@ pub enum Dedupe {
     UntilRelinked { base: String, user_id: UserId },
 }
 
+/// An event's payload as the JSON text stored: built from a `Value`, or kept
+/// as Kakao sent it (a SET's claims), which then is not parsed into a tree
+/// and written out again.
+#[derive(Debug, Clone)]
+pub struct Payload(Box<serde_json::value::RawValue>);
+
+impl Payload {
+    /// JSON text, checked.
+    pub fn from_json(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// `value` as JSON (maps of strings, `Value`s: nothing that can fail).
+    pub fn of(value: &impl Serialize) -> Self {
+        Self(serde_json::value::to_raw_value(value).expect("a payload serializes to JSON"))
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Self::of(&value)
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A webhook to store, with what it does.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -189,7 +223,7 @@ pub struct NewEvent {
     pub user_id: Option<UserId>,
     /// When Kakao says it happened; `None` when Kakao does not say.
     pub event_time: Option<i64>,
-    pub payload: Value,
+    pub payload: Payload,
     /// Applied in order, in the transaction that stores the event.
     pub effects: Vec<Effect>,
     /// Set when the event is stored but cannot be applied (its effects are

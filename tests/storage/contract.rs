@@ -25,7 +25,7 @@ pub(crate) fn unlink(user: &str, reason: &str, event_time: Option<i64>) -> NewEv
         event_type: "unlink".into(),
         user_id: Some(uid(user)),
         event_time,
-        payload: json!({"user_id": user, "referrer_type": reason}),
+        payload: json!({"user_id": user, "referrer_type": reason}).into(),
         effects: vec![Effect::Unlink {
             user_id: uid(user),
             reason: reason.into(),
@@ -41,7 +41,7 @@ pub(crate) fn channel(key: &str, user: &str, relation: Relation, changed_at: i64
         event_type: format!("channel.{relation}"),
         user_id: Some(uid(user)),
         event_time: Some(changed_at),
-        payload: json!({"event": relation}),
+        payload: json!({"event": relation}).into(),
         effects: vec![Effect::ChannelRelation(ChannelRelation {
             user_id: uid(user),
             id_type: "app_user_id".into(),
@@ -414,7 +414,7 @@ fn set_event(jti: &str, time: i64, effects: Vec<Effect>) -> NewEvent {
         event_type: "test".into(),
         user_id: None,
         event_time: Some(time),
-        payload: json!({}),
+        payload: json!({}).into(),
         effects,
         unapplied_reason: None,
     }

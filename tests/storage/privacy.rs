@@ -22,7 +22,9 @@ fn set_about(user: &str, key: &str, time: i64, effects: Vec<Effect>) -> NewEvent
         event_type: "identifier-changed".into(),
         user_id: Some(uid(user)),
         event_time: Some(time),
-        payload: json!({"old": "kim@example.com", "new": "lee@example.com", "phone": "010-1234-5678"}),
+        payload:
+            json!({"old": "kim@example.com", "new": "lee@example.com", "phone": "010-1234-5678"})
+                .into(),
         effects,
         unapplied_reason: None,
     }
@@ -305,7 +307,7 @@ pub async fn an_erasure_by_the_app_wins_over_later_dated_events_and_drops_jobs(s
         event_type: "user-erased".into(),
         user_id: Some(id()),
         event_time: None,
-        payload: json!({}),
+        payload: json!({}).into(),
         effects: vec![Effect::Erase {
             user_id: id(),
             reason: "erased_by_app".into(),
