@@ -2,6 +2,12 @@
 //! on the same tokio and axum) placed as the server is and driven with
 //! the same shots, so each skill workload is printed as a ratio to what the
 //! machine and the framework allow at all (issue 17's targets).
+//!
+//! The ratio comes from paired rounds: one second on the service, one on the
+//! ceiling, [`ROUNDS`] times, and the median of the rounds' ratios. A shared
+//! machine's speed drifts over seconds; the ceiling run once after every
+//! workload measured that drift as often as the service (0.31 to 0.46 for
+//! one binary, BENCHMARKS.md).
 
 use std::{
     path::PathBuf,
@@ -10,7 +16,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{Options, WORKLOADS, drive, free_addr, get, post, print, rate, skill_payload};
+use crate::{Options, Report, WORKLOADS, drive, free_addr, get, post, print, rate, skill_payload};
+
+/// Paired rounds per skill workload.
+pub const ROUNDS: usize = 7;
 
 struct Ceiling(Child);
 
@@ -43,32 +52,71 @@ async fn start(addr: &str, pinned: bool) -> anyhow::Result<Ceiling> {
     anyhow::bail!("the ceiling server did not start")
 }
 
-/// Drives the ceiling with workloads 0 and 1 (those in `service`, the
-/// service's req/s by workload index) and prints each ratio.
-pub async fn compare(options: &Options, service: &[(usize, f64)]) -> anyhow::Result<()> {
+/// For workloads 0 and 1 (those in `workloads`), paired rounds on the
+/// service at `service` and on the ceiling; prints the ceiling's line and
+/// each workload's median ratio with its range.
+pub async fn compare(options: &Options, service: &str, workloads: &[usize]) -> anyhow::Result<()> {
     let addr = free_addr()?;
     let _ceiling = start(&addr, !options.unpinned).await?;
+    let round = Options {
+        seconds: 1,
+        ..options.clone()
+    };
     println!();
     let mut ratios = Vec::new();
-    for &(index, service_rate) in service {
-        let shots = match index {
-            0 => vec![get(&addr, "/kakao/skill")],
+    for &index in workloads {
+        let shots = |addr: &str| match index {
+            0 => vec![get(addr, "/kakao/skill")],
             _ => vec![post(
-                &addr,
+                addr,
                 "/kakao/skill",
                 "application/json",
                 &skill_payload(),
             )],
         };
+        let (service_shots, ceiling_shots) = (Arc::new(shots(service)), Arc::new(shots(&addr)));
         let (name, _) = WORKLOADS[index];
-        let report = drive(&addr, Arc::new(shots), 200, options).await;
-        let ceiling_rate = rate(&report);
-        print(&format!("ceiling: {name}"), report, None);
-        ratios.push((name, service_rate / ceiling_rate));
+        let mut rounds = Vec::with_capacity(ROUNDS);
+        let mut ceiling_reports = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let service_rate = rate(&drive(service, service_shots.clone(), 200, &round).await);
+            let report = drive(&addr, ceiling_shots.clone(), 200, &round).await;
+            rounds.push(service_rate / rate(&report));
+            ceiling_reports.push(report);
+        }
+        print(&format!("ceiling: {name}"), merged(ceiling_reports), None);
+        rounds.sort_by(f64::total_cmp);
+        ratios.push((name, rounds));
     }
     println!();
-    for (name, ratio) in ratios {
-        println!("{name:<34} {ratio:>5.2} × the ceiling");
+    for (name, rounds) in ratios {
+        let (low, median, high) = (
+            rounds[0],
+            rounds[rounds.len() / 2],
+            rounds[rounds.len() - 1],
+        );
+        println!(
+            "{name:<34} {median:>5.2} × the ceiling (median of {ROUNDS} paired 1 s rounds; {low:.2}–{high:.2})"
+        );
     }
     Ok(())
+}
+
+/// The rounds' reports as one.
+fn merged(reports: Vec<Report>) -> Report {
+    let mut all = Report {
+        requests: 0,
+        errors: Default::default(),
+        elapsed: Default::default(),
+        latencies_us: Vec::new(),
+    };
+    for report in reports {
+        all.requests += report.requests;
+        all.elapsed += report.elapsed;
+        all.latencies_us.extend(report.latencies_us);
+        for (error, n) in report.errors {
+            *all.errors.entry(error).or_default() += n;
+        }
+    }
+    all
 }

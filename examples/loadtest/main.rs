@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 /// Drives the release binary and prints req/s, p50, p99, errors and peak RSS
 /// per workload (BENCHMARKS.md).
-#[derive(clap::Parser)]
+#[derive(clap::Parser, Clone)]
 struct Options {
     /// Seconds per workload.
     #[arg(long, default_value_t = 5)]
@@ -410,7 +410,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut signed = Some(signed);
     let addr = addr.as_str();
-    let mut skill_rates = Vec::new();
+    let mut skill_workloads = Vec::new();
     for (index, (name, expected)) in WORKLOADS.into_iter().enumerate() {
         if !wanted(name) {
             continue;
@@ -429,14 +429,14 @@ async fn main() -> anyhow::Result<()> {
         };
         let report = drive(addr, Arc::new(shots), expected, &options).await;
         if index < 2 {
-            skill_rates.push((index, rate(&report)));
+            skill_workloads.push(index);
         }
         print(name, report, server.peak_rss_kib());
     }
-    drop(server);
-    if !options.no_ceiling && !skill_rates.is_empty() {
-        ceiling::compare(&options, &skill_rates).await?;
+    if !options.no_ceiling && !skill_workloads.is_empty() {
+        ceiling::compare(&options, addr, &skill_workloads).await?;
     }
+    drop(server);
     if let Some(postgres) = postgres {
         postgres.drop().await?;
     }
