@@ -75,7 +75,11 @@ impl SkillRouter {
         self.by_block_id
             .get(&block.id)
             .or_else(|| self.by_block_name.get(&block.name))
-            .or_else(|| self.by_action_name.get(&request.action.name))
+            // Not read unless routed on: the action is parsed on first use.
+            .or_else(|| match self.by_action_name.is_empty() {
+                true => None,
+                false => self.by_action_name.get(&request.action.name),
+            })
             .or(self.fallback.as_ref())
     }
 }
@@ -90,7 +94,7 @@ impl SkillHandler for SkillRouter {
                 Err(NoRoute {
                     block_id: block.id,
                     block_name: block.name,
-                    action_name: request.action.name,
+                    action_name: request.action.name.clone(),
                 }
                 .into())
             }

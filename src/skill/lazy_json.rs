@@ -17,7 +17,8 @@ use serde_json::value::RawValue;
 /// the whole request refused.
 pub struct LazyJson<T> {
     text: Option<Box<RawValue>>,
-    parsed: OnceLock<T>,
+    /// Boxed, so that a request of many parts stays small to move.
+    parsed: OnceLock<Box<T>>,
 }
 
 impl<T> LazyJson<T> {
@@ -25,7 +26,7 @@ impl<T> LazyJson<T> {
     pub fn new(value: T) -> Self {
         Self {
             text: None,
-            parsed: OnceLock::from(value),
+            parsed: OnceLock::from(Box::new(value)),
         }
     }
 }
@@ -33,10 +34,12 @@ impl<T> LazyJson<T> {
 impl<T: DeserializeOwned + Default> LazyJson<T> {
     fn parsed(&self) -> &T {
         self.parsed.get_or_init(|| {
-            self.text
-                .as_deref()
-                .and_then(|text| serde_json::from_str(text.get()).ok())
-                .unwrap_or_default()
+            Box::new(
+                self.text
+                    .as_deref()
+                    .and_then(|text| serde_json::from_str(text.get()).ok())
+                    .unwrap_or_default(),
+            )
         })
     }
 

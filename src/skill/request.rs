@@ -6,9 +6,11 @@
 //! and `user.properties` repeats keys in snake_case. Unknown fields are ignored;
 //! only `userRequest` is required.
 //!
-//! The maps few handlers read (entities, `clientExtra`, `user.properties`,
-//! `userRequest.params`, `contexts`) are checked as JSON here but built on
-//! first use ([`LazyJson`]); one of the wrong type reads as empty.
+//! Only `userRequest`'s own fields are built here; the parts many handlers
+//! never read (`intent`, `bot`, `action` with its entities, `flow`,
+//! `contexts`, `userRequest.user` and `userRequest.params`) are checked as
+//! JSON here but built on first use ([`LazyJson`]); one of the wrong type
+//! reads as empty.
 
 use std::collections::HashMap;
 
@@ -21,18 +23,18 @@ pub use super::lazy_json::LazyJson;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkillRequest {
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub intent: Intent,
+    #[serde(default)]
+    pub intent: LazyJson<Intent>,
     pub user_request: UserRequest,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub bot: Bot,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub action: Action,
+    #[serde(default)]
+    pub bot: LazyJson<Bot>,
+    #[serde(default)]
+    pub action: LazyJson<Action>,
     /// Not documented in the current guide; usually `[]`.
     #[serde(default)]
     pub contexts: LazyJson<Vec<Value>>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub flow: Flow,
+    #[serde(default)]
+    pub flow: LazyJson<Flow>,
     /// The body exactly as OpenBuilder sent it (forwarded as is upstream).
     #[serde(skip)]
     raw: bytes::Bytes,
@@ -137,8 +139,8 @@ pub struct UserRequest {
     /// As sent: "ko", "kr" (older) or absent. See [`UserRequest::language`].
     #[serde(default)]
     pub lang: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub user: User,
+    #[serde(default)]
+    pub user: LazyJson<User>,
     #[serde(default)]
     pub callback_url: Option<String>,
 }
