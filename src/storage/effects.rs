@@ -108,7 +108,6 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
         .chain(forget(user_id))
         .collect(),
         Effect::Link { user_id } => vec![
-            ensure(user_id),
             LinkUser {
                 user_id: user_id.clone(),
                 time,

@@ -236,11 +236,17 @@ statements! {
         UPDATE sessions SET revoked_at = $3, revoked_reason = $4
         WHERE user_id = $1 AND revoked_at IS NULL AND created_at <= $2";
 
-    /// A purged account is gone for good: nothing links it again.
+    /// A user first seen here starts linked; a known one is linked again,
+    /// unless purged (gone for good) or changed by a later event. One
+    /// statement, not EnsureUser then an UPDATE: a link is the most common
+    /// SET, and each statement is a b-tree search and a CHECK on SQLite.
     LinkUser { user_id: UserId, time: i64, now: i64 } = "
-        UPDATE users SET status = 'linked', linked_at = $2, status_event_at = $2, updated_at = $3
-        WHERE user_id = $1 AND status <> 'purged'
-          AND (status_event_at IS NULL OR status_event_at <= $2)";
+        INSERT INTO users (user_id, status, linked_at, status_event_at, created_at, updated_at)
+        VALUES ($1, 'linked', $2, $2, $3, $3)
+        ON CONFLICT (user_id) DO UPDATE SET
+            status = 'linked', linked_at = $2, status_event_at = $2, updated_at = $3
+        WHERE users.status <> 'purged'
+          AND (users.status_event_at IS NULL OR users.status_event_at <= $2)";
 
     /// Disabled and enabled move between `linked` and `disabled` only; both
     /// record their time, so an older one arriving late changes nothing.

@@ -86,6 +86,7 @@ on_both_backends!(
     an_event_whose_effects_change_nothing_is_marked_so,
     an_identifier_event_naming_no_user_is_erased_when_its_holder_leaves,
     a_purged_account_stays_purged_through_a_later_unlink,
+    a_link_creates_or_relinks_a_user_but_never_a_purged_one_or_over_a_newer_event,
     events_about_a_gone_user_store_no_personal_data_until_they_link_again,
     an_erasure_by_the_app_wins_over_later_dated_events_and_drops_jobs,
     payloads_past_retention_are_erased_in_batches,

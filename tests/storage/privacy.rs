@@ -180,6 +180,56 @@ pub async fn an_identifier_event_naming_no_user_is_erased_when_its_holder_leaves
     assert!(erased(&find(&events(storage).await, "anon-1")));
 }
 
+pub async fn a_link_creates_or_relinks_a_user_but_never_a_purged_one_or_over_a_newer_event(
+    storage: &Storage,
+) {
+    let link = |user: &str, key: &str, time: i64| {
+        set_about(user, key, time, vec![Effect::Link { user_id: uid(user) }])
+    };
+    // First seen in a link: created linked, at the event's time.
+    stored(storage.record(&link("420", "l1", 1_000)).await.unwrap());
+    let created = user(storage, "420").await;
+    assert_eq!(created.status, UserStatus::Linked);
+    assert_eq!(created.linked_at, Some(1_000));
+    // Unlinked, then linked again by a newer event.
+    stored(
+        storage
+            .record(&unlink("420", "UNLINK_FROM_APPS", Some(2_000)))
+            .await
+            .unwrap(),
+    );
+    stored(storage.record(&link("420", "l2", 3_000)).await.unwrap());
+    let relinked = user(storage, "420").await;
+    assert_eq!(relinked.status, UserStatus::Linked);
+    assert_eq!(relinked.linked_at, Some(3_000));
+    assert_eq!(relinked.created_at, created.created_at);
+    // A late link (older than the last status change) changes nothing.
+    stored(
+        storage
+            .record(&unlink("420", "UNLINK_FROM_APPS", Some(5_000)))
+            .await
+            .unwrap(),
+    );
+    stored(storage.record(&link("420", "l3", 4_000)).await.unwrap());
+    assert_eq!(user(storage, "420").await.status, UserStatus::Unlinked);
+    // A purged account is gone for good.
+    stored(
+        storage
+            .record(&set_about(
+                "421",
+                "p1",
+                1_000,
+                vec![Effect::Purge {
+                    user_id: uid("421"),
+                }],
+            ))
+            .await
+            .unwrap(),
+    );
+    stored(storage.record(&link("421", "l4", 2_000)).await.unwrap());
+    assert_eq!(user(storage, "421").await.status, UserStatus::Purged);
+}
+
 pub async fn a_purged_account_stays_purged_through_a_later_unlink(storage: &Storage) {
     stored(
         storage
