@@ -30,6 +30,11 @@ fn set_about(user: &str, key: &str, time: i64, effects: Vec<Effect>) -> NewEvent
     }
 }
 
+/// Kakao's account-purged about `user`.
+fn purge(user: &str, key: &str, time: i64) -> NewEvent {
+    set_about(user, key, time, vec![Effect::Purge { user_id: uid(user) }])
+}
+
 async fn events(storage: &Storage) -> Vec<StoredEvent> {
     storage.events_after(0, 1000).await.unwrap()
 }
@@ -213,37 +218,13 @@ pub async fn a_link_creates_or_relinks_a_user_but_never_a_purged_one_or_over_a_n
     stored(storage.record(&link("420", "l3", 4_000)).await.unwrap());
     assert_eq!(user(storage, "420").await.status, UserStatus::Unlinked);
     // A purged account is gone for good.
-    stored(
-        storage
-            .record(&set_about(
-                "421",
-                "p1",
-                1_000,
-                vec![Effect::Purge {
-                    user_id: uid("421"),
-                }],
-            ))
-            .await
-            .unwrap(),
-    );
+    stored(storage.record(&purge("421", "p1", 1_000)).await.unwrap());
     stored(storage.record(&link("421", "l4", 2_000)).await.unwrap());
     assert_eq!(user(storage, "421").await.status, UserStatus::Purged);
 }
 
 pub async fn a_purged_account_stays_purged_through_a_later_unlink(storage: &Storage) {
-    stored(
-        storage
-            .record(&set_about(
-                "410",
-                "purge",
-                1_000,
-                vec![Effect::Purge {
-                    user_id: uid("410"),
-                }],
-            ))
-            .await
-            .unwrap(),
-    );
+    stored(storage.record(&purge("410", "purge", 1_000)).await.unwrap());
     stored(
         storage
             .record(&unlink("410", "UNLINK_FROM_APPS", Some(2_000)))
