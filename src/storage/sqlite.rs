@@ -33,6 +33,12 @@ use crate::config::DatabaseUrl;
 /// Another writer (a session, a job) may hold SQLite's lock for a moment.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The pool's connections (events go through the writer's own). SQLite
+/// writes one at a time, and each connection is a thread with its own page
+/// cache: sqlx's default of 10 held more memory under the bot workload,
+/// past the 64 MiB limit (BENCHMARKS.md), for no more throughput.
+const POOL_CONNECTIONS: u32 = 4;
+
 /// Every connection's pragmas: WAL, and FULL so that a committed event
 /// survives power loss, not just a crash.
 const PRAGMAS: [(&str, &str); 3] = [
@@ -66,6 +72,7 @@ pub(super) async fn connect(
         })?;
     }
     let pool = SqlitePoolOptions::new()
+        .max_connections(POOL_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
