@@ -6,7 +6,7 @@
 //! The ratio comes from paired rounds: one second on the service, one on the
 //! ceiling, [`ROUNDS`] times, and the median of the rounds' ratios. A shared
 //! machine's speed drifts over seconds; the ceiling run once after every
-//! workload measured that drift as often as the service (0.31 to 0.46 for
+//! workload measured that drift as often as the service (0.31 to 0.50 for
 //! one binary, BENCHMARKS.md).
 
 use std::{

@@ -76,9 +76,12 @@ impl SkillRouter {
             .get(&block.id)
             .or_else(|| self.by_block_name.get(&block.name))
             // Not read unless routed on: the action is parsed on first use.
-            .or_else(|| match self.by_action_name.is_empty() {
-                true => None,
-                false => self.by_action_name.get(&request.action.name),
+            .or_else(|| {
+                if self.by_action_name.is_empty() {
+                    None
+                } else {
+                    self.by_action_name.get(&request.action.name)
+                }
             })
             .or(self.fallback.as_ref())
     }

@@ -6,7 +6,11 @@
 //! The text is still checked as JSON when the request is parsed; only the
 //! building of maps waits.
 
-use std::{fmt, ops::Deref, sync::OnceLock};
+use std::{
+    fmt,
+    ops::{Deref, DerefMut},
+    sync::OnceLock,
+};
 
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
@@ -21,16 +25,6 @@ pub struct LazyJson<T> {
     parsed: OnceLock<Box<T>>,
 }
 
-impl<T> LazyJson<T> {
-    /// Already parsed (for requests built in code, such as tests).
-    pub fn new(value: T) -> Self {
-        Self {
-            text: None,
-            parsed: OnceLock::from(Box::new(value)),
-        }
-    }
-}
-
 impl<T: DeserializeOwned + Default> LazyJson<T> {
     fn parsed(&self) -> &T {
         self.parsed.get_or_init(|| {
@@ -42,12 +36,6 @@ impl<T: DeserializeOwned + Default> LazyJson<T> {
             )
         })
     }
-
-    /// The value, parsed now if it was not yet, for changing it.
-    pub fn get_mut(&mut self) -> &mut T {
-        self.parsed();
-        self.parsed.get_mut().expect("parsed() just filled it")
-    }
 }
 
 impl<T: DeserializeOwned + Default> Deref for LazyJson<T> {
@@ -55,6 +43,14 @@ impl<T: DeserializeOwned + Default> Deref for LazyJson<T> {
 
     fn deref(&self) -> &T {
         self.parsed()
+    }
+}
+
+/// Parsed now if it was not yet, for changing it as before it was lazy.
+impl<T: DeserializeOwned + Default> DerefMut for LazyJson<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.parsed();
+        self.parsed.get_mut().expect("parsed() just filled it")
     }
 }
 
@@ -127,7 +123,7 @@ mod tests {
     fn a_clone_and_a_change_keep_the_value() {
         let mut map: LazyJson<Map<String, Value>> = lazy(r#"{"a":1}"#);
         let copy = map.clone();
-        map.get_mut().insert("b".into(), json!(2));
+        map.insert("b".into(), json!(2));
         assert_eq!(Value::Object((*map).clone()), json!({"a": 1, "b": 2}));
         assert_eq!(Value::Object((*copy).clone()), json!({"a": 1}));
     }

@@ -191,30 +191,21 @@ pub async fn a_link_creates_or_relinks_a_user_but_never_a_purged_one_or_over_a_n
     let link = |user: &str, key: &str, time: i64| {
         set_about(user, key, time, vec![Effect::Link { user_id: uid(user) }])
     };
+    let unlinked_at = |time| unlink("420", "UNLINK_FROM_APPS", Some(time));
     // First seen in a link: created linked, at the event's time.
     stored(storage.record(&link("420", "l1", 1_000)).await.unwrap());
     let created = user(storage, "420").await;
     assert_eq!(created.status, UserStatus::Linked);
     assert_eq!(created.linked_at, Some(1_000));
     // Unlinked, then linked again by a newer event.
-    stored(
-        storage
-            .record(&unlink("420", "UNLINK_FROM_APPS", Some(2_000)))
-            .await
-            .unwrap(),
-    );
+    stored(storage.record(&unlinked_at(2_000)).await.unwrap());
     stored(storage.record(&link("420", "l2", 3_000)).await.unwrap());
     let relinked = user(storage, "420").await;
     assert_eq!(relinked.status, UserStatus::Linked);
     assert_eq!(relinked.linked_at, Some(3_000));
     assert_eq!(relinked.created_at, created.created_at);
     // A late link (older than the last status change) changes nothing.
-    stored(
-        storage
-            .record(&unlink("420", "UNLINK_FROM_APPS", Some(5_000)))
-            .await
-            .unwrap(),
-    );
+    stored(storage.record(&unlinked_at(5_000)).await.unwrap());
     stored(storage.record(&link("420", "l3", 4_000)).await.unwrap());
     assert_eq!(user(storage, "420").await.status, UserStatus::Unlinked);
     // A purged account is gone for good.
