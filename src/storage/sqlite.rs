@@ -87,11 +87,39 @@ pub(super) async fn connect(
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
+            run_as_batch_thread();
             runtime.block_on(write_batches);
             drop(running);
         })
         .map_err(StorageError::WriterThread)?;
     Ok((pool, writer))
+}
+
+/// Asks the kernel to schedule this thread (the writer) as SCHED_BATCH, at
+/// the normal weight (nice 0). A batch thread does not preempt the thread
+/// that has the core when it wakes: woken by the first event of a batch, the
+/// writer waits until the request thread has handed over the other requests
+/// it holds, and one commit serves them all. Where the two share a core,
+/// batches of about 15 became about 32, and a durable SET took 58 µs of CPU
+/// instead of 66 (BENCHMARKS.md). With a core to itself, it runs at once as
+/// before; it is never starved, having the same weight as any thread.
+/// Refused (by a seccomp profile, say), the writer runs as before.
+fn run_as_batch_thread() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+        };
+        // The crate maps 0..=99 onto nice 19..=-20; 47 is nice 0.
+        let nice_0 = ThreadPriorityValue::try_from(47u8).expect("47 is in 0..=99");
+        if let Err(err) = thread_priority::set_thread_priority_and_policy(
+            thread_priority::thread_native_id(),
+            ThreadPriority::Crossplatform(nice_0),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+        ) {
+            tracing::warn!(error = ?err, "the SQLite writer stays a normal thread (SCHED_BATCH refused)");
+        }
+    }
 }
 
 pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StorageError> {

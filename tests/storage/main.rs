@@ -58,6 +58,58 @@ mod two_instances {
     }
 }
 
+/// The SQLite writer thread yields the core to request threads when it wakes
+/// (SCHED_BATCH), at the normal weight (nice 0), so that its batches grow
+/// without it ever being starved.
+#[cfg(target_os = "linux")]
+mod sqlite_writer_thread {
+    use std::time::{Duration, Instant};
+
+    /// (policy, nice) of each thread of this process named `name`, from
+    /// `/proc/self/task/*/stat` (fields 41 and 19).
+    fn scheduling_of(name: &str) -> Vec<(u32, i32)> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // Fields from the third on follow the `)` that closes the name.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            found.push((
+                fields[41 - 3].parse().unwrap(),
+                fields[19 - 3].parse().unwrap(),
+            ));
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_writer_runs_as_a_batch_thread_at_nice_0() {
+        const SCHED_BATCH: u32 = 3;
+        let db = crate::backends::TestDb::sqlite().await;
+        // The thread sets its policy as it starts.
+        let started = Instant::now();
+        let mut writers = scheduling_of("sqlite-writer");
+        while writers.iter().any(|(policy, _)| *policy != SCHED_BATCH)
+            && started.elapsed() < Duration::from_secs(5)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            writers = scheduling_of("sqlite-writer");
+        }
+        assert!(!writers.is_empty(), "no thread named sqlite-writer");
+        assert!(
+            writers.iter().all(|&w| w == (SCHED_BATCH, 0)),
+            "writers' (policy, nice): {writers:?}"
+        );
+        db.cleanup().await;
+    }
+}
+
 use contract::*;
 use notifications::*;
 use privacy::*;
