@@ -109,6 +109,7 @@ fn merged(reports: Vec<Report>) -> Report {
         errors: Default::default(),
         elapsed: Default::default(),
         latencies_us: Vec::new(),
+        server_cpu: None,
     };
     for report in reports {
         all.requests += report.requests;

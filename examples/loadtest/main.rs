@@ -13,22 +13,20 @@
 //! profile it: BENCHMARKS.md).
 
 mod ceiling;
+mod drive;
 mod growth;
 mod pinning;
 mod raw_client;
 mod scratch_postgres;
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     process::{Child, Stdio},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::Arc,
+    time::Duration,
 };
 
+use drive::{Report, drive, drive_server, print, rate};
 use kakao_webhooks::dev::{self, DevKey};
 use serde_json::{Value, json};
 
@@ -143,6 +141,19 @@ impl Server {
         anyhow::bail!("the server at {addr} did not become ready")
     }
 
+    /// The server's CPU time so far, all threads (`/proc/PID/stat` utime and
+    /// stime, in USER_HZ ticks of 10 ms). Per request, it does not depend on
+    /// how fast the generator or a noisy neighbour let the server run.
+    fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Fields 14 and 15; `rest` starts at field 3.
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 10))
+    }
+
     fn peak_rss_kib(&self) -> Option<u64> {
         // With taskset in front, the server is taskset's exec'd process: same pid.
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -170,99 +181,6 @@ const REST_API_KEY: &str = "loadtest-rest-api-key";
 
 fn admin_key() -> String {
     format!("KakaoAK {ADMIN_KEY}")
-}
-
-struct Report {
-    requests: usize,
-    /// Unexpected answers by status, and failed exchanges by I/O error kind.
-    errors: BTreeMap<String, usize>,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-}
-
-/// Drives `shots` over `options.connections` keep-alive connections. A
-/// workload of one shot repeats it; a longer one sends each shot once.
-async fn drive(addr: &str, shots: Arc<Vec<Shot>>, expected: u16, options: &Options) -> Report {
-    let next = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
-    let deadline = Instant::now() + Duration::from_secs(options.seconds);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..options.connections)
-        .map(|_| {
-            let (addr, shots, next, errors) =
-                (addr.to_owned(), shots.clone(), next.clone(), errors.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut connection = None;
-                while Instant::now() < deadline {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= shots.len() && shots.len() > 1 {
-                        break;
-                    }
-                    let shot = &shots[i % shots.len()];
-                    let sent = Instant::now();
-                    let status = match connection.as_mut() {
-                        Some(c) => raw_client::Connection::send(c, shot).await,
-                        None => match raw_client::Connection::open(&addr).await {
-                            Ok(c) => connection.insert(c).send(shot).await,
-                            Err(err) => Err(err),
-                        },
-                    };
-                    latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    let error = match status {
-                        Ok(status) if status == expected => continue,
-                        Ok(status) => format!("status {status}"),
-                        Err(err) => {
-                            connection = None;
-                            format!("{:?}", err.kind())
-                        }
-                    };
-                    *errors.lock().unwrap().entry(error).or_default() += 1;
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies_us = Vec::new();
-    for worker in workers {
-        latencies_us.extend(worker.await.unwrap_or_default());
-    }
-    Report {
-        requests: latencies_us.len(),
-        errors: std::mem::take(&mut errors.lock().unwrap()),
-        elapsed: started.elapsed(),
-        latencies_us,
-    }
-}
-
-/// Prints a workload's line; returns its p99 in milliseconds.
-/// Requests per second of a run.
-fn rate(report: &Report) -> f64 {
-    report.requests as f64 / report.elapsed.as_secs_f64()
-}
-
-fn print(name: &str, mut report: Report, rss_kib: Option<u64>) -> f64 {
-    report.latencies_us.sort_unstable();
-    let at = |q: f64| {
-        let n = report.latencies_us.len();
-        if n == 0 {
-            0.0
-        } else {
-            report.latencies_us[((n - 1) as f64 * q) as usize] as f64 / 1000.0
-        }
-    };
-    println!(
-        "{name:<34} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>5}  peak RSS {} MiB",
-        rate(&report),
-        at(0.50),
-        at(0.99),
-        report.errors.values().sum::<usize>(),
-        rss_kib.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
-    );
-    if !report.errors.is_empty() {
-        println!("  errors: {:?}", report.errors);
-    }
-    at(0.99)
 }
 
 /// A realistic OpenBuilder payload of about 1.7 KB with Korean text.
@@ -430,7 +348,7 @@ async fn main() -> anyhow::Result<()> {
             3 => unlinks(addr, 400_000),
             _ => bot_messages(addr, 400_000),
         };
-        let report = drive(addr, Arc::new(shots), expected, &options).await;
+        let report = drive_server(&server, Arc::new(shots), expected, &options).await;
         if index < 2 {
             skill_workloads.push(index);
         }
@@ -471,7 +389,7 @@ async fn growth_run(
     let signed = Arc::new(sign_sets(&addr, dir, options.sets)?);
     pinning::pin_self(1, !options.unpinned);
     let (name, expected) = WORKLOADS[2];
-    let empty = drive(&addr, signed.clone(), expected, options).await;
+    let empty = drive_server(&server, signed.clone(), expected, options).await;
     let empty_p99 = print(&format!("{name}, empty"), empty, server.peak_rss_kib());
     drop(server);
 
@@ -479,7 +397,7 @@ async fn growth_run(
     // Started once to create and migrate the file, then grown while idle.
     let server = Server::start(dir, "grown.db", &addr, !options.unpinned).await?;
     growth::prefill(&grown)?;
-    let report = drive(&addr, signed, expected, options).await;
+    let report = drive_server(&server, signed, expected, options).await;
     let grown_p99 = print(
         &format!("{name}, {} users, {} events", growth::USERS, growth::EVENTS),
         report,
