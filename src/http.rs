@@ -14,6 +14,18 @@ where
         .route(&format!("{path}/"), methods)
 }
 
+/// `body` as an `application/json` response, built with its one header: a
+/// `(headers, body)` tuple sets the body's own content type first, then
+/// inserts the JSON one over it, a second header insert on every answer.
+pub fn json_response(body: impl Into<axum::body::Body>) -> axum::response::Response {
+    let mut response = axum::response::Response::new(body.into());
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The one client for every outbound call of the service (skill callbacks,
 /// Kakao's key set and user API): pooled connections, redirects never
 /// followed (a redirect is an answer, not an instruction: a callback URL's

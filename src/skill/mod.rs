@@ -27,8 +27,8 @@ use std::{
 use axum::{
     Router,
     extract::State,
-    http::{HeaderMap, HeaderName, header},
-    response::IntoResponse,
+    http::{HeaderMap, HeaderName},
+    response::Response,
     routing::get,
 };
 use bytes::Bytes;
@@ -54,11 +54,8 @@ pub fn router() -> Router<AppState> {
     crate::http::route_both_slashes(Router::new(), "/kakao/skill", get(verify).post(receive))
 }
 
-async fn verify() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        VERIFICATION_BODY,
-    )
+async fn verify() -> Response {
+    crate::http::json_response(VERIFICATION_BODY)
 }
 
 async fn receive(

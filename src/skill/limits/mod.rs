@@ -188,8 +188,7 @@ impl CheckedJson {
 
 impl axum::response::IntoResponse for CheckedJson {
     fn into_response(self) -> axum::response::Response {
-        let json = axum::http::HeaderValue::from_static("application/json");
-        ([(axum::http::header::CONTENT_TYPE, json)], self.0).into_response()
+        crate::http::json_response(self.0)
     }
 }
 
