@@ -100,10 +100,10 @@ pub(super) async fn connect(
 /// that has the core when it wakes: woken by the first event of a batch, the
 /// writer waits until the request thread has handed over the other requests
 /// it holds, and one commit serves them all. Where the two share a core,
-/// batches of about 15 became about 32, and a durable SET took 58 µs of CPU
-/// instead of 66 (BENCHMARKS.md). With a core to itself, it runs at once as
-/// before; it is never starved, having the same weight as any thread.
-/// Refused (by a seccomp profile, say), the writer runs as before.
+/// batches of about 15 became about 32, and a durable SET took 61-70 µs of
+/// CPU instead of 69-88 (BENCHMARKS.md). With a core to itself, it runs at
+/// once as before; it is never starved, having the same weight as any
+/// thread. Refused (by a seccomp profile, say), the writer runs as before.
 fn run_as_batch_thread() {
     #[cfg(target_os = "linux")]
     {
@@ -117,7 +117,7 @@ fn run_as_batch_thread() {
             ThreadPriority::Crossplatform(nice_0),
             ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
         ) {
-            tracing::warn!(error = ?err, "the SQLite writer stays a normal thread (SCHED_BATCH refused)");
+            tracing::warn!(error = ?err, "the SQLite writer could not be made a SCHED_BATCH thread at nice 0");
         }
     }
 }
