@@ -4,8 +4,9 @@
 //! without that setting `/api` does not exist (404).
 
 use crate::clock::rfc3339;
+use crate::routes::Routes;
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, Request, State},
     http::{StatusCode, header},
     middleware::{self, Next},
@@ -30,8 +31,8 @@ use crate::{
 pub(crate) const DEFAULT_PAGE: i64 = 100;
 pub(crate) const MAX_PAGE: i64 = 1000;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
+pub fn router(state: AppState) -> Routes<AppState> {
+    Routes::new()
         .route("/api/sessions", post(start_session))
         .route("/api/sessions/{id}", get(session).delete(end_session))
         .route("/api/users/{id}", get(user).delete(erase_user))

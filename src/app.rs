@@ -6,7 +6,6 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{
-    Router,
     extract::{DefaultBodyLimit, Request},
     response::Response,
 };
@@ -23,10 +22,11 @@ use crate::{
     },
     config::Settings,
     connections::{self, ConnectionLimits},
-    edge::{Edge, RouteMetricsLayer},
+    edge::Edge,
     error::Chain,
     health,
     profile_refresh::ProfileRefresher,
+    routes::{RouteMetrics, Routes},
     security_events::{self, SecurityEvents},
     skill::{self, SkillHandler, SkillService},
     state::{AppParts, AppState},
@@ -35,8 +35,8 @@ use crate::{
 };
 
 /// What Kakao calls, and the probes: the routes of the public listener.
-fn public_routes() -> Router<AppState> {
-    Router::new()
+fn public_routes() -> Routes<AppState> {
+    Routes::new()
         .merge(health::router())
         .merge(skill::router())
         .merge(admin_key::router())
@@ -45,8 +45,8 @@ fn public_routes() -> Router<AppState> {
 }
 
 /// What only the team's own app and monitoring call.
-fn internal_routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+fn internal_routes(state: &AppState) -> Routes<AppState> {
+    Routes::new()
         .merge(health::metrics_router())
         .merge(api::router(state.clone()))
         .merge(crate::console::router(state.clone()))
@@ -66,21 +66,23 @@ impl<T> App for T where
 {
 }
 
-/// `routes` as a listener serves them: counted by route, a JSON 404 for
-/// any other path, `extra` routes beside them (dev mode's local Kakao), the
-/// body limit, and the [`Edge`] around all of it. Each layer is applied
-/// once, around the whole router: a layer on the router instead wraps every
-/// route, a boxed service cloned per request.
-fn serving(routes: Router<AppState>, state: AppState, extra: Option<Router>) -> impl App {
+/// `routes` as a listener serves them: a JSON 404 for any other path,
+/// `extra` routes beside them (dev mode's local Kakao), the body limit, and
+/// the [`Edge`] around all of it, counting requests by route template. Each
+/// layer is applied once, around the whole router: a layer on the router
+/// instead wraps every route, a boxed service cloned per request.
+fn serving(routes: Routes<AppState>, state: AppState, extra: Option<Routes>) -> impl App {
     let limit = DefaultBodyLimit::max(state.settings.request_body_limit_bytes);
-    let mut router = routes
-        .route_layer(RouteMetricsLayer)
+    let (router, mut templates) = routes.into_parts();
+    let mut router = router
         .fallback(crate::edge::unmatched)
         .with_state(state.clone());
     if let Some(extra) = extra {
+        let (extra, extra_templates) = extra.into_parts();
         router = router.merge(extra);
+        templates.extend(extra_templates);
     }
-    Edge::new(limit.layer(router), state)
+    Edge::new(limit.layer(router), RouteMetrics::new(&templates), state)
 }
 
 /// A bound server, ready to run. Binding in `build` lets callers (and tests,
@@ -90,7 +92,7 @@ pub struct Server {
     /// `INTERNAL_BIND_ADDR`'s listener, when set.
     internal: Option<TcpListener>,
     state: AppState,
-    extra_routes: Option<Router>,
+    extra_routes: Option<Routes>,
     /// The gateway client and, when this instance holds it, its lease.
     gateway: Option<(Gateway, Option<GatewayLease>)>,
 }
@@ -176,7 +178,7 @@ impl Server {
     }
 
     /// Serves `routes` too (dev mode's local Kakao).
-    pub fn with_routes(mut self, routes: Router) -> Self {
+    pub fn with_routes(mut self, routes: Routes) -> Self {
         self.extra_routes = Some(routes);
         self
     }

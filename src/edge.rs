@@ -1,9 +1,8 @@
 //! What every request passes through once, as one layer around the router:
 //! a request id (the proxy's, or one made here, echoed on the answer),
 //! secret headers hidden from logs, the request's span, panics answered 500,
-//! the request timeout answered 503, and the console's record of each Kakao
-//! delivery. The per-route layer [`RouteMetricsLayer`] counts requests by
-//! route template, which only the router knows.
+//! the request timeout answered 503, the request metrics by route template
+//! ([`RouteMetrics`]), and the console's record of each Kakao delivery.
 //!
 //! Written by hand rather than stacked from tower-http's layers: each
 //! stacked layer was a future, a move and often an allocation per request,
@@ -15,7 +14,7 @@ use std::{
     panic::AssertUnwindSafe,
     pin::Pin,
     sync::{
-        Arc, LazyLock, OnceLock, RwLock,
+        Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     task::{Context, Poll, ready},
@@ -23,18 +22,22 @@ use std::{
 };
 
 use axum::{
-    extract::{MatchedPath, Request},
-    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
+    extract::Request,
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use futures_util::{FutureExt, future::CatchUnwind};
-use metrics::{Counter, Histogram};
-use rustc_hash::FxHashMap;
 use tokio::time::{Timeout, error::Elapsed};
-use tower::{Layer, Service};
+use tower::Service;
 use tracing::{Instrument, instrument::Instrumented};
 
-use crate::{console::deliveries, error::ApiError, state::AppState, telemetry};
+use crate::{
+    console::deliveries,
+    error::ApiError,
+    routes::{RouteId, RouteMetrics, method_label},
+    state::AppState,
+    telemetry,
+};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -42,6 +45,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 struct Shared {
     sensitive: Vec<HeaderName>,
     timeout: Duration,
+    metrics: RouteMetrics,
     state: AppState,
 }
 
@@ -53,7 +57,8 @@ pub struct Edge<S> {
 }
 
 impl<S> Edge<S> {
-    pub fn new(inner: S, state: AppState) -> Self {
+    /// `inner` is the router whose route templates `metrics` was built from.
+    pub fn new(inner: S, metrics: RouteMetrics, state: AppState) -> Self {
         let settings = &state.settings;
         let sensitive = vec![
             axum::http::header::AUTHORIZATION,
@@ -66,6 +71,7 @@ impl<S> Edge<S> {
             shared: Arc::new(Shared {
                 sensitive,
                 timeout,
+                metrics,
                 state,
             }),
         }
@@ -96,6 +102,8 @@ where
             request_id = %id.to_str().unwrap_or_default(),
         );
         let kakao = deliveries::family(request.uri().path());
+        let route = self.shared.metrics.route(request.uri().path());
+        let method = method_label(request.method());
         let answering = span.in_scope(|| self.inner.call(request));
         let deadline = tokio::time::Instant::from_std(started) + self.shared.timeout;
         let bounded = tokio::time::timeout_at(deadline, AssertUnwindSafe(answering).catch_unwind());
@@ -104,6 +112,8 @@ where
             started,
             id: Some(id),
             kakao,
+            route,
+            method,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -122,6 +132,8 @@ pin_project_lite::pin_project! {
         started: Instant,
         id: Option<HeaderValue>,
         kakao: Option<(&'static str, u64)>,
+        route: RouteId,
+        method: &'static str,
         shared: Arc<Shared>,
     }
 }
@@ -136,19 +148,23 @@ where
         let mut this = self.project();
         let outcome = ready!(this.answering.as_mut().poll(cx));
         let mut response = this.answering.span().in_scope(|| answer(outcome));
+        // One clock read for the metrics, the console and the log line.
+        let elapsed = this.started.elapsed();
+        let status = response.status().as_u16();
+        this.shared
+            .metrics
+            .record(*this.route, this.method, status, elapsed);
         if let Some(kakao) = *this.kakao {
             let stored = this.answering.as_mut().inner_pin_mut().take_value();
             deliveries::record(
                 &this.shared.state.deliveries,
                 kakao,
-                *this.started,
+                elapsed,
                 &response,
                 stored,
             );
         }
-        this.answering
-            .span()
-            .in_scope(|| finished(&response, *this.started));
+        this.answering.span().in_scope(|| finished(status, elapsed));
         if let Some(id) = this.id.take() {
             response.headers_mut().insert(REQUEST_ID, id);
         }
@@ -184,20 +200,12 @@ fn answer(outcome: Result<std::thread::Result<Result<Response, Infallible>>, Ela
 }
 
 /// One line per answer, at INFO, in the request's span; 5xx at ERROR.
-fn finished(response: &Response, started: Instant) {
-    let status = response.status().as_u16();
+fn finished(status: u16, elapsed: Duration) {
+    let latency_ms = elapsed.as_millis() as u64;
     if status >= 500 {
-        tracing::error!(
-            status,
-            latency_ms = started.elapsed().as_millis() as u64,
-            "response failed"
-        );
+        tracing::error!(status, latency_ms, "response failed");
     } else {
-        tracing::info!(
-            status,
-            latency_ms = started.elapsed().as_millis() as u64,
-            "finished processing request"
-        );
+        tracing::info!(status, latency_ms, "finished processing request");
     }
 }
 
@@ -250,132 +258,10 @@ fn uuid_shaped(prefix: u64, n: u64) -> [u8; 36] {
     out
 }
 
-/// Counts requests and records their latency by route template and status
-/// (a route layer: it sees matched routes; `unmatched` counts the rest).
-/// Unusual methods share one label, so scanners cannot grow the series.
-#[derive(Clone, Copy, Default)]
-pub struct RouteMetricsLayer;
-
-impl<S> Layer<S> for RouteMetricsLayer {
-    type Service = RouteMetrics<S>;
-
-    fn layer(&self, inner: S) -> RouteMetrics<S> {
-        RouteMetrics(inner)
-    }
-}
-
-#[derive(Clone)]
-pub struct RouteMetrics<S>(S);
-
-impl<S> Service<Request> for RouteMetrics<S>
-where
-    S: Service<Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = MetricsFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        MetricsFuture {
-            route: request.extensions().get::<MatchedPath>().cloned(),
-            method: method_label(request.method()),
-            started: Instant::now(),
-            inner: self.0.call(request),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    pub struct MetricsFuture<F> {
-        #[pin]
-        inner: F,
-        route: Option<MatchedPath>,
-        method: &'static str,
-        started: Instant,
-    }
-}
-
-impl<F, E> Future for MetricsFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let answered = ready!(this.inner.poll(cx));
-        if let Ok(response) = &answered {
-            let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
-            let (requests, duration) =
-                request_metrics(this.method, route, response.status().as_u16());
-            requests.increment(1);
-            duration.record(this.started.elapsed().as_secs_f64());
-        }
-        Poll::Ready(answered)
-    }
-}
-
-/// The answer for a path no route matches: a JSON 404, counted under the
-/// one route label `unmatched`.
-pub async fn unmatched(method: Method) -> ApiError {
-    request_metrics(method_label(&method), "unmatched", 404)
-        .0
-        .increment(1);
+/// The answer for a path no route matches: a JSON 404 (counted by the
+/// edge under the route `unmatched`).
+pub async fn unmatched() -> ApiError {
     ApiError::not_found("no such path")
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        _ => "other",
-    }
-}
-
-type RequestMetrics = (Counter, Histogram);
-/// route → (method, status) → handles. Fx: the keys are our own route
-/// templates, not an attacker's, and SipHash was 2% of a GET.
-type HandlesByRoute = FxHashMap<String, FxHashMap<(&'static str, u16), RequestMetrics>>;
-
-/// The handles for one (method, route, status), registered once: building
-/// the label key and finding it in the registry on every request was 7% of
-/// the CPU serving GETs (BENCHMARKS.md). Routes are the router's templates,
-/// so the map stays small.
-fn request_metrics(method: &'static str, route: &str, status: u16) -> RequestMetrics {
-    static HANDLES: LazyLock<RwLock<HandlesByRoute>> = LazyLock::new(Default::default);
-    if let Some(found) = HANDLES
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(route)
-        .and_then(|by_route| by_route.get(&(method, status)))
-    {
-        return found.clone();
-    }
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
-    let handles = (
-        metrics::counter!("http_requests_total", &labels),
-        metrics::histogram!("http_request_duration_seconds", &labels),
-    );
-    HANDLES
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .entry(route.to_owned())
-        .or_default()
-        .insert((method, status), handles.clone());
-    handles
 }
 
 #[cfg(test)]

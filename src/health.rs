@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::{StatusCode, header},
     response::IntoResponse,
@@ -13,20 +13,21 @@ use axum::{
 use serde_json::json;
 
 use crate::bot::gateway::GatewayState;
+use crate::routes::Routes;
 use crate::{error::Chain, state::AppState};
 
 /// A dependency slower than this counts as failing.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes<AppState> {
+    Routes::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
 }
 
 /// `/metrics`: internal, beside the API when `INTERNAL_BIND_ADDR` is set.
-pub fn metrics_router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn metrics_router() -> Routes<AppState> {
+    Routes::new().route("/metrics", get(metrics))
 }
 
 async fn health() -> impl IntoResponse {

@@ -1,18 +1,6 @@
 //! Small HTTP helpers shared by every webhook family.
 
-use axum::{Router, routing::MethodRouter};
 use subtle::ConstantTimeEq;
-
-/// Registers `path` and `path/`: OpenBuilder and Kakao Developers take the URL
-/// exactly as typed, and a stray trailing slash is the most common failure.
-pub fn route_both_slashes<S>(router: Router<S>, path: &str, methods: MethodRouter<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router
-        .route(path, methods.clone())
-        .route(&format!("{path}/"), methods)
-}
 
 /// `body` as an `application/json` response, built with its one header: a
 /// `(headers, body)` tuple sets the body's own content type first, then

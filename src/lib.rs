@@ -41,6 +41,7 @@ pub mod http;
 pub mod ids;
 pub mod profile_refresh;
 pub mod retention;
+pub mod routes;
 pub mod security_events;
 pub mod skill;
 pub mod state;

@@ -4,7 +4,7 @@
 //! order, so a change older (by `updated_at`) than the stored one is kept in
 //! the log but does not overwrite the relation.
 
-use axum::{Router, extract::State, http::StatusCode, routing::post};
+use axum::{extract::State, http::StatusCode, routing::post};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{KakaoAdmin, ResourceId, WebhookParams, required, required_id};
@@ -13,12 +13,13 @@ use crate::{
     delivery::Family,
     error::ApiError,
     ids::{ChannelPublicId, UserId},
+    routes::Routes,
     state::AppState,
     storage::{ChannelRelation, Dedupe, Effect, NewEvent, Payload, Relation, Source},
 };
 
-pub fn router() -> Router<AppState> {
-    crate::http::route_both_slashes(Router::new(), "/kakao/channel", post(receive))
+pub fn router() -> Routes<AppState> {
+    Routes::new().route_both_slashes("/kakao/channel", post(receive))
 }
 
 async fn receive(

@@ -19,8 +19,8 @@ use bytes::Bytes;
 use crate::{error::ApiError, http::matches_any, ids, state::AppState};
 
 /// The routes of every admin-key webhook.
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
+pub fn router() -> crate::routes::Routes<AppState> {
+    crate::routes::Routes::new()
         .merge(unlink::router())
         .merge(channel::router())
         .merge(share::router())

@@ -5,18 +5,19 @@
 //! `serverCallbackArgs`. Stored as an event, deduplicated by
 //! `X-Kakao-Resource-ID`; the application reads it from `/api/events`.
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{extract::State, http::StatusCode, routing::get};
 
 use super::{KakaoAdmin, ResourceId, WebhookParams, required};
 use crate::{
     delivery::Family,
     error::ApiError,
+    routes::Routes,
     state::AppState,
     storage::{Dedupe, NewEvent, Payload, Source},
 };
 
-pub fn router() -> Router<AppState> {
-    crate::http::route_both_slashes(Router::new(), "/kakao/share", get(receive).post(receive))
+pub fn router() -> Routes<AppState> {
+    Routes::new().route_both_slashes("/kakao/share", get(receive).post(receive))
 }
 
 async fn receive(

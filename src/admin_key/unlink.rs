@@ -4,7 +4,7 @@
 //! not retry, so the notice is stored before the 200. Its effect: status
 //! `unlinked`, every session revoked, email and phone erased, a tombstone kept.
 
-use axum::{Router, extract::State, http::StatusCode, routing::get};
+use axum::{extract::State, http::StatusCode, routing::get};
 use serde_json::json;
 
 use super::{KakaoAdmin, WebhookParams, required, required_id};
@@ -12,12 +12,13 @@ use crate::{
     delivery::Family,
     error::ApiError,
     ids::UserId,
+    routes::Routes,
     state::AppState,
     storage::{Dedupe, Effect, NewEvent, Source},
 };
 
-pub fn router() -> Router<AppState> {
-    crate::http::route_both_slashes(Router::new(), "/kakao/unlink", get(receive).post(receive))
+pub fn router() -> Routes<AppState> {
+    Routes::new().route_both_slashes("/kakao/unlink", get(receive).post(receive))
 }
 
 async fn receive(

@@ -2,7 +2,7 @@
 //! messages it sends to rooms, and the rooms the bot is in.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
     http::StatusCode,
     routing::{get, post},
@@ -18,6 +18,7 @@ use crate::{
     api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
     clock::millis_from_now,
     error::ApiError,
+    routes::Routes,
     skill::SkillResponse,
     state::AppState,
     storage::bot::{BotRoom, MessageQueued},
@@ -26,8 +27,8 @@ use crate::{
 /// Kakao's keys are 66 hex characters; anything far longer is not one.
 const MAX_KEY_CHARS: usize = 128;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/api/bot/messages", post(send_message))
         .route("/api/bot/messages/{id}", get(message))
         .route("/api/bot/rooms", get(rooms))

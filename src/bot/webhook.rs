@@ -12,7 +12,6 @@
 //! webhook URL (`KAKAO_BOT_WEBHOOK_HEADER`, `KAKAO_BOT_WEBHOOK_SECRET`).
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderMap, StatusCode},
     routing::post,
@@ -27,12 +26,13 @@ use crate::{
     delivery::Family,
     error::ApiError,
     http::matches_any,
+    routes::Routes,
     state::AppState,
     storage::{Dedupe, Effect, NewEvent, Recorded, Source},
 };
 
-pub fn router() -> Router<AppState> {
-    crate::http::route_both_slashes(Router::new(), "/kakao/bot", post(receive))
+pub fn router() -> Routes<AppState> {
+    Routes::new().route_both_slashes("/kakao/bot", post(receive))
 }
 
 /// The key the app's proactive messages and rooms use.

@@ -3,7 +3,7 @@
 //! deadline), kept in memory per instance (the last 1000) and broadcast to
 //! open pages. Nothing here is a secret: no payload, token or query string.
 
-use std::{cell::RefCell, collections::VecDeque, future::Future, sync::Mutex, time::Instant};
+use std::{cell::RefCell, collections::VecDeque, future::Future, sync::Mutex, time::Duration};
 
 use axum::response::Response;
 use serde::Serialize;
@@ -124,12 +124,12 @@ pub fn scoped<F: Future>(answering: F) -> Scoped<F> {
 }
 
 /// Records a Kakao delivery as answered: `family` and Kakao's deadline from
-/// [`family`], what was stored (from [`Scoped::take_value`]), the time
-/// since `started`.
+/// [`family`], what was stored (from [`Scoped::take_value`]), and how long
+/// the answer took.
 pub fn record(
     log: &DeliveryLog,
     (family, deadline_ms): (&'static str, u64),
-    started: Instant,
+    elapsed: Duration,
     response: &Response,
     stored: Option<RefCell<Option<Stored>>>,
 ) {
@@ -160,7 +160,7 @@ pub fn record(
         outcome,
         status: status.as_u16(),
         reason,
-        answer_ms: started.elapsed().as_millis() as u64,
+        answer_ms: elapsed.as_millis() as u64,
         deadline_ms,
     });
 }

@@ -14,7 +14,7 @@ mod session;
 mod status;
 
 use axum::{
-    Form, Router,
+    Form,
     extract::{Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
@@ -23,12 +23,12 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, routes::Routes, state::AppState};
 
 pub use labels::Labels;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    let signed_in = Router::new()
+pub fn router(state: AppState) -> Routes<AppState> {
+    let signed_in = Routes::new()
         .route("/console", get(pages::live))
         .route("/console/live/stream", get(pages::live_stream))
         .route("/console/users", get(pages::users))
@@ -45,7 +45,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             state.clone(),
             require_session,
         ));
-    Router::new()
+    Routes::new()
         .route("/console/login", get(login_form).post(login))
         .merge(signed_in)
         .route_layer(middleware::from_fn_with_state(state, console_enabled))

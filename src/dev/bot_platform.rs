@@ -11,7 +11,7 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -20,6 +20,8 @@ use axum::{
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+
+use crate::routes::Routes;
 
 /// Calls kept (the latest), so a long dev session or a load test stays small.
 const KEPT_CALLS: usize = 1000;
@@ -136,8 +138,8 @@ impl BotPlatform {
     }
 
     /// The API's routes under [`PREFIX`], and `GET /dev/bot/calls`.
-    pub fn router(&self) -> Router {
-        Router::new()
+    pub fn router(&self) -> Routes {
+        Routes::new()
             .route(&format!("{PREFIX}/v1/bot/callback"), post(callback))
             .route(&format!("{PREFIX}/v1/bot/send_message"), post(send_message))
             .route(

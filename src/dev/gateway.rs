@@ -11,7 +11,7 @@ use std::sync::{
 };
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{
         State,
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
@@ -25,6 +25,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::bot::gateway::protocol::{DEFAULT_HEARTBEAT_MS, HEARTBEAT, IDENTIFY, RESUME};
+use crate::routes::Routes;
 
 pub const PATH: &str = "/dev/bot/gateway";
 const SESSION: &str = "dev-session";
@@ -38,13 +39,13 @@ struct DevGateway {
 }
 
 /// The gateway's routes, accepting `token` as the bot token.
-pub fn router(token: &str) -> Router {
+pub fn router(token: &str) -> Routes {
     let gateway = DevGateway {
         token: token.into(),
         bot: Arc::default(),
         seq: Arc::default(),
     };
-    Router::new()
+    Routes::new()
         .route(PATH, get(upgrade))
         .route(&format!("{PATH}/dispatch"), post(dispatch))
         .with_state(gateway)

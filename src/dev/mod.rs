@@ -19,11 +19,12 @@ use aws_lc_rs::{
     rsa::{KeyPair, KeySize},
     signature::{KeyPair as _, RSA_PKCS1_SHA256},
 };
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, extract::State, routing::get};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use crate::config::{HostPattern, Settings};
+use crate::routes::Routes;
 
 pub use credentials::DevCredentials;
 
@@ -199,7 +200,7 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
 /// `/dev/.well-known/sse-configuration` and `/dev/jwks.json`, like Kakao's,
 /// and the local Bot API platform and gateway under `/dev/bot` (the gateway
 /// accepting `bot_token`).
-pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str) -> Router {
+pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str) -> Routes {
     #[derive(Clone)]
     struct Dev {
         key: Arc<DevKey>,
@@ -209,7 +210,7 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str) -> Router {
         key,
         issuer: dev_issuer(addr),
     };
-    Router::new()
+    Routes::new()
         .route(
             "/dev/.well-known/sse-configuration",
             get(|State(dev): State<Dev>| async move {

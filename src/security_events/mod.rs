@@ -14,7 +14,7 @@ pub mod verify;
 use std::sync::Arc;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
@@ -34,12 +34,13 @@ use crate::{
     config::Settings,
     delivery::Family,
     error::ApiError,
+    routes::Routes,
     state::AppState,
     storage::{Dedupe, NewEvent, Payload, Recorded, Source},
 };
 
-pub fn router() -> Router<AppState> {
-    crate::http::route_both_slashes(Router::new(), "/kakao/events", post(receive))
+pub fn router() -> Routes<AppState> {
+    Routes::new().route_both_slashes("/kakao/events", post(receive))
 }
 
 /// Verifies and stores SETs; present when `KAKAO_REST_API_KEY` is set.

@@ -25,7 +25,6 @@ use std::{
 };
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderMap, HeaderName},
     response::Response,
@@ -45,13 +44,15 @@ pub use self::{
     request::SkillRequest,
     response::SkillResponse,
 };
-use crate::{config::Settings, error::ApiError, http::matches_any, state::AppState};
+use crate::{
+    config::Settings, error::ApiError, http::matches_any, routes::Routes, state::AppState,
+};
 
 /// The body OpenBuilder-era tutorials expect from a `GET` on the skill URL.
 pub const VERIFICATION_BODY: &str = r#"{"version":"2.0","data":{}}"#;
 
-pub fn router() -> Router<AppState> {
-    crate::http::route_both_slashes(Router::new(), "/kakao/skill", get(verify).post(receive))
+pub fn router() -> Routes<AppState> {
+    Routes::new().route_both_slashes("/kakao/skill", get(verify).post(receive))
 }
 
 async fn verify() -> Response {

@@ -2,7 +2,7 @@
 //! how each attempt went, and a retry for a failed one.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, Query, State},
     http::StatusCode,
     routing::{get, post},
@@ -15,12 +15,13 @@ use crate::{
     api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
     clock::rfc3339,
     error::ApiError,
+    routes::Routes,
     state::AppState,
     storage::notifications::{Notification, NotificationStatus},
 };
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes<AppState> {
+    Routes::new()
         .route("/api/notifications", get(list))
         .route("/api/notifications/{id}", get(one))
         .route("/api/notifications/{id}/retry", post(retry))

@@ -340,7 +340,7 @@ impl KakaoBotApi {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let platform = BotPlatform::new();
-        let app = platform.router();
+        let (app, _templates) = platform.router().into_parts();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { addr, platform }

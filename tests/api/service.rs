@@ -61,6 +61,25 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(text.contains(r#"http_request_duration_seconds_bucket{method="GET",route="/kakao/skill",status="200",le="0.005"}"#), "{text}");
 }
 
+#[tokio::test]
+async fn metrics_label_a_route_with_parameters_by_its_template_not_its_path() {
+    let app = TestApp::kakao().spawn().await;
+    assert_eq!(app.api_get("/api/users/4242").await.0, 404);
+    // A path that matched, with a method it does not take.
+    let wrong_method = app.get("/kakao/events").await;
+    assert_eq!(wrong_method.status(), 405);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/api/users/{id}",status="404"}"#),
+        "{text}"
+    );
+    assert!(!text.contains("4242"), "a user id is no label: {text}");
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/kakao/events",status="405"}"#),
+        "{text}"
+    );
+}
+
 /// The value of one series in the Prometheus text.
 async fn series(app: &TestApp, name: &str) -> f64 {
     let text = app.get("/metrics").await.text().await.unwrap();

@@ -33,6 +33,7 @@ async fn stalled_clients_time_out_without_starving_others() {
     }
     // The stalled ones are answered (503 from the request timeout) or closed.
     let started = Instant::now();
+    let mut timed_out = 0;
     for mut stream in stalled {
         let mut answer = vec![0u8; 64];
         let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer)).await;
@@ -41,8 +42,24 @@ async fn stalled_clients_time_out_without_starving_others() {
             .unwrap_or(0);
         let text = String::from_utf8_lossy(&answer[..n]);
         assert!(n == 0 || text.starts_with("HTTP/1.1 503"), "{text}");
+        timed_out += usize::from(n > 0);
     }
     assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(timed_out > 0, "the request timeout answered some with 503");
+    // The edge's own answers are counted under the route, like any other.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let counted: f64 = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(
+                r#"http_requests_total{method="POST",route="/kakao/skill",status="503"}"#,
+            )?
+            .trim()
+            .parse()
+            .ok()
+        })
+        .unwrap_or(0.0);
+    assert!(counted >= timed_out as f64, "{counted} < {timed_out}");
 }
 
 #[tokio::test]
