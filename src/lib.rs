@@ -14,7 +14,9 @@
 //!   delivery to its 2xx.
 //! - [`storage`]: the database boundary (SQLite or PostgreSQL).
 //! - [`state`]: what handlers and background tasks share; [`app`]: the one
-//!   place that assembles the router and runs the server.
+//!   place that assembles the router and runs the server; [`routes`]: the
+//!   routers that know their route templates, which the [`edge`] counts
+//!   requests by.
 //! - [`api`], [`health`]: the application's API; liveness, readiness, metrics.
 //! - [`profile_refresh`]: the background worker for profile refresh jobs;
 //!   [`retention`]: erases stored payloads past `EVENT_RETENTION_DAYS`.
