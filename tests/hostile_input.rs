@@ -150,3 +150,23 @@ fn arbitrary_tokens_are_refused_without_panics() {
         })
         .unwrap();
 }
+
+/// A real payload whose Korean text has one byte broken is refused as not
+/// UTF-8, naming where, and the same payload unbroken is read: the check is
+/// the body's, whichever validator makes it.
+#[test]
+fn a_skill_body_with_one_broken_korean_character_is_refused_naming_where() {
+    let body = fixture("system_entities");
+    let text = std::str::from_utf8(&body).unwrap();
+    assert!(SkillRequest::from_slice(&body).is_ok());
+    let korean = text
+        .char_indices()
+        .find(|(_, c)| c.len_utf8() == 3)
+        .map(|(at, _)| at)
+        .expect("the fixture has Korean text");
+    let mut broken = body.clone();
+    broken[korean + 1] = b'A';
+    let err = SkillRequest::from_slice(&broken).unwrap_err().to_string();
+    assert!(err.contains("not UTF-8"), "{err}");
+    assert!(err.contains(&format!("from index {korean}")), "{err}");
+}

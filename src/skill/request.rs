@@ -55,7 +55,10 @@ impl SkillRequest {
         }
         // Checked as UTF-8 once here, so that the parser need not check
         // each string again (that was 9% of a skill POST's instructions).
-        let text = std::str::from_utf8(&body)
+        // simdutf8 (SIMD, chosen at run time): the standard library's check
+        // leaves its fast path at every Korean character (3,900 → 900
+        // instructions for the 1.7 KB payload; BENCHMARKS.md).
+        let text = simdutf8::compat::from_utf8(&body)
             .map_err(|err| SkillRequestError::Malformed(format!("the body is not UTF-8: {err}")))?;
         let mut request: Self = serde_json::from_str(text)
             .map_err(|err| SkillRequestError::Malformed(err.to_string()))?;
