@@ -3,8 +3,6 @@
 //! follows every accepted event. `Authorization: Bearer <INTERNAL_API_TOKEN>`;
 //! without that setting `/api` does not exist (404).
 
-use crate::clock::rfc3339;
-use crate::routes::Routes;
 use axum::{
     Json,
     extract::{Path, Query, Request, State},
@@ -17,9 +15,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
+    clock::rfc3339,
     error::ApiError,
     http::matches_any,
     ids::{InvalidId, SessionId, UserId},
+    routes::Routes,
     state::AppState,
     storage::{
         ChannelRelation, Dedupe, Effect, NewEvent, Session, SessionStart, Source, StorageError,

@@ -163,7 +163,8 @@ impl RouteMetrics {
         self.routes.len() - 1
     }
 
-    pub fn template(&self, route: RouteId) -> &str {
+    #[cfg(test)]
+    fn template(&self, route: RouteId) -> &str {
         &self.routes[route.0].0
     }
 

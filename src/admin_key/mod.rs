@@ -16,11 +16,11 @@ use axum::{
 };
 use bytes::Bytes;
 
-use crate::{error::ApiError, http::matches_any, ids, state::AppState};
+use crate::{error::ApiError, http::matches_any, ids, routes::Routes, state::AppState};
 
 /// The routes of every admin-key webhook.
-pub fn router() -> crate::routes::Routes<AppState> {
-    crate::routes::Routes::new()
+pub fn router() -> Routes<AppState> {
+    Routes::new()
         .merge(unlink::router())
         .merge(channel::router())
         .merge(share::router())

@@ -24,8 +24,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::bot::gateway::protocol::{DEFAULT_HEARTBEAT_MS, HEARTBEAT, IDENTIFY, RESUME};
-use crate::routes::Routes;
+use crate::{
+    bot::gateway::protocol::{DEFAULT_HEARTBEAT_MS, HEARTBEAT, IDENTIFY, RESUME},
+    routes::Routes,
+};
 
 pub const PATH: &str = "/dev/bot/gateway";
 const SESSION: &str = "dev-session";

@@ -23,8 +23,10 @@ use axum::{Json, extract::State, routing::get};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use crate::config::{HostPattern, Settings};
-use crate::routes::Routes;
+use crate::{
+    config::{HostPattern, Settings},
+    routes::Routes,
+};
 
 pub use credentials::DevCredentials;
 
