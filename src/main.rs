@@ -7,7 +7,9 @@ use tokio_util::task::TaskTracker;
 
 /// mimalloc: request handling allocates many small short-lived buffers, and
 /// glibc's malloc took a fifth of the CPU serving skill requests (perf, in
-/// BENCHMARKS.md).
+/// BENCHMARKS.md). Built `no_thp`: its arena is not marked for transparent
+/// huge pages, each of which is resident whole once touched (an idle server
+/// held 36 MiB instead of 20).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kakao_webhooks::{
