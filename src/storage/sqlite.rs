@@ -189,12 +189,27 @@ impl SqliteWriter {
 
 fn open(path: &Path) -> Result<Connection, StorageError> {
     let connection = Connection::open(path)?;
-    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.busy_handler(Some(writer_waits))?;
     for (name, value) in PRAGMAS {
         connection.pragma_update(None, name, value)?;
     }
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
+}
+
+/// The writer's wait for SQLite's lock, while a pool transaction holds it:
+/// short naps that do not grow, [`BUSY_TIMEOUT`] in all. SQLite's own
+/// handler sleeps longer each try, up to 100 ms a try, and every webhook
+/// waiting for the writer's next batch slept with it while the lock was
+/// already free (under the bot workload, whose outbox writes through the
+/// pool, the pool's connections reached those 100 ms sleeps; BENCHMARKS.md).
+fn writer_waits(tries: i32) -> bool {
+    const NAP: Duration = Duration::from_micros(250);
+    if NAP * tries.unsigned_abs() >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(NAP);
+    true
 }
 
 /// `$1` is a *named* parameter to SQLite, numbered by first appearance;
@@ -288,6 +303,15 @@ mod tests {
             assert!(!kept.contains("RETURNING"), "{kept}");
             assert!(kept.ends_with("DO NOTHING"), "{kept}");
         }
+    }
+
+    #[test]
+    fn the_writer_gives_up_once_its_naps_add_up_to_the_busy_timeout() {
+        let naps = (super::BUSY_TIMEOUT.as_micros() / 250) as i32;
+        assert!(super::writer_waits(0));
+        assert!(super::writer_waits(naps - 1));
+        assert!(!super::writer_waits(naps));
+        assert!(!super::writer_waits(i32::MAX));
     }
 
     #[test]
