@@ -26,7 +26,7 @@ ENV BIND_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
 # No transparent huge pages for the allocator, also on hosts that give them to
 # every process ("always"): a 2 MiB page per arena region held 20 MiB more at
-# idle (BENCHMARKS.md, "Memory").
+# idle (BENCHMARKS.md, issue 17, seventh session).
 ENV MIMALLOC_ALLOW_THP=0
 VOLUME ["/data"]
 EXPOSE 8080
