@@ -187,11 +187,6 @@ pub enum Dedupe {
 pub struct Payload(Box<serde_json::value::RawValue>);
 
 impl Payload {
-    /// JSON text, checked.
-    pub fn from_json(text: String) -> Result<Self, serde_json::Error> {
-        serde_json::value::RawValue::from_string(text).map(Self)
-    }
-
     pub fn as_str(&self) -> &str {
         self.0.get()
     }

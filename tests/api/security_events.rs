@@ -106,6 +106,19 @@ impl Kakao {
 }
 
 #[tokio::test]
+async fn a_stored_set_keeps_its_kid_and_every_claim_as_signed() {
+    let k = kakao().await;
+    let mut claims = k.signer.claims("user-linked", "4100", json!({}), now());
+    // A claim the service does not read, with text that JSON escapes.
+    claims["x_note"] = json!("탈퇴 \"quoted\" \u{1}");
+    assert_eq!(k.post_claims(&claims).await, 202);
+    let events = k.app.events().await;
+    let stored = &events.last().expect("one event stored")["payload"];
+    assert_eq!(stored["kid"], "test-key-a");
+    assert_eq!(stored["claims"], claims);
+}
+
+#[tokio::test]
 async fn link_unlink_and_session_events_change_users_and_sessions() {
     let k = kakao().await;
     k.send("user-linked", "1001", json!({})).await;
