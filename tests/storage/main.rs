@@ -6,6 +6,7 @@ mod backends;
 mod contract;
 mod notifications;
 mod privacy;
+mod sqlite_migrations;
 
 /// Generates, for each named contract test, one test per backend.
 macro_rules! on_both_backends {
