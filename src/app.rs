@@ -22,6 +22,7 @@ use crate::{
     },
     config::Settings,
     connections::{self, ConnectionLimits},
+    delivery::log::DeliveryLog,
     edge::Edge,
     error::Chain,
     health,
@@ -113,6 +114,7 @@ impl Server {
         skill_handler: Arc<dyn SkillHandler>,
         bot_handler: Arc<dyn BotHandler>,
     ) -> anyhow::Result<Self> {
+        settings.check_families()?;
         let tasks = TaskTracker::new();
         let mut storage = Storage::connect(&settings.database_url, &tasks).await?;
         if settings.app_notify_url.is_some() {
@@ -142,6 +144,9 @@ impl Server {
             tasks.clone(),
         ));
         let security_events = SecurityEvents::from_settings(&settings, http.clone()).map(Arc::new);
+        for warning in &settings.environment_warnings {
+            tracing::warn!("{warning}");
+        }
         for warning in health::warnings(&settings) {
             tracing::warn!(setting = warning.setting, "{}", warning.message);
         }
@@ -155,7 +160,9 @@ impl Server {
                 settings.kakao_bot_handler_deadline_ms,
             ))
         });
-        let gateway = crate::bot::gateway::prepare(&settings, &storage, bot.as_ref()).await?;
+        let deliveries = Arc::new(DeliveryLog::new(settings.tally_bucket()));
+        let gateway =
+            crate::bot::gateway::prepare(&settings, &storage, bot.as_ref(), &deliveries).await?;
         let state = AppState(Arc::new(AppParts {
             settings: Arc::new(settings),
             storage,
@@ -164,7 +171,7 @@ impl Server {
             bot,
             gateway: gateway.as_ref().map(|(gateway, _)| gateway.status()),
             metrics: telemetry::metrics_handle(),
-            deliveries: Default::default(),
+            deliveries,
             http,
             tasks,
         }));

@@ -32,7 +32,7 @@ use tower::Service;
 use tracing::{Instrument, instrument::Instrumented};
 
 use crate::{
-    console::deliveries,
+    delivery::log as deliveries,
     error::ApiError,
     routes::{RouteId, RouteMetrics, method_label},
     state::AppState,
@@ -148,6 +148,12 @@ where
         let mut this = self.project();
         let outcome = ready!(this.answering.as_mut().poll(cx));
         let mut response = this.answering.span().in_scope(|| answer(outcome));
+        if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            response = too_large(
+                response,
+                this.shared.state.settings.request_body_limit_bytes,
+            );
+        }
         // One clock read for the metrics, the console and the log line.
         let elapsed = this.started.elapsed();
         let status = response.status().as_u16();
@@ -197,6 +203,24 @@ fn answer(outcome: Result<std::thread::Result<Result<Response, Infallible>>, Ela
             .into_response()
         }
     }
+}
+
+/// axum's body limit answers 413 in plain text; every other error is JSON,
+/// so this one is too.
+fn too_large(response: Response, limit: usize) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body is larger than {limit} bytes (REQUEST_BODY_LIMIT_BYTES)"),
+    )
+    .into_response()
 }
 
 /// One line per answer, at INFO, in the request's span; 5xx at ERROR.

@@ -24,6 +24,10 @@ pub struct ApiError {
     pub details: Option<(&'static str, serde_json::Value)>,
 }
 
+/// Why a request was refused, put on the response for the delivery log.
+#[derive(Clone, Debug)]
+pub struct Refusal(pub String);
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
@@ -112,7 +116,7 @@ impl IntoResponse for ApiError {
         // For the console's live page: why a delivery was refused.
         response
             .extensions_mut()
-            .insert(crate::console::deliveries::Refusal(self.message.clone()));
+            .insert(Refusal(self.message.clone()));
         if let Some(scheme) = self.challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -36,7 +36,9 @@ pub struct AppParts {
     pub gateway: Option<Arc<crate::bot::gateway::GatewayStatus>>,
     pub metrics: PrometheusHandle,
     /// The last deliveries from Kakao, for the console's live page.
-    pub deliveries: crate::console::deliveries::DeliveryLog,
+    /// How each delivery from Kakao was answered: counted, tallied for the
+    /// alerts, the last ones kept for the console's live page.
+    pub deliveries: Arc<crate::delivery::log::DeliveryLog>,
     /// The one outbound HTTP client ([`crate::http::outbound_client`]).
     pub http: reqwest::Client,
     /// Every background task (event writer, key refresh, jobs, metrics

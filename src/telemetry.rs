@@ -8,8 +8,11 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 use crate::config::LogFormat;
 
 /// Installs the global subscriber; level from `RUST_LOG` (default `info`).
+/// Colours only on a terminal: a log file or collector gets plain text.
 pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::stdout().is_terminal();
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Json => registry
@@ -20,7 +23,7 @@ pub fn init_logging(format: LogFormat) {
                     .with_current_span(true),
             )
             .try_init(),
-        LogFormat::Text => registry.with(fmt::layer()).try_init(),
+        LogFormat::Text => registry.with(fmt::layer().with_ansi(ansi)).try_init(),
     };
 }
 

@@ -41,7 +41,7 @@ pub struct Settings {
     pub event_retention_days: u32,
     pub auto_migrate: bool,
 
-    #[serde(deserialize_with = "optional_text")]
+    #[serde(deserialize_with = "optional_digits")]
     pub kakao_app_id: Option<String>,
     #[serde(deserialize_with = "optional_secret")]
     pub kakao_rest_api_key: Option<SecretString>,
@@ -75,6 +75,7 @@ pub struct Settings {
     pub kakao_bot_webhook_secret_previous: Option<SecretString>,
     #[serde(deserialize_with = "millis")]
     pub kakao_bot_handler_deadline_ms: Duration,
+    #[serde(deserialize_with = "bot_commands")]
     pub kakao_bot_commands: Vec<BotCommand>,
     pub kakao_bot_gateway: bool,
     #[serde(deserialize_with = "gateway_url")]
@@ -114,6 +115,17 @@ pub struct Settings {
     pub skill_upstream_url: Option<Url>,
     #[serde(deserialize_with = "optional_app_url")]
     pub kakao_bot_upstream_url: Option<Url>,
+
+    #[serde(deserialize_with = "optional_app_url")]
+    pub alert_webhook_url: Option<Url>,
+    pub alert_failure_ratio: f64,
+    pub alert_window_seconds: u64,
+    pub alert_min_deliveries: u64,
+
+    /// One line for each environment variable with our prefixes that is not
+    /// a setting: logged as a warning at start-up.
+    #[serde(skip)]
+    pub environment_warnings: Vec<String>,
 }
 
 /// A setting that could not be read; its `Display` is the one line printed at start-up.
@@ -137,7 +149,13 @@ impl ConfigError {
 impl Settings {
     /// Reads defaults, the optional file and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::from_figment(Self::figment(file, Env::raw()))
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        let warnings = environment::check(names.iter().map(String::as_str), &known_keys())?;
+        let mut settings = Self::from_figment(Self::figment(file, Env::raw()))?;
+        settings.environment_warnings = warnings;
+        Ok(settings)
     }
 
     /// Like [`Settings::load`] with `vars` in place of the process environment
@@ -146,6 +164,8 @@ impl Settings {
         file: Option<&Path>,
         vars: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConfigError> {
+        let vars: Vec<(&str, &str)> = vars.into_iter().collect();
+        let warnings = environment::check(vars.iter().map(|(key, _)| *key), &known_keys())?;
         let mut figment = Self::figment(file, Env::raw().only(&[] as &[&str]));
         for (key, value) in vars {
             let key = key.to_ascii_lowercase();
@@ -155,7 +175,9 @@ impl Settings {
                 figment = figment.merge((key, value));
             }
         }
-        Self::from_figment(figment)
+        let mut settings = Self::from_figment(figment)?;
+        settings.environment_warnings = warnings;
+        Ok(settings)
     }
 
     fn figment(file: Option<&Path>, env: Env) -> Figment {
@@ -177,77 +199,16 @@ impl Settings {
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        // OpenBuilder gives up after 5 s, network included.
-        if self.skill_sync_budget_ms >= Duration::from_millis(4800) {
-            return Err(ConfigError::new(
-                "skill_sync_budget_ms",
-                "must be under 4800 ms: OpenBuilder waits 5 s including network time",
-            ));
-        }
-        // A callback URL is valid for one minute from the request.
-        if self.skill_callback_deadline_ms > Duration::from_secs(60) {
-            return Err(ConfigError::new(
-                "skill_callback_deadline_ms",
-                "must be at most 60000 ms: Kakao's callback URL expires after one minute",
-            ));
-        }
-        // Kakao waits 3 s for the account status change webhook.
-        if self.kakao_jwks_timeout_ms > Duration::from_millis(2000) {
-            return Err(ConfigError::new(
-                "kakao_jwks_timeout_ms",
-                "must be at most 2000 ms: a webhook must still be answered within 3 s",
-            ));
-        }
-        if self.kakao_profile_refresh && self.kakao_admin_key.is_none() {
-            return Err(ConfigError::new(
-                "kakao_profile_refresh",
-                "needs KAKAO_ADMIN_KEY: the user API is called with the admin key",
-            ));
-        }
-        // The callback token dies 5 minutes after the event; the reply needs time too.
-        if self.kakao_bot_handler_deadline_ms > Duration::from_secs(280) {
-            return Err(ConfigError::new(
-                "kakao_bot_handler_deadline_ms",
-                "must be at most 280000 ms: the callback token expires 5 minutes after the event",
-            ));
-        }
-        validate_commands(&self.kakao_bot_commands)
-            .map_err(|reason| ConfigError::new("kakao_bot_commands", reason))?;
-        if !(1..=3650).contains(&self.event_retention_days) {
-            return Err(ConfigError::new(
-                "event_retention_days",
-                "must be 1 to 3650 days",
-            ));
-        }
-        if self.max_connections == 0 {
-            return Err(ConfigError::new("max_connections", "must be at least 1"));
-        }
-        if self.header_read_timeout_ms < Duration::from_millis(100) {
-            return Err(ConfigError::new(
-                "header_read_timeout_ms",
-                "must be at least 100 ms",
-            ));
-        }
-        if self
-            .internal_bind_addr
-            .is_some_and(|internal| internal == self.bind_addr && internal.port() != 0)
-        {
-            return Err(ConfigError::new(
-                "internal_bind_addr",
-                "must differ from BIND_ADDR: the point is a listener the public cannot reach",
-            ));
-        }
-        self.validate_previous_secrets()?;
-        self.validate_app_link()?;
-
-        if self.request_body_limit_bytes < 1024 {
-            return Err(ConfigError::new(
-                "request_body_limit_bytes",
-                "must be at least 1024",
-            ));
-        }
-        Ok(())
+    /// The buckets deliveries are tallied in for the alerts: the widest of
+    /// 1, 2, 5, 10, 15, 20, 30 or 60 s that fits ten times in the window, so
+    /// a window is judged to a tenth and a minute holds whole buckets.
+    pub fn tally_bucket(&self) -> Duration {
+        let tenth = self.alert_window_seconds / 10;
+        let secs = [60, 30, 20, 15, 10, 5, 2]
+            .into_iter()
+            .find(|width| *width <= tenth)
+            .unwrap_or(1);
+        Duration::from_secs(secs)
     }
 
     pub fn event_retention(&self) -> Duration {
@@ -275,69 +236,6 @@ impl Settings {
             &self.kakao_bot_webhook_secret,
             &self.kakao_bot_webhook_secret_previous,
         )
-    }
-
-    /// A previous secret only makes sense beside a current one: alone, it
-    /// would be the only one accepted, or (for the skill and bot secrets)
-    /// ignored while the endpoint stays open.
-    fn validate_previous_secrets(&self) -> Result<(), ConfigError> {
-        let pairs = [
-            (
-                "kakao_admin_key_previous",
-                &self.kakao_admin_key,
-                &self.kakao_admin_key_previous,
-            ),
-            (
-                "internal_api_token_previous",
-                &self.internal_api_token,
-                &self.internal_api_token_previous,
-            ),
-            (
-                "skill_secret_previous",
-                &self.skill_secret,
-                &self.skill_secret_previous,
-            ),
-            (
-                "kakao_bot_webhook_secret_previous",
-                &self.kakao_bot_webhook_secret,
-                &self.kakao_bot_webhook_secret_previous,
-            ),
-        ];
-        for (name, current, previous) in pairs {
-            if current.is_none() && previous.is_some() {
-                return Err(ConfigError::new(
-                    name,
-                    "is set without the current value it is the previous of",
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Settings {
-    /// Everything sent to the app is signed: no URL without the secret.
-    fn validate_app_link(&self) -> Result<(), ConfigError> {
-        let urls = [
-            ("APP_NOTIFY_URL", &self.app_notify_url),
-            ("SKILL_UPSTREAM_URL", &self.skill_upstream_url),
-            ("KAKAO_BOT_UPSTREAM_URL", &self.kakao_bot_upstream_url),
-        ];
-        if self.app_signing_secret.is_none()
-            && let Some((name, _)) = urls.iter().find(|(_, url)| url.is_some())
-        {
-            return Err(ConfigError::new(
-                "app_signing_secret",
-                format!("is required when {name} is set: everything sent to the app is signed"),
-            ));
-        }
-        if self.app_notify_timeout_ms > Duration::from_secs(60) {
-            return Err(ConfigError::new(
-                "app_notify_timeout_ms",
-                "must be at most 60000 ms",
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -377,6 +275,10 @@ impl<'a> IntoIterator for SecretPair<'a> {
     }
 }
 
+fn known_keys() -> Vec<&'static str> {
+    default_keys().collect()
+}
+
 /// Top-level keys of `config/default.toml`.
 fn default_keys() -> impl Iterator<Item = &'static str> {
     DEFAULT_TOML.lines().filter_map(|line| {
@@ -386,13 +288,15 @@ fn default_keys() -> impl Iterator<Item = &'static str> {
     })
 }
 
+mod checks;
+mod environment;
 mod values;
 
 pub use self::values::*;
 use self::values::{
-    gateway_url, header_name, host_patterns, kakao_url, millis, millis_list, millis_or_zero,
-    optional_app_url, optional_kakao_url, optional_secret, optional_signing_secret,
-    optional_socket_addr, optional_text, required_text, validate_commands,
+    bot_commands, gateway_url, header_name, host_patterns, kakao_url, millis, millis_list,
+    millis_or_zero, optional_app_url, optional_digits, optional_kakao_url, optional_secret,
+    optional_signing_secret, optional_socket_addr, required_text, validate_commands,
 };
 
 #[cfg(test)]
@@ -501,6 +405,87 @@ mod tests {
         let debug = format!("{settings:?}");
         assert!(!debug.contains("admin-secret-value"));
         assert!(!debug.contains("pw-secret"));
+    }
+
+    #[test]
+    fn an_app_id_that_is_not_digits_is_refused_naming_it() {
+        let err = Settings::from_vars(None, [("KAKAO_APP_ID", "abc")]).unwrap_err();
+        assert_eq!(err.setting, "KAKAO_APP_ID");
+        assert!(err.to_string().contains("not digits"), "{err}");
+        assert!(Settings::from_vars(None, [("KAKAO_APP_ID", " 123456 ")]).is_ok());
+    }
+
+    #[test]
+    fn a_half_configured_family_is_refused_naming_what_is_missing() {
+        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+            (
+                &[("KAKAO_ADMIN_KEY", "k")],
+                "KAKAO_ADMIN_KEY",
+                "KAKAO_APP_ID",
+            ),
+            (&[("KAKAO_APP_ID", "1")], "KAKAO_APP_ID", "KAKAO_ADMIN_KEY"),
+            (
+                &[("KAKAO_BOT_GATEWAY", "true")],
+                "KAKAO_BOT_GATEWAY",
+                "KAKAO_BOT_TOKEN",
+            ),
+            (
+                &[("KAKAO_BOT_WEBHOOK_SECRET", "s")],
+                "KAKAO_BOT_WEBHOOK_SECRET",
+                "KAKAO_BOT_TOKEN",
+            ),
+            (
+                &[("KAKAO_JWKS_URL", "https://kauth.kakao.com/jwks")],
+                "KAKAO_JWKS_URL",
+                "KAKAO_REST_API_KEY",
+            ),
+        ];
+        for (vars, setting, missing) in cases {
+            let settings = Settings::from_vars(None, vars.iter().copied()).unwrap();
+            let err = settings.check_families().unwrap_err();
+            assert_eq!(err.setting, *setting);
+            assert!(err.to_string().contains(missing), "{err}");
+        }
+        let whole = Settings::from_vars(None, [("KAKAO_ADMIN_KEY", "k"), ("KAKAO_APP_ID", "1")]);
+        assert!(whole.unwrap().check_families().is_ok());
+        assert!(
+            Settings::from_vars(None, [])
+                .unwrap()
+                .check_families()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn bot_commands_come_from_the_environment_as_json() {
+        let settings = Settings::from_vars(
+            None,
+            [(
+                "KAKAO_BOT_COMMANDS",
+                r#"[{"button_name":"메뉴","description":"무엇을 할 수 있는지"},{"button_name":"도움말"}]"#,
+            )],
+        )
+        .unwrap();
+        let names: Vec<_> = settings
+            .kakao_bot_commands
+            .iter()
+            .map(|c| c.button_name.as_str())
+            .collect();
+        assert_eq!(names, ["메뉴", "도움말"]);
+        let err =
+            Settings::from_vars(None, [("KAKAO_BOT_COMMANDS", "[{\"name\":1}]")]).unwrap_err();
+        assert_eq!(err.setting, "KAKAO_BOT_COMMANDS");
+    }
+
+    #[test]
+    fn a_mistyped_variable_is_refused_and_unknown_ones_warned_of() {
+        let err = Settings::from_vars(None, [("KAKAO_ADMINKEY", "k")]).unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean KAKAO_ADMIN_KEY?"),
+            "{err}"
+        );
+        let settings = Settings::from_vars(None, [("SKILL_SOMETHING", "x")]).unwrap();
+        assert_eq!(settings.environment_warnings.len(), 1);
     }
 
     #[test]

@@ -144,6 +144,20 @@ pub(super) fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<St
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
+/// An id Kakao gives as a number (`KAKAO_APP_ID`): digits only, kept as text.
+pub(super) fn optional_digits<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = optional_text(d)?;
+    if let Some(text) = &text
+        && !text.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(de::Error::custom(format!(
+            "{:?} is not digits: use the numeric app id from Kakao Developers > App > App Keys",
+            crate::telemetry::loggable(text)
+        )));
+    }
+    Ok(text)
+}
+
 pub(super) fn required_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     optional_text(d)?.ok_or_else(|| de::Error::custom("must not be empty"))
 }
@@ -291,6 +305,27 @@ pub struct BotCommand {
     pub button_name: String,
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// The command menu as a config file's array, or as JSON text, which is
+/// how an environment variable carries it:
+/// `KAKAO_BOT_COMMANDS='[{"button_name":"메뉴"}]'`.
+pub(super) fn bot_commands<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BotCommand>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Commands {
+        Items(Vec<BotCommand>),
+        Json(String),
+    }
+    match Commands::deserialize(d)? {
+        Commands::Items(items) => Ok(items),
+        Commands::Json(text) if text.trim().is_empty() => Ok(Vec::new()),
+        Commands::Json(text) => serde_json::from_str(&text).map_err(|err| {
+            de::Error::custom(format!(
+                "is not a JSON array of {{\"button_name\", \"description\"}} objects: {err}"
+            ))
+        }),
+    }
 }
 
 /// Kakao's limits for the command menu: at most 20 (its docs say 20 and its

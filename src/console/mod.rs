@@ -7,7 +7,6 @@
 //! `SameSite=Strict` cookie (`session.rs`), and every state-changing form
 //! carries a CSRF token bound to it.
 
-pub mod deliveries;
 mod labels;
 mod pages;
 mod session;

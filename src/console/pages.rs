@@ -17,8 +17,14 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Labels, Page, deliveries::Delivery};
-use crate::{clock::rfc3339, ids::UserId, state::AppState, storage::StoredEvent};
+use super::{Labels, Page};
+use crate::{
+    clock::rfc3339,
+    delivery::log::{Delivery, Outcome},
+    ids::UserId,
+    state::AppState,
+    storage::StoredEvent,
+};
 
 pub fn render(page: &impl Template) -> Response {
     match page.render() {
@@ -54,7 +60,7 @@ pub struct DeliveryRow {
 impl DeliveryRow {
     fn of(d: &Delivery) -> Self {
         let class = match d.outcome {
-            "refused" | "unavailable" | "error" => "bad",
+            _ if d.failed() => "bad",
             _ if d.answer_ms * 2 > d.deadline_ms => "slow",
             _ => "ok",
         };
@@ -63,7 +69,7 @@ impl DeliveryRow {
             family: d.family,
             event_type: d.event_type.clone().unwrap_or_default(),
             user_id: d.user_id.clone().unwrap_or_default(),
-            outcome: d.outcome,
+            outcome: d.outcome.as_str(),
             reason: d.reason.clone().unwrap_or_default(),
             answer_ms: d.answer_ms,
             deadline_ms: d.deadline_ms,
@@ -80,7 +86,7 @@ struct LivePage {
     t: &'static Labels,
     csrf: String,
     families: [&'static str; 6],
-    outcomes: [&'static str; 6],
+    outcomes: [&'static str; 7],
     deliveries: Vec<DeliveryRow>,
 }
 
@@ -89,14 +95,7 @@ pub async fn live(State(state): State<AppState>, Extension(page): Extension<Page
         t: page.t,
         csrf: page.csrf,
         families: FAMILIES,
-        outcomes: [
-            "stored",
-            "duplicate",
-            "answered",
-            "refused",
-            "unavailable",
-            "error",
-        ],
+        outcomes: Outcome::ALL.map(Outcome::as_str),
         deliveries: state
             .deliveries
             .recent()
@@ -291,13 +290,22 @@ pub async fn user(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::deliveries::sample as delivery;
+    use crate::delivery::log::{Outcome, sample as delivery};
 
     #[test]
     fn a_row_is_marked_by_its_outcome_and_its_share_of_the_deadline() {
-        assert_eq!(DeliveryRow::of(&delivery("stored", 10)).class, "ok");
-        assert_eq!(DeliveryRow::of(&delivery("stored", 600)).class, "slow");
-        assert_eq!(DeliveryRow::of(&delivery("refused", 1)).class, "bad");
-        assert_eq!(DeliveryRow::of(&delivery("unavailable", 1)).class, "bad");
+        assert_eq!(
+            DeliveryRow::of(&delivery(Outcome::Accepted, 10)).class,
+            "ok"
+        );
+        assert_eq!(
+            DeliveryRow::of(&delivery(Outcome::Accepted, 600)).class,
+            "slow"
+        );
+        assert_eq!(DeliveryRow::of(&delivery(Outcome::Refused, 1)).class, "bad");
+        assert_eq!(
+            DeliveryRow::of(&delivery(Outcome::Unavailable, 1)).class,
+            "bad"
+        );
     }
 }

@@ -10,10 +10,9 @@ use axum::{
 
 use super::{
     CsrfForm, Labels, Page, csrf_refused,
-    deliveries::Delivery,
     pages::{FAMILIES, render},
 };
-use crate::state::AppState;
+use crate::{delivery::log::Delivery, state::AppState};
 
 struct FamilyHealth {
     family: &'static str,
@@ -34,13 +33,13 @@ struct HealthPage {
     keys: String,
 }
 
-/// `n` deliveries by outcome: `12 stored, 1 refused`.
+/// `n` deliveries by outcome: `12 accepted, 1 refused`.
 fn counts(deliveries: &[&Delivery]) -> String {
     let mut by: Vec<(&str, usize)> = Vec::new();
     for d in deliveries {
-        match by.iter_mut().find(|(o, _)| *o == d.outcome) {
+        match by.iter_mut().find(|(o, _)| *o == d.outcome.as_str()) {
             Some((_, n)) => *n += 1,
-            None => by.push((d.outcome, 1)),
+            None => by.push((d.outcome.as_str(), 1)),
         }
     }
     if by.is_empty() {
@@ -76,10 +75,7 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
                 .copied()
                 .filter(|d| now - d.at < 3_600_000)
                 .collect();
-            let failed = hour
-                .iter()
-                .filter(|d| matches!(d.outcome, "unavailable" | "error"))
-                .count();
+            let failed = hour.iter().filter(|d| d.failed()).count();
             // Kakao pauses webhooks that fail often; warn well before.
             if hour.len() >= 10 && failed * 10 >= hour.len() {
                 warnings.push(format!(
@@ -310,16 +306,16 @@ pub async fn settings(State(state): State<AppState>, Extension(page): Extension<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::deliveries::sample as delivery;
+    use crate::delivery::log::{Outcome, sample as delivery};
 
     #[test]
     fn health_counts_by_outcome_and_takes_percentiles() {
         let (a, b, c) = (
-            delivery("stored", 1),
-            delivery("stored", 2),
-            delivery("refused", 3),
+            delivery(Outcome::Accepted, 1),
+            delivery(Outcome::Accepted, 2),
+            delivery(Outcome::Refused, 3),
         );
-        assert_eq!(counts(&[&a, &b, &c]), "2 stored, 1 refused");
+        assert_eq!(counts(&[&a, &b, &c]), "2 accepted, 1 refused");
         assert_eq!(counts(&[]), "0");
         let times: Vec<u64> = (1..=100).collect();
         assert_eq!(percentile(&times, 0.5), 51);

@@ -26,8 +26,8 @@ use std::{
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderName},
-    response::Response,
+    http::{HeaderMap, HeaderName, HeaderValue},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use bytes::Bytes;
@@ -45,7 +45,8 @@ pub use self::{
     response::SkillResponse,
 };
 use crate::{
-    config::Settings, error::ApiError, http::matches_any, routes::Routes, state::AppState,
+    config::Settings, delivery::log::Fallback, error::ApiError, http::matches_any, routes::Routes,
+    state::AppState,
 };
 
 /// The body OpenBuilder-era tutorials expect from a `GET` on the skill URL.
@@ -63,7 +64,7 @@ async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<CheckedJson, ApiError> {
+) -> Result<SkillAnswer, ApiError> {
     let skill = &state.skill;
     skill.authorize(&headers)?;
     let request = SkillRequest::from_bytes(body)
@@ -138,7 +139,7 @@ impl SkillService {
     }
 
     /// Runs the handler and decides what OpenBuilder gets now.
-    pub async fn answer(self: &Arc<Self>, request: SkillRequest) -> CheckedJson {
+    pub async fn answer(self: &Arc<Self>, request: SkillRequest) -> SkillAnswer {
         let received = Instant::now();
         let callback_url = request
             .callback_url()
@@ -160,7 +161,10 @@ impl SkillService {
         match tokio::time::timeout(self.sync_budget, within_budget).await {
             Ok(ran) => {
                 record_handler_time(received, Mode::Sync);
-                self.checked(ran.map_err(|panic| panic_message(&*panic)), &block)
+                match self.checked(ran.map_err(|panic| panic_message(&*panic)), &block) {
+                    Ok(json) => SkillAnswer::Answered(json),
+                    Err(why) => self.fallback(why),
+                }
             }
             Err(_) => match callback_url {
                 Some(url) => {
@@ -169,7 +173,9 @@ impl SkillService {
                     self.tasks.spawn(async move {
                         service.finish_by_callback(task, url, received, block).await;
                     });
-                    CheckedJson::unchecked(&SkillResponse::callback_pending(&self.waiting_text))
+                    SkillAnswer::Answered(CheckedJson::unchecked(&SkillResponse::callback_pending(
+                        &self.waiting_text,
+                    )))
                 }
                 None => {
                     // Dropped: the handler is cancelled.
@@ -180,7 +186,10 @@ impl SkillService {
                         budget_ms = self.sync_budget.as_millis() as u64,
                         "skill handler overran the sync budget without a callback URL; cancelled and answered the fallback text"
                     );
-                    self.fallback()
+                    self.fallback(format!(
+                        "the handler did not answer within SKILL_SYNC_BUDGET_MS ({} ms), and the request has no callback URL",
+                        self.sync_budget.as_millis()
+                    ))
                 }
             },
         }
@@ -199,6 +208,7 @@ impl SkillService {
             Ok(joined) => {
                 record_handler_time(received, Mode::Callback);
                 self.checked(joined.map_err(|join| join.to_string()), &block)
+                    .unwrap_or_else(|_| self.fallback_json("callback"))
             }
             Err(_) => {
                 task.abort();
@@ -206,7 +216,7 @@ impl SkillService {
                     skill.block = %crate::telemetry::loggable(&block),
                     "skill handler still running at the callback deadline; cancelled and sent the fallback text"
                 );
-                self.fallback()
+                self.fallback_json("callback")
             }
         };
         // A POST racing the useCallback answer can be refused by Kakao.
@@ -216,37 +226,84 @@ impl SkillService {
             .increment(1);
     }
 
-    /// The handler's response if it is valid, else the fallback text (`Err`:
-    /// the handler panicked, with what the panic said).
+    /// The handler's response if it is valid; else why the fallback text is
+    /// sent instead (`ran`'s `Err`: the handler panicked, with what the panic
+    /// said).
     fn checked(
         &self,
         ran: Result<anyhow::Result<SkillResponse>, String>,
         block: &str,
-    ) -> CheckedJson {
+    ) -> Result<CheckedJson, String> {
+        let block = crate::telemetry::loggable(block);
         match ran {
-            Ok(Ok(response)) => match response.to_checked_json() {
-                Ok(json) => json,
-                Err(violations) => {
-                    metrics::counter!("kakao_skill_invalid_responses_total").increment(1);
-                    tracing::error!(skill.block = %crate::telemetry::loggable(block), %violations, "skill handler built a response Kakao would drop; answered the fallback text");
-                    self.fallback()
-                }
-            },
+            Ok(Ok(response)) => response.to_checked_json().map_err(|violations| {
+                metrics::counter!("kakao_skill_invalid_responses_total").increment(1);
+                tracing::error!(skill.block = %block, %violations, "skill handler built a response Kakao would drop; answered the fallback text");
+                format!("the reply breaks Kakao's limits: {violations}")
+            }),
             Ok(Err(err)) => {
                 metrics::counter!("kakao_skill_handler_errors_total").increment(1);
-                tracing::error!(skill.block = %crate::telemetry::loggable(block), error = format!("{err:#}"), "skill handler failed; answered the fallback text");
-                self.fallback()
+                tracing::error!(skill.block = %block, error = format!("{err:#}"), "skill handler failed; answered the fallback text");
+                Err(format!("the handler failed: {err:#}"))
             }
             Err(panic) => {
                 metrics::counter!("kakao_skill_handler_errors_total").increment(1);
-                tracing::error!(skill.block = %crate::telemetry::loggable(block), error = %crate::telemetry::loggable(&panic), "skill handler panicked; answered the fallback text");
-                self.fallback()
+                tracing::error!(skill.block = %block, error = %crate::telemetry::loggable(&panic), "skill handler panicked; answered the fallback text");
+                Err(format!("the handler panicked: {panic}"))
             }
         }
     }
 
-    fn fallback(&self) -> CheckedJson {
+    /// The fallback text as OpenBuilder's answer, with why.
+    fn fallback(&self, why: String) -> SkillAnswer {
+        SkillAnswer::Fallback {
+            json: self.fallback_json("sync"),
+            why,
+        }
+    }
+
+    fn fallback_json(&self, mode: &'static str) -> CheckedJson {
+        metrics::counter!("kakao_skill_fallbacks_total", "mode" => mode).increment(1);
         CheckedJson::unchecked(&SkillResponse::text(&self.fallback_text))
+    }
+}
+
+/// What OpenBuilder gets now: the handler's answer, or the fallback text
+/// with why, which the delivery log counts as a failure and the
+/// `Kakao-Webhooks-Fallback` header tells the caller (`simulate` prints it).
+pub enum SkillAnswer {
+    Answered(CheckedJson),
+    Fallback { json: CheckedJson, why: String },
+}
+
+/// The header that says an answer is the fallback text, and why.
+pub const FALLBACK_HEADER: &str = "kakao-webhooks-fallback";
+
+impl IntoResponse for SkillAnswer {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Answered(json) => json.into_response(),
+            Self::Fallback { json, why } => {
+                let mut response = json.into_response();
+                // A header carries visible ASCII only, and not much of it.
+                let shown: String = why
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_graphic() || c == ' ' {
+                            c
+                        } else {
+                            '?'
+                        }
+                    })
+                    .take(300)
+                    .collect();
+                if let Ok(value) = HeaderValue::from_str(&shown) {
+                    response.headers_mut().insert(FALLBACK_HEADER, value);
+                }
+                response.extensions_mut().insert(Fallback(why));
+                response
+            }
+        }
     }
 }
 

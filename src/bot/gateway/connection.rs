@@ -17,7 +17,9 @@ use super::{
     protocol::{self, Incoming},
 };
 use crate::{
-    delivery::Family, error::Chain, storage::Recorded, storage::gateway::GatewaySession,
+    delivery::{Family, log::record_gateway_event},
+    error::{ApiError, Chain},
+    storage::{NewEvent, Recorded, gateway::GatewaySession},
     telemetry::loggable,
 };
 
@@ -180,7 +182,7 @@ async fn dispatch(
 ) -> Result<(), &'static str> {
     let body = protocol::webhook_body(t, d);
     match crate::bot::webhook::event_of(&body) {
-        Ok(event) => match Family::BOT.store(&gateway.storage, &[event]).await {
+        Ok(event) => match stored(gateway, event).await {
             Ok(recorded) => {
                 if recorded
                     .iter()
@@ -207,6 +209,16 @@ async fn dispatch(
         metrics::gauge!("kakao_bot_gateway_last_sequence").set(s as f64);
     }
     Ok(())
+}
+
+/// Stores `event` as the webhook does, and counts it as the webhook's are.
+async fn stored(gateway: &Gateway, event: NewEvent) -> Result<Vec<Recorded>, ApiError> {
+    let started = std::time::Instant::now();
+    let event_type = event.event_type.clone();
+    let result = Family::BOT.store(&gateway.storage, &[event]).await;
+    let outcome = result.as_deref().map_err(|_| ());
+    record_gateway_event(&gateway.deliveries, &event_type, outcome, started.elapsed());
+    result
 }
 
 /// From the event's own time to now, when Kakao says when it happened.

@@ -24,6 +24,7 @@ use self::connection::End;
 use super::BotOutbox;
 use crate::{
     config::Settings,
+    delivery::log::DeliveryLog,
     error::Chain,
     storage::{
         Storage,
@@ -78,6 +79,8 @@ pub struct Gateway {
     storage: Storage,
     outbox: Arc<BotOutbox>,
     status: Arc<GatewayStatus>,
+    /// Where each event is counted, as the webhook's are.
+    deliveries: Arc<DeliveryLog>,
 }
 
 impl Gateway {
@@ -87,6 +90,7 @@ impl Gateway {
         storage: Storage,
         outbox: Arc<BotOutbox>,
         status: Arc<GatewayStatus>,
+        deliveries: Arc<DeliveryLog>,
     ) -> Self {
         Self {
             url,
@@ -94,6 +98,7 @@ impl Gateway {
             storage,
             outbox,
             status,
+            deliveries,
         }
     }
 
@@ -208,6 +213,7 @@ pub async fn prepare(
     settings: &Settings,
     storage: &Storage,
     outbox: Option<&Arc<BotOutbox>>,
+    deliveries: &Arc<DeliveryLog>,
 ) -> anyhow::Result<Option<(Gateway, Option<GatewayLease>)>> {
     if !settings.kakao_bot_gateway {
         return Ok(None);
@@ -229,6 +235,7 @@ pub async fn prepare(
         storage.clone(),
         Arc::clone(outbox),
         status,
+        Arc::clone(deliveries),
     );
     Ok(Some((gateway, lease)))
 }

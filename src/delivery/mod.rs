@@ -4,8 +4,10 @@
 //! A delivery's events are stored (each deduplicated, applied with its
 //! effects) before the family answers Kakao; storage failing, or slower than
 //! the family's deadline, is a 503, so Kakao retries and nothing is
-//! acknowledged that is not kept. Every delivery is counted once under its
-//! family and outcome.
+//! acknowledged that is not kept. How each delivery was answered is counted
+//! once, by [`log`].
+
+pub mod log;
 
 use std::time::Duration;
 
@@ -68,10 +70,10 @@ impl Family {
     }
 
     fn count(&self, events: &[NewEvent], result: &Result<Vec<Recorded>, ApiError>) {
-        let outcome = match result {
+        match result {
             Ok(outcomes) => {
                 if let Some(first) = events.first() {
-                    crate::console::deliveries::note_stored(
+                    log::note_stored(
                         &first.event_type,
                         first.user_id.as_ref().map(|id| id.as_str()),
                         outcomes,
@@ -80,22 +82,11 @@ impl Family {
                 for (event, recorded) in events.iter().zip(outcomes) {
                     log_stored(self.name, event, *recorded);
                 }
-                if outcomes
-                    .iter()
-                    .any(|r| matches!(r, Recorded::Stored { .. }))
-                {
-                    "accepted"
-                } else {
-                    "duplicate"
-                }
             }
             Err(_) => {
                 metrics::counter!("kakao_storage_errors_total", "family" => self.name).increment(1);
-                "unavailable"
             }
-        };
-        metrics::counter!("kakao_webhooks_received_total", "family" => self.name, "outcome" => outcome)
-            .increment(1);
+        }
     }
 }
 
