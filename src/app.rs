@@ -184,6 +184,11 @@ impl Server {
         })
     }
 
+    /// The server's storage (dev mode's local Kakao reads it).
+    pub fn storage(&self) -> &Storage {
+        &self.state.storage
+    }
+
     /// Serves `routes` too (dev mode's local Kakao).
     pub fn with_routes(mut self, routes: Routes) -> Self {
         self.extra_routes = Some(routes);

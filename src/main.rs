@@ -60,8 +60,9 @@ enum Command {
     },
     /// Send a running server what Kakao sends, and judge its answer.
     Simulate {
-        /// The server (default: http://BIND_ADDR).
-        #[arg(long, global = true)]
+        /// The server: a URL, or host:port for http://host:port (default:
+        /// http://BIND_ADDR).
+        #[arg(long, global = true, value_parser = kakao_webhooks::dev::simulate::server_url)]
         server: Option<url::Url>,
         #[command(subcommand)]
         simulation: Simulation,
@@ -138,7 +139,8 @@ async fn serve(mut settings: Settings, dev: bool, allow_remote: bool) -> anyhow:
     let server = Server::build(settings, Arc::new(demo_bot())).await?;
     let addr = server.local_addr();
     eprintln!("{}", kakao_webhooks::dev::banner(addr, &folder, &filled));
-    let server = server.with_routes(kakao_webhooks::dev::router(key, addr, &bot_token));
+    let storage = server.storage().clone();
+    let server = server.with_routes(kakao_webhooks::dev::router(key, addr, &bot_token, storage));
     server.run(shutdown_on_signal()).await
 }
 

@@ -19,13 +19,19 @@ use aws_lc_rs::{
     rsa::{KeyPair, KeySize},
     signature::{KeyPair as _, RSA_PKCS1_SHA256},
 };
-use axum::{Json, extract::State, routing::get};
+use axum::{
+    Json,
+    extract::{Path as UrlPath, State},
+    response::IntoResponse,
+    routing::get,
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use crate::{
     config::{HostPattern, Settings},
     routes::Routes,
+    storage::Storage,
 };
 
 pub use credentials::DevCredentials;
@@ -202,7 +208,7 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
 /// `/dev/.well-known/sse-configuration` and `/dev/jwks.json`, like Kakao's,
 /// and the local Bot API platform and gateway under `/dev/bot` (the gateway
 /// accepting `bot_token`).
-pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str) -> Routes {
+pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str, storage: Storage) -> Routes {
     #[derive(Clone)]
     struct Dev {
         key: Arc<DevKey>,
@@ -228,6 +234,18 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str) -> Routes {
             get(|State(dev): State<Dev>| async move { Json(dev.key.jwks()) }),
         )
         .with_state(dev)
+        .route(
+            "/dev/bot/replies/{token}",
+            get(
+                |State(storage): State<Storage>, UrlPath(token): UrlPath<String>| async move {
+                    match storage.bot_reply_status(&token).await {
+                        Ok(status) => Json(json!({"status": status})).into_response(),
+                        Err(err) => crate::error::ApiError::storage(&err).into_response(),
+                    }
+                },
+            ),
+        )
+        .with_state(storage)
         .merge(bot_platform::BotPlatform::new().router())
         .merge(gateway::router(bot_token))
 }

@@ -22,6 +22,7 @@ use crate::{
 pub enum Simulation {
     /// A skill request like OpenBuilder's "send to skill server" test.
     Skill {
+        /// What the user typed.
         #[arg(long)]
         utterance: String,
         /// The block name the request says matched.
@@ -33,26 +34,34 @@ pub enum Simulation {
     },
     /// Kakao Login's unlink callback.
     Unlink {
+        /// The Kakao user id (회원번호) that unlinked.
         #[arg(long)]
         user: String,
+        /// How Kakao sends it: query string (get) or form (post).
         #[arg(long, value_enum, default_value = "get")]
         method: Method,
+        /// Why: UNLINK_FROM_APPS, UNLINK_FROM_ADMIN, …
         #[arg(long, default_value = "UNLINK_FROM_APPS")]
         referrer_type: String,
     },
     /// Kakao Talk Channel add/block.
     Channel {
+        /// The Kakao user id (app_user_id) whose relation changed.
         #[arg(long)]
         user: String,
+        /// What the user did.
         #[arg(long, value_enum)]
         event: ChannelEvent,
     },
     /// Kakao Talk Share delivery.
     Share {
+        /// CHAT_TYPE: MemoChat, DirectChat, MultiChat, …
         #[arg(long, default_value = "MemoChat")]
         chat_type: String,
+        /// HASH_CHAT_ID: the chat the message was shared into.
         #[arg(long, default_value = "simulated-chat")]
         hash_chat_id: String,
+        /// TEMPLATE_ID, for a message built from a template.
         #[arg(long)]
         template_id: Option<String>,
         /// serverCallbackArgs, as key=value (repeatable).
@@ -65,8 +74,10 @@ pub enum Simulation {
     /// An account status change SET (user-linked, account-disabled, …),
     /// signed with the dev key and printed decoded.
     Event {
-        /// The event type's short name, e.g. user-unlinked.
+        /// The event type's short name.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(EVENT_TYPES.iter().map(|(name, _)| *name)))]
         event_type: String,
+        /// The Kakao user id the event is about.
         #[arg(long)]
         user: String,
         /// Event fields as key=value (reason=hijacking, scope="email birthday",
@@ -79,14 +90,35 @@ pub enum Simulation {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Method {
+    /// Parameters in the query string.
     Get,
+    /// Parameters as a form body.
     Post,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ChannelEvent {
+    /// The user added the channel.
     Added,
+    /// The user blocked the channel.
     Blocked,
+}
+
+/// `--server`: a URL with a host, or `host:port`, taken as `http://host:port`.
+pub fn server_url(text: &str) -> Result<Url, String> {
+    let text = text.trim();
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("http://{text}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{text:?} must be an http(s) URL with a host, or host:port"
+        ));
+    }
+    Ok(url)
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -136,7 +168,11 @@ impl Simulator {
     }
 
     pub(super) fn url(&self, path: &str) -> Url {
-        self.server.join(path).expect("a path joins a base URL")
+        // `server_url` and BIND_ADDR give http(s) URLs with hosts, which
+        // every path joins; the base itself is the last resort.
+        self.server
+            .join(path)
+            .unwrap_or_else(|_| self.server.clone())
     }
 
     /// The configured admin key, or the dev server's.
@@ -301,20 +337,32 @@ impl Simulator {
             payload["userRequest"]["callbackUrl"] = json!(receiver.url);
         }
         println!("→ POST {}\n{}", self.url("/kakao/skill"), pretty(&payload));
-        let response = self
-            .client
-            .post(self.url("/kakao/skill"))
-            .json(&payload)
-            .send()
-            .await
-            .context("the server did not answer")?;
+        let mut request = self.client.post(self.url("/kakao/skill")).json(&payload);
+        if let Some(secret) = &self.settings.skill_secret {
+            request = request.header(&self.settings.skill_secret_header, secret.expose_secret());
+        }
+        let response = request.send().await.context("the server did not answer")?;
         let status = response.status();
+        let fallback = response
+            .headers()
+            .get(crate::skill::FALLBACK_HEADER)
+            .map(|why| String::from_utf8_lossy(why.as_bytes()).into_owned());
         let body: Value = response.json().await.unwrap_or(Value::Null);
         println!("← {status}\n{}", pretty(&body));
         if !status.is_success() {
             return Ok(verdict(
                 false,
                 &format!("OpenBuilder wants 200; got {status}"),
+            ));
+        }
+        let fallback_text = json!(self.settings.skill_fallback_text);
+        let is_fallback_text =
+            body["template"]["outputs"][0]["simpleText"]["text"] == fallback_text;
+        if fallback.is_some() || is_fallback_text {
+            let why = fallback.unwrap_or_else(|| "the answer is SKILL_FALLBACK_TEXT".to_owned());
+            return Ok(verdict(
+                false,
+                &format!("the user got the fallback text, not the bot's answer: {why}"),
             ));
         }
         let Some(answer) = check_skill_response(&body) else {

@@ -41,8 +41,11 @@ pub struct BotSimulation {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BotEventKind {
+    /// The bot was let into a room.
     Entrance,
+    /// The bot was removed from a room.
     Leave,
+    /// A user joined a room the bot is in.
     ChatJoin,
 }
 
@@ -50,7 +53,9 @@ impl Simulator {
     pub(super) async fn bot(&self, simulation: BotSimulation) -> anyhow::Result<bool> {
         let token = format!("sim-{}", resource_id());
         let frame = frame(&simulation, &token);
-        let expects_reply = frame["d"].get("callbackToken").is_some();
+        // Only a message is answered; a join, an entrance or a leave may get
+        // a reply, but nothing waits for one.
+        let expects_reply = simulation.event.is_none();
         if self.settings.kakao_bot_gateway {
             if !self.over_gateway(&frame).await? {
                 return Ok(verdict(false, "the dev gateway did not take the event"));
@@ -117,11 +122,20 @@ impl Simulator {
         if !expects_reply {
             return Ok(verdict(true, ""));
         }
-        let Some(call) = self.wait_for_reply(token).await? else {
-            return Ok(verdict(
-                false,
-                "no reply reached the callback API within 10 s (is the server started with `serve --dev`?)",
-            ));
+        let call = match self.wait_for_reply(token).await? {
+            Reply::Sent(call) => call,
+            Reply::NoneChosen => {
+                println!(
+                    "← the bot chose not to reply (its handler answered none, or the app 204)"
+                );
+                return Ok(verdict(true, ""));
+            }
+            Reply::NotYet => {
+                return Ok(verdict(
+                    false,
+                    "no reply reached the callback API within 10 s (is the server started with `serve --dev`?)",
+                ));
+            }
         };
         println!(
             "← the bot's callback ({} from the platform):\n{}",
@@ -156,11 +170,23 @@ impl Simulator {
         Ok(verdict(accepted, "the platform refused the callback"))
     }
 
-    /// The platform's record of the callback that used `token`.
-    async fn wait_for_reply(&self, token: &str) -> anyhow::Result<Option<Value>> {
+    /// The platform's record of the callback that used `token`, or word
+    /// from the server that none will come.
+    async fn wait_for_reply(&self, token: &str) -> anyhow::Result<Reply> {
         let url = self.url("/dev/bot/calls");
+        let status_url = self.url(&format!("/dev/bot/replies/{token}"));
         let started = Instant::now();
         while started.elapsed() < REPLY_WAIT {
+            let skipped = match self.client.get(status_url.clone()).send().await {
+                Ok(answer) => answer
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|body| body["status"] == "skipped"),
+                Err(_) => false,
+            };
+            if skipped {
+                return Ok(Reply::NoneChosen);
+            }
             let response = self.client.get(url.clone()).send().await?;
             anyhow::ensure!(
                 response.status().is_success(),
@@ -175,12 +201,21 @@ impl Simulator {
                 .into_iter()
                 .find(|c| c["path"] == "/v1/bot/callback" && c["callback_token"] == token)
             {
-                return Ok(Some(call));
+                return Ok(Reply::Sent(call));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(None)
+        Ok(Reply::NotYet)
     }
+}
+
+/// What became of the reply to a simulated event.
+enum Reply {
+    /// The platform's record of the callback.
+    Sent(Value),
+    /// The bot chose not to reply: its outbox row ended `skipped`.
+    NoneChosen,
+    NotYet,
 }
 
 /// The frame Kakao would send for `simulation`.

@@ -59,6 +59,20 @@ impl Storage {
     }
 
     /// Bot replies and messages not sent (pending or failed), newest first.
+    /// The state of the reply to the event whose callback token is `token`
+    /// (pending, sent, skipped, failed, expired): `simulate bot` learns from
+    /// it that the bot chose not to reply.
+    pub async fn bot_reply_status(&self, token: &str) -> Result<Option<String>, StorageError> {
+        const SQL: &str = "SELECT status FROM bot_outbox WHERE callback_token = $1
+            ORDER BY outbox_id DESC LIMIT 1";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind(token)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
     pub async fn unfinished_bot_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>, StorageError> {
         const SQL: &str = "SELECT outbox_id, kind, status, attempts, last_error_code,
                 last_error_msg, created_at
