@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Routes<AppState> {
         .route("/api/sessions/{id}", get(session).delete(end_session))
         .route("/api/users/{id}", get(user).delete(erase_user))
         .route("/api/events", get(events))
+        .route("/api/alerts", get(alerts))
         .merge(crate::bot::api::routes())
         .merge(crate::upstream::api::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
@@ -218,6 +219,23 @@ async fn events(
     Ok(Json(json!({
         "events": events.iter().map(event_view).collect::<Vec<_>>(),
         "next_after": next,
+    })))
+}
+
+/// Active alerts first, then the recently resolved: the same rows every
+/// instance judges from.
+async fn alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let alerts = state.storage.alerts(100).await.map_err(storage_error)?;
+    let view = |a: &crate::storage::alerts::AlertRow| {
+        json!({
+            "name": a.name, "family": a.family, "state": a.state, "summary": a.summary,
+            "value": a.value, "threshold": a.threshold,
+            "since": rfc3339(a.since), "updated_at": rfc3339(a.updated_at),
+        })
+    };
+    Ok(Json(json!({
+        "active": alerts.iter().filter(|a| a.state == "raised").map(view).collect::<Vec<_>>(),
+        "alerts": alerts.iter().map(view).collect::<Vec<_>>(),
     })))
 }
 

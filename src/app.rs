@@ -31,7 +31,7 @@ use crate::{
     security_events::{self, SecurityEvents},
     skill::{self, SkillHandler, SkillService},
     state::{AppParts, AppState},
-    storage::{Storage, gateway::GatewayLease, jobs::PROFILE_REFRESH},
+    storage::{Storage, gateway::GatewayLease, jobs::PROFILE_REFRESH, notifications::Destination},
     telemetry,
 };
 
@@ -328,8 +328,8 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
         let notifier = crate::upstream::notifier::Notifier::new(
             state.storage.clone(),
             state.http.clone(),
-            url.clone(),
-            secret.clone(),
+            (Destination::App, url.clone()),
+            Some(secret.clone()),
             settings.app_notify_timeout_ms,
             settings.app_notify_retry_schedule_ms.clone(),
         );
@@ -337,6 +337,22 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
             .tasks
             .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
     }
+    if let Some(url) = &settings.alert_webhook_url {
+        let notifier = crate::upstream::notifier::Notifier::new(
+            state.storage.clone(),
+            state.http.clone(),
+            (Destination::Alert, url.clone()),
+            settings.app_signing_secret.clone(),
+            settings.app_notify_timeout_ms,
+            settings.app_notify_retry_schedule_ms.clone(),
+        );
+        state
+            .tasks
+            .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
+    }
+    state
+        .tasks
+        .spawn(crate::alerts::run(state.clone(), shutdown.clone()));
     state.tasks.spawn(crate::retention::run(
         state.storage.clone(),
         settings.event_retention(),

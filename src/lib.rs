@@ -20,11 +20,14 @@
 //! - [`api`], [`health`]: the application's API; liveness, readiness, metrics.
 //! - [`profile_refresh`]: the background worker for profile refresh jobs;
 //!   [`retention`]: erases stored payloads past `EVENT_RETENTION_DAYS`.
+//! - [`alerts`]: the failures that hurt, judged from every instance's
+//!   tally and sent to `ALERT_WEBHOOK_URL` and the app.
 //! - [`dev`]: the local Kakao (`serve --dev`) and its client (`simulate`).
 //! - [`doctor`]: checks a deployed URL from the outside, as Kakao will.
 #![forbid(unsafe_code)]
 
 pub mod admin_key;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod bot;

@@ -45,9 +45,178 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder is already installed; ours still renders.
             let _ = metrics::set_global_recorder(recorder);
+            describe_metrics();
             handle
         })
         .clone()
+}
+
+/// Every metric's `# HELP` line. A metric recorded anywhere must be named
+/// here: the test `every_metric_has_its_help_line` scrapes `/metrics`.
+const DESCRIPTIONS: &[(&str, &str)] = &[
+    (
+        "http_requests_total",
+        "Requests answered, by method, route template and status.",
+    ),
+    (
+        "http_request_duration_seconds",
+        "Time to answer a request, by method, route template and status.",
+    ),
+    (
+        "kakao_webhooks_received_total",
+        "Deliveries from Kakao by family and outcome (accepted, duplicate, answered, fallback, refused, unavailable, error).",
+    ),
+    (
+        "kakao_webhooks_deadline_missed_total",
+        "Deliveries from Kakao answered after Kakao's deadline for the family.",
+    ),
+    (
+        "kakao_alerts_active",
+        "Alerts raised and not yet resolved, by name (shared by every instance on one database).",
+    ),
+    (
+        "kakao_app_notification_delay_seconds",
+        "From a notification being queued to the app taking it.",
+    ),
+    (
+        "kakao_app_notifications_oldest_pending_seconds",
+        "Age of the oldest notification still pending.",
+    ),
+    (
+        "kakao_app_notifications_total",
+        "Notification attempts, by outcome (delivered, retried, failed).",
+    ),
+    (
+        "kakao_alert_notifications_total",
+        "Alert webhook attempts, by outcome (delivered, retried, failed).",
+    ),
+    (
+        "kakao_bot_api_errors_total",
+        "Errors answered by Kakao's Bot API, by code.",
+    ),
+    (
+        "kakao_bot_gateway_connected",
+        "1 while this instance holds a connected Bot API gateway.",
+    ),
+    (
+        "kakao_bot_gateway_event_lag_seconds",
+        "From a gateway event's own time to it being stored.",
+    ),
+    (
+        "kakao_bot_gateway_last_sequence",
+        "The last sequence number stored from the gateway.",
+    ),
+    (
+        "kakao_bot_gateway_reconnects_total",
+        "Gateway reconnections, by reason.",
+    ),
+    (
+        "kakao_bot_outbox_pending",
+        "Bot replies and messages waiting to be sent.",
+    ),
+    ("kakao_bot_replies_total", "Bot replies ended, by outcome."),
+    (
+        "kakao_bot_messages_total",
+        "Bot messages the app sent, ended by outcome.",
+    ),
+    (
+        "kakao_bot_send_latency_seconds",
+        "From an outbox row being queued to Kakao taking it, by kind.",
+    ),
+    (
+        "kakao_event_apply_lag_seconds",
+        "From a security event's own time to its effect.",
+    ),
+    (
+        "kakao_event_payloads_expired_total",
+        "Stored payloads erased past EVENT_RETENTION_DAYS.",
+    ),
+    (
+        "kakao_http_connections_cut_total",
+        "Connections cut, by reason (slow headers, too many).",
+    ),
+    (
+        "kakao_http_connections_open",
+        "Connections open, by listener.",
+    ),
+    ("kakao_jobs_pending", "Background jobs waiting, by kind."),
+    (
+        "kakao_jwks_fetches_total",
+        "Fetches of Kakao's key set, by trigger and outcome.",
+    ),
+    (
+        "kakao_jwks_key_set_age_seconds",
+        "Age of the key set in use.",
+    ),
+    (
+        "kakao_profile_refresh_paused",
+        "1 while profile refresh waits out Kakao's quota.",
+    ),
+    (
+        "kakao_profile_refreshes_total",
+        "Profile refresh jobs, by outcome.",
+    ),
+    (
+        "kakao_set_events_unapplied_total",
+        "Correctly signed SETs stored but not applied, by reason.",
+    ),
+    (
+        "kakao_set_rejections_total",
+        "Security Event Tokens refused, by err.",
+    ),
+    (
+        "kakao_skill_callbacks_total",
+        "Skill callback POSTs, by outcome.",
+    ),
+    (
+        "kakao_skill_fallbacks_total",
+        "Skill answers that were the fallback text, by mode (sync, callback).",
+    ),
+    (
+        "kakao_skill_handler_duration_seconds",
+        "Skill handler time, by mode (sync, callback).",
+    ),
+    (
+        "kakao_skill_handler_errors_total",
+        "Skill handlers that failed or panicked.",
+    ),
+    (
+        "kakao_skill_invalid_responses_total",
+        "Skill replies that broke Kakao's limits.",
+    ),
+    (
+        "kakao_skill_timeouts_total",
+        "Skill handlers past the sync budget without a callback URL.",
+    ),
+    (
+        "kakao_storage_batch_size",
+        "Events per group commit of the event writer.",
+    ),
+    (
+        "kakao_storage_errors_total",
+        "Stores that failed and were answered 503, by family.",
+    ),
+    (
+        "kakao_upstream_calls_total",
+        "Requests forwarded to the app, by target and outcome.",
+    ),
+    (
+        "kakao_upstream_latency_seconds",
+        "Time the app took to answer a forwarded request, by target.",
+    ),
+];
+
+fn describe_metrics() {
+    for (name, help) in DESCRIPTIONS {
+        let (name, help) = (*name, *help);
+        if name.ends_with("_total") {
+            metrics::describe_counter!(name, help);
+        } else if name.ends_with("_seconds") || name == "kakao_storage_batch_size" {
+            metrics::describe_histogram!(name, help);
+        } else {
+            metrics::describe_gauge!(name, help);
+        }
+    }
 }
 
 /// Longest piece of an attacker-chosen string written to a log line.

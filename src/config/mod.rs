@@ -417,7 +417,8 @@ mod tests {
 
     #[test]
     fn a_half_configured_family_is_refused_naming_what_is_missing() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (
                 &[("KAKAO_ADMIN_KEY", "k")],
                 "KAKAO_ADMIN_KEY",

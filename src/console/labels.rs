@@ -46,6 +46,8 @@ pub struct Labels {
     pub setting: &'static str,
     pub value: &'static str,
     pub error_rate_warning: &'static str,
+    pub alerts_active: &'static str,
+    pub alerts_unreadable: &'static str,
 }
 
 pub static KO: Labels = Labels {
@@ -93,6 +95,8 @@ pub static KO: Labels = Labels {
     setting: "설정 항목",
     value: "값",
     error_rate_warning: "오류율이 높습니다: 카카오가 자주 실패하는 웹훅을 멈출 수 있습니다",
+    alerts_active: "발생 중인 경보",
+    alerts_unreadable: "경보 상태를 읽을 수 없습니다: 데이터베이스를 확인하세요",
 };
 
 pub static EN: Labels = Labels {
@@ -140,6 +144,8 @@ pub static EN: Labels = Labels {
     setting: "Setting",
     value: "Value",
     error_rate_warning: "The error rate is high: Kakao may pause a webhook that fails often",
+    alerts_active: "Active alerts",
+    alerts_unreadable: "Cannot read the alerts: check the database",
 };
 
 /// The labels for `lang` (`en`, or Korean for anything else).

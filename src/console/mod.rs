@@ -56,6 +56,8 @@ pub fn router(state: AppState) -> Routes<AppState> {
 pub struct Page {
     pub t: &'static Labels,
     pub csrf: String,
+    /// Active alerts' summaries, shown as a banner on every page.
+    pub alerts: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,10 +111,17 @@ async fn require_session(
     else {
         return Redirect::to("/console/login").into_response();
     };
-    let page = Page {
-        t: lang_of(headers, query.lang.as_deref()),
-        csrf: session::csrf(&value, tokens.current().unwrap_or_default()),
+    let t = lang_of(headers, query.lang.as_deref());
+    let csrf = session::csrf(&value, tokens.current().unwrap_or_default());
+    let alerts = match state.storage.alerts(20).await {
+        Ok(alerts) => alerts
+            .into_iter()
+            .filter(|a| a.state == "raised")
+            .map(|a| a.summary)
+            .collect(),
+        Err(_) => vec![t.alerts_unreadable.to_owned()],
     };
+    let page = Page { t, csrf, alerts };
     request.extensions_mut().insert(page);
     next.run(request).await
 }

@@ -85,6 +85,7 @@ pub(super) const FAMILIES: [&str; 6] = ["skill", "unlink", "channel", "share", "
 struct LivePage {
     t: &'static Labels,
     csrf: String,
+    alerts: Vec<String>,
     families: [&'static str; 6],
     outcomes: [&'static str; 7],
     deliveries: Vec<DeliveryRow>,
@@ -94,6 +95,7 @@ pub async fn live(State(state): State<AppState>, Extension(page): Extension<Page
     render(&LivePage {
         t: page.t,
         csrf: page.csrf,
+        alerts: page.alerts,
         families: FAMILIES,
         outcomes: Outcome::ALL.map(Outcome::as_str),
         deliveries: state
@@ -137,6 +139,7 @@ pub struct Search {
 struct UsersPage {
     t: &'static Labels,
     csrf: String,
+    alerts: Vec<String>,
     query: String,
     found: Vec<String>,
 }
@@ -164,6 +167,7 @@ pub async fn users(
     render(&UsersPage {
         t: page.t,
         csrf: page.csrf,
+        alerts: page.alerts,
         query,
         found,
     })
@@ -181,6 +185,7 @@ struct TimelineRow {
 struct UserPage {
     t: &'static Labels,
     csrf: String,
+    alerts: Vec<String>,
     user_id: String,
     known: bool,
     status: String,
@@ -241,6 +246,7 @@ pub async fn user(
         Some(user) => UserPage {
             t: page.t,
             csrf: page.csrf,
+            alerts: page.alerts,
             user_id: user_id.as_str().to_owned(),
             known: true,
             status: user.status.to_string(),
@@ -274,6 +280,7 @@ pub async fn user(
         None => UserPage {
             t: page.t,
             csrf: page.csrf,
+            alerts: page.alerts,
             user_id: user_id.as_str().to_owned(),
             known: false,
             status: String::new(),

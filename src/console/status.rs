@@ -16,6 +16,9 @@ use crate::{delivery::log::Delivery, state::AppState};
 
 struct FamilyHealth {
     family: &'static str,
+    /// "bad" while the family's failure alert is raised (the same rule, and
+    /// the same shared numbers, as the alert).
+    class: &'static str,
     hour: String,
     day: String,
     p50: u64,
@@ -28,6 +31,7 @@ struct FamilyHealth {
 struct HealthPage {
     t: &'static Labels,
     csrf: String,
+    alerts: Vec<String>,
     warnings: Vec<String>,
     families: Vec<FamilyHealth>,
     keys: String,
@@ -62,6 +66,15 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 pub async fn health(State(state): State<AppState>, Extension(page): Extension<Page>) -> Response {
     let now = crate::clock::now_millis();
     let recent = state.deliveries.recent();
+    let alerting: Vec<String> = state
+        .storage
+        .alerts(100)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.state == "raised" && a.name == "webhook_failures")
+        .filter_map(|a| a.family)
+        .collect();
     let mut warnings = Vec::new();
     let families = FAMILIES
         .iter()
@@ -88,6 +101,11 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
             times.sort_unstable();
             FamilyHealth {
                 family,
+                class: if alerting.iter().any(|f| f == family) {
+                    "bad"
+                } else {
+                    "ok"
+                },
                 hour: counts(&hour),
                 day: counts(&day),
                 p50: percentile(&times, 0.5),
@@ -126,6 +144,7 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
     render(&HealthPage {
         t: page.t,
         csrf: page.csrf,
+        alerts: page.alerts,
         warnings,
         families,
         keys,
@@ -154,6 +173,7 @@ struct BotRow {
 struct OutboxesPage {
     t: &'static Labels,
     csrf: String,
+    alerts: Vec<String>,
     notifications: Vec<NotificationRow>,
     bot: Vec<BotRow>,
 }
@@ -178,6 +198,7 @@ pub async fn outboxes(State(state): State<AppState>, Extension(page): Extension<
     render(&OutboxesPage {
         t: page.t,
         csrf: page.csrf,
+        alerts: page.alerts,
         notifications: notifications
             .into_iter()
             .map(|n| NotificationRow {
@@ -232,6 +253,7 @@ struct SettingRow {
 struct SettingsPage {
     t: &'static Labels,
     csrf: String,
+    alerts: Vec<String>,
     settings: Vec<SettingRow>,
 }
 
@@ -299,6 +321,7 @@ pub async fn settings(State(state): State<AppState>, Extension(page): Extension<
     render(&SettingsPage {
         t: page.t,
         csrf: page.csrf,
+        alerts: page.alerts,
         settings,
     })
 }

@@ -120,11 +120,14 @@ pub struct Tally {
     pub late: i64,
 }
 
+/// (bucket, family, outcome), counted as (deliveries, late).
+type TallyKey = (i64, &'static str, Outcome);
+
 pub struct DeliveryLog {
     kept: Mutex<VecDeque<Delivery>>,
     live: broadcast::Sender<Delivery>,
     bucket_ms: i64,
-    tally: Mutex<HashMap<(i64, &'static str, Outcome), (i64, i64)>>,
+    tally: Mutex<HashMap<TallyKey, (i64, i64)>>,
 }
 
 impl DeliveryLog {

@@ -235,10 +235,10 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str, storage: Stor
         )
         .with_state(dev)
         .route(
-            "/dev/bot/replies/{token}",
+            "/dev/bot/replies/{message_id}",
             get(
-                |State(storage): State<Storage>, UrlPath(token): UrlPath<String>| async move {
-                    match storage.bot_reply_status(&token).await {
+                |State(storage): State<Storage>, UrlPath(id): UrlPath<String>| async move {
+                    match storage.bot_reply_status(&id).await {
                         Ok(status) => Json(json!({"status": status})).into_response(),
                         Err(err) => crate::error::ApiError::storage(&err).into_response(),
                     }

@@ -56,11 +56,14 @@ impl Simulator {
         // Only a message is answered; a join, an entrance or a leave may get
         // a reply, but nothing waits for one.
         let expects_reply = simulation.event.is_none();
+        let message_id = frame["d"]["id"].to_string();
         if self.settings.kakao_bot_gateway {
             if !self.over_gateway(&frame).await? {
                 return Ok(verdict(false, "the dev gateway did not take the event"));
             }
-            return self.reply_verdict(&simulation, &token, expects_reply).await;
+            return self
+                .reply_verdict(&simulation, (&token, &message_id), expects_reply)
+                .await;
         }
         let mut request = self
             .client
@@ -83,7 +86,9 @@ impl Simulator {
             if !self.over_gateway(&frame).await? {
                 return Ok(verdict(false, "the dev gateway did not take the event"));
             }
-            return self.reply_verdict(&simulation, &token, expects_reply).await;
+            return self
+                .reply_verdict(&simulation, (&token, &message_id), expects_reply)
+                .await;
         }
         if !status.is_success() {
             return Ok(verdict(false, "Kakao wants a 2xx for every event"));
@@ -91,7 +96,8 @@ impl Simulator {
         if took > ACK_DEADLINE {
             return Ok(verdict(false, "Kakao wants the answer within 1 second"));
         }
-        self.reply_verdict(&simulation, &token, expects_reply).await
+        self.reply_verdict(&simulation, (&token, &message_id), expects_reply)
+            .await
     }
 
     /// Hands the frame's event to the dev server's gateway, which sends it to
@@ -116,13 +122,13 @@ impl Simulator {
     async fn reply_verdict(
         &self,
         simulation: &BotSimulation,
-        token: &str,
+        (token, message_id): (&str, &str),
         expects_reply: bool,
     ) -> anyhow::Result<bool> {
         if !expects_reply {
             return Ok(verdict(true, ""));
         }
-        let call = match self.wait_for_reply(token).await? {
+        let call = match self.wait_for_reply(token, message_id).await? {
             Reply::Sent(call) => call,
             Reply::NoneChosen => {
                 println!(
@@ -172,9 +178,9 @@ impl Simulator {
 
     /// The platform's record of the callback that used `token`, or word
     /// from the server that none will come.
-    async fn wait_for_reply(&self, token: &str) -> anyhow::Result<Reply> {
+    async fn wait_for_reply(&self, token: &str, message_id: &str) -> anyhow::Result<Reply> {
         let url = self.url("/dev/bot/calls");
-        let status_url = self.url(&format!("/dev/bot/replies/{token}"));
+        let status_url = self.url(&format!("/dev/bot/replies/{message_id}"));
         let started = Instant::now();
         while started.elapsed() < REPLY_WAIT {
             let skipped = match self.client.get(status_url.clone()).send().await {

@@ -66,6 +66,8 @@ enum Key {
 struct KeySet {
     keys: HashMap<String, Key>,
     fetched_at: Instant,
+    /// Its `Cache-Control: max-age`, clamped: past it, it is stale.
+    lifetime: Duration,
 }
 
 /// The state of forced fetches, behind the single-flight lock.
@@ -125,6 +127,17 @@ impl KeyStore {
     pub fn age(&self) -> Option<Duration> {
         let current = self.current.read().expect("not poisoned");
         current.as_ref().map(|set| set.fetched_at.elapsed())
+    }
+
+    /// The key set could not be refreshed and is past its lifetime (or
+    /// none was ever loaded, though a fetch was tried): an alert.
+    pub fn is_stale(&self) -> bool {
+        let failing = self.last_fetch().is_some_and(|last| last.outcome != "ok");
+        let current = self.current.read().expect("not poisoned");
+        let expired = current
+            .as_ref()
+            .is_none_or(|set| set.fetched_at.elapsed() > set.lifetime);
+        failing && expired
     }
 
     pub fn last_fetch(&self) -> Option<LastFetch> {
@@ -286,6 +299,7 @@ impl KeyStore {
             KeySet {
                 keys,
                 fetched_at: Instant::now(),
+                lifetime: max_age,
             },
             max_age,
         ))

@@ -104,6 +104,11 @@ impl SecurityEvents {
         self.keys.kids()
     }
 
+    /// Kakao's key set cannot be refreshed and is past its lifetime.
+    pub fn keys_stale(&self) -> bool {
+        self.keys.is_stale()
+    }
+
     /// How long ago the current key set was fetched.
     pub fn key_set_age(&self) -> Option<std::time::Duration> {
         self.keys.age()

@@ -58,21 +58,24 @@ impl Storage {
         }))
     }
 
-    /// Bot replies and messages not sent (pending or failed), newest first.
-    /// The state of the reply to the event whose callback token is `token`
-    /// (pending, sent, skipped, failed, expired): `simulate bot` learns from
-    /// it that the bot chose not to reply.
-    pub async fn bot_reply_status(&self, token: &str) -> Result<Option<String>, StorageError> {
-        const SQL: &str = "SELECT status FROM bot_outbox WHERE callback_token = $1
-            ORDER BY outbox_id DESC LIMIT 1";
+    /// The state of the reply to the bot message `message_id` (pending,
+    /// sent, skipped, failed, expired): `simulate bot` learns from it that
+    /// the bot chose not to reply.
+    pub async fn bot_reply_status(&self, message_id: &str) -> Result<Option<String>, StorageError> {
+        const SQL: &str =
+            "SELECT o.status FROM bot_outbox o JOIN events e ON e.event_id = o.event_id
+            WHERE e.source = 'bot' AND e.dedupe_key = $1
+            ORDER BY o.outbox_id DESC LIMIT 1";
+        let key = format!("message:{message_id}");
         Ok(with_pool!(self, |pool| {
             sqlx::query_scalar(SQL)
-                .bind(token)
+                .bind(&key)
                 .fetch_optional(pool)
                 .await?
         }))
     }
 
+    /// Bot replies and messages not sent (pending or failed), newest first.
     pub async fn unfinished_bot_outbox(&self, limit: i64) -> Result<Vec<OutboxRow>, StorageError> {
         const SQL: &str = "SELECT outbox_id, kind, status, attempts, last_error_code,
                 last_error_msg, created_at

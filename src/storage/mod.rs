@@ -9,6 +9,7 @@
 //! [`with_pool!`] and [`in_write_tx!`] compile each query for both pools.
 //! Accepted events go through one event writer per instance (`writer.rs`).
 
+pub mod alerts;
 pub mod bot;
 mod changes;
 pub mod console;

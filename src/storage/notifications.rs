@@ -60,6 +60,23 @@ impl NotificationStatus {
     }
 }
 
+/// Where a notification goes: the app (`APP_NOTIFY_URL`) or the alert
+/// webhook (`ALERT_WEBHOOK_URL`). One outbox holds both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    App,
+    Alert,
+}
+
+impl Destination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::Alert => "alert",
+        }
+    }
+}
+
 /// Why an attempt failed: the app's status, if it answered, and what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptFailure {
@@ -73,9 +90,10 @@ macro_rules! claim_notifications {
     ($lock:literal) => {
         concat!(
             "UPDATE notifications SET run_at = $1, attempts = attempts + 1
-             WHERE status = 'pending' AND run_at <= $2
+             WHERE status = 'pending' AND run_at <= $2 AND destination = $4
                AND notification_id IN (SELECT notification_id FROM notifications
                                        WHERE status = 'pending' AND run_at <= $2
+                                         AND destination = $4
                                        ORDER BY run_at, notification_id LIMIT $3 ",
             $lock,
             ")
@@ -88,9 +106,11 @@ const COLUMNS: &str = "notification_id, notification_type, event_id, status, att
     last_status, last_error, created_at, finished_at, run_at, body";
 
 impl Storage {
-    /// Claims up to `limit` due notifications until `lease_until` (ms).
+    /// Claims up to `limit` due notifications for `destination` until
+    /// `lease_until` (ms).
     pub async fn claim_notifications(
         &self,
+        destination: Destination,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedNotification>, StorageError> {
@@ -103,6 +123,7 @@ impl Storage {
                 .bind(lease_until)
                 .bind(now_millis())
                 .bind(limit)
+                .bind(destination.as_str())
                 .fetch_all(&mut *tx)
                 .await?
         }))
@@ -177,6 +198,7 @@ impl Storage {
         let sql = format!(
             "SELECT {COLUMNS} FROM notifications
              WHERE notification_id > $1 AND ($2 IS NULL OR status = $2)
+               AND destination = 'app'
              ORDER BY notification_id LIMIT $3"
         );
         let status = status.map(NotificationStatus::as_str);
@@ -191,7 +213,9 @@ impl Storage {
     }
 
     pub async fn notification(&self, id: i64) -> Result<Option<Notification>, StorageError> {
-        let sql = format!("SELECT {COLUMNS} FROM notifications WHERE notification_id = $1");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications WHERE notification_id = $1 AND destination = 'app'"
+        );
         Ok(with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(id)
@@ -238,9 +262,26 @@ impl Storage {
         }))
     }
 
-    /// When the oldest pending notification was queued (ms), if any.
-    pub async fn oldest_pending_notification(&self) -> Result<Option<i64>, StorageError> {
-        const SQL: &str = "SELECT MIN(created_at) FROM notifications WHERE status = 'pending'";
+    /// When the oldest pending notification for `destination` was queued
+    /// (ms), if any.
+    pub async fn oldest_pending_notification(
+        &self,
+        destination: Destination,
+    ) -> Result<Option<i64>, StorageError> {
+        const SQL: &str = "SELECT MIN(created_at) FROM notifications
+            WHERE status = 'pending' AND destination = $1";
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(SQL)
+                .bind(destination.as_str())
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
+    /// How many notifications for the app are `failed`.
+    pub async fn failed_notifications(&self) -> Result<i64, StorageError> {
+        const SQL: &str = "SELECT COUNT(*) FROM notifications
+            WHERE status = 'failed' AND destination = 'app'";
         Ok(with_pool!(self, |pool| {
             sqlx::query_scalar(SQL).fetch_one(pool).await?
         }))

@@ -1,5 +1,6 @@
-//! The worker that delivers notifications to `APP_NOTIFY_URL`: at least once,
-//! signed, the same `webhook-id` and body on every attempt. A 2xx ends it;
+//! The worker that delivers notifications to `APP_NOTIFY_URL` (and, as a
+//! second worker on the same outbox, alerts to `ALERT_WEBHOOK_URL`): at
+//! least once, signed, the same `webhook-id` and body on every attempt. A 2xx ends it;
 //! anything else is retried on a schedule of about a day, with jitter, then
 //! the notification is `failed` (and can be retried through the API).
 //!
@@ -18,7 +19,7 @@ use crate::{
     error::Chain,
     storage::{
         Storage,
-        notifications::{AttemptFailure, ClaimedNotification},
+        notifications::{AttemptFailure, ClaimedNotification, Destination},
     },
 };
 
@@ -30,8 +31,11 @@ const ANSWER_LIMIT: usize = 64 * 1024;
 pub struct Notifier {
     storage: Storage,
     client: reqwest::Client,
+    destination: Destination,
     url: Url,
-    secret: SigningSecret,
+    /// The app's notifications are always signed; alerts when the secret is
+    /// set (a chat webhook takes them unsigned).
+    secret: Option<SigningSecret>,
     timeout: Duration,
     /// Waits after failed attempt 1, 2, …; then the notification is failed.
     schedule: Vec<Duration>,
@@ -47,14 +51,15 @@ impl Notifier {
     pub fn new(
         storage: Storage,
         client: reqwest::Client,
-        url: Url,
-        secret: SigningSecret,
+        (destination, url): (Destination, Url),
+        secret: Option<SigningSecret>,
         timeout: Duration,
         schedule: Vec<Duration>,
     ) -> Self {
         Self {
             storage,
             client,
+            destination,
             url,
             secret,
             timeout,
@@ -70,7 +75,7 @@ impl Notifier {
         let claim = |limit| async move {
             this.record_oldest_pending().await;
             this.storage
-                .claim_notifications(millis_from_now(lease), limit)
+                .claim_notifications(this.destination, millis_from_now(lease), limit)
                 .await
         };
         let work = |row| {
@@ -78,8 +83,12 @@ impl Notifier {
             async move { notifier.deliver(row).await }
         };
         let never_woken = tokio::sync::Notify::new();
+        let name = match self.destination {
+            Destination::App => "notifier",
+            Destination::Alert => "alert notifier",
+        };
         crate::claim_loop::run(
-            "notifier",
+            name,
             CONCURRENCY,
             &never_woken,
             &tasks,
@@ -94,8 +103,7 @@ impl Notifier {
         let outcome = self.attempt(&row).await;
         let recorded = match &outcome {
             Attempt::Delivered(status) => {
-                metrics::counter!("kakao_app_notifications_total", "outcome" => "delivered")
-                    .increment(1);
+                metrics::counter!(self.counter(), "outcome" => "delivered").increment(1);
                 metrics::histogram!("kakao_app_notification_delay_seconds")
                     .record((now_millis() - row.created_at).max(0) as f64 / 1000.0);
                 self.storage.notification_delivered(&row, *status).await
@@ -104,8 +112,7 @@ impl Notifier {
                 let next = retry_after(&self.schedule, row.attempts)
                     .map(|wait| millis_from_now(jittered(wait)));
                 let outcome = if next.is_some() { "retried" } else { "failed" };
-                metrics::counter!("kakao_app_notifications_total", "outcome" => outcome)
-                    .increment(1);
+                metrics::counter!(self.counter(), "outcome" => outcome).increment(1);
                 tracing::warn!(
                     notification_id = row.notification_id,
                     attempt = row.attempts,
@@ -135,9 +142,16 @@ impl Notifier {
     /// One signed POST, bounded in time; the answer's body is read (bounded)
     /// so the connection can be reused.
     async fn attempt(&self, row: &ClaimedNotification) -> Attempt {
-        let id = webhook_id(row.notification_id, row.created_at);
+        let id = match self.destination {
+            Destination::App => webhook_id(row.notification_id, row.created_at),
+            Destination::Alert => format!("alr_{}_{}", row.created_at, row.notification_id),
+        };
         let timestamp = now_millis() / 1000;
-        let headers = self.secret.headers(&id, timestamp, row.body.as_bytes());
+        let headers = self
+            .secret
+            .as_ref()
+            .map(|secret| secret.headers(&id, timestamp, row.body.as_bytes()))
+            .unwrap_or_default();
         let sent = self
             .client
             .post(self.url.clone())
@@ -168,8 +182,22 @@ impl Notifier {
         }
     }
 
+    fn counter(&self) -> &'static str {
+        match self.destination {
+            Destination::App => "kakao_app_notifications_total",
+            Destination::Alert => "kakao_alert_notifications_total",
+        }
+    }
+
     async fn record_oldest_pending(&self) {
-        if let Ok(oldest) = self.storage.oldest_pending_notification().await {
+        if self.destination != Destination::App {
+            return;
+        }
+        if let Ok(oldest) = self
+            .storage
+            .oldest_pending_notification(Destination::App)
+            .await
+        {
             let age = oldest.map_or(0.0, |at| (now_millis() - at).max(0) as f64 / 1000.0);
             metrics::gauge!("kakao_app_notifications_oldest_pending_seconds").set(age);
         }

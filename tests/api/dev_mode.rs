@@ -278,3 +278,93 @@ fn dev_mode_refuses_a_non_loopback_address_unless_forced() {
         "no key made for a refused start"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_judges_a_fallback_answer_a_failure_and_says_why() {
+    use crate::app_receiver::{Answer, AppReceiver, SIGNING_SECRET};
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = AppReceiver::start().await;
+    let app = TestApp::builder()
+        .var("SKILL_UPSTREAM_URL", upstream.at("/skill"))
+        .var("APP_SIGNING_SECRET", SIGNING_SECRET)
+        .var("SKILL_SECRET", "skill-secret")
+        .var("SKILL_SYNC_BUDGET_MS", 500)
+        .spawn()
+        .await;
+    let run = |dir: std::path::PathBuf, server: String| async move {
+        let mut command = binary(&dir, "127.0.0.1:1");
+        command.env("SKILL_SECRET", "skill-secret").args([
+            "simulate",
+            "--server",
+            &server,
+            "skill",
+            "--utterance",
+            "안녕",
+        ]);
+        let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.code(), stdout)
+    };
+    // Without a scheme: http://host:port.
+    let server = app.addr.to_string();
+    let cases = [
+        (Answer::Status(500), "answered 500"),
+        (Answer::Status(404), "answered 404"),
+        (Answer::Hang, "SKILL_SYNC_BUDGET_MS"),
+        (
+            Answer::Json(r#"{"version":"2.0","template":{"outputs":[]}}"#.into()),
+            "breaks Kakao's limits",
+        ),
+    ];
+    for (answer, why) in cases {
+        upstream.script([answer], Answer::Status(500));
+        let (code, stdout) = run(dir.path().to_owned(), server.clone()).await;
+        assert_eq!(code, Some(1), "{stdout}");
+        assert!(
+            stdout.contains("✘ the user got the fallback text"),
+            "{stdout}"
+        );
+        assert!(stdout.contains(why), "{why}: {stdout}");
+    }
+    let good = r#"{"version":"2.0","template":{"outputs":[{"simpleText":{"text":"반가워요"}}]}}"#;
+    upstream.script([Answer::Json(good.into())], Answer::Status(500));
+    let (code, stdout) = run(dir.path().to_owned(), server).await;
+    assert_eq!(code, Some(0), "the secret is sent: {stdout}");
+    assert!(
+        stdout.contains("✔ Kakao would accept this answer"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_bot_completes_at_once_when_no_reply_is_expected() {
+    use crate::app_receiver::{Answer, AppReceiver, SIGNING_SECRET};
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let app = AppReceiver::start().await;
+    app.script([], Answer::Status(204));
+    let bot_url = app.at("/bot");
+    let vars = [
+        ("KAKAO_BOT_UPSTREAM_URL", bot_url.as_str()),
+        ("APP_SIGNING_SECRET", SIGNING_SECRET),
+    ];
+    let _server = start_dev_server_with(dir.path(), &addr, &vars).await;
+    for args in [
+        &["bot", "--event", "chat-join", "--group", "room-1"][..],
+        &["bot", "--text", "답하지 마"][..],
+    ] {
+        // Waiting for a reply that never comes would end in ✘ after 10 s.
+        let output = simulate(dir.path(), &addr, args).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}: {stdout}");
+        assert!(stdout.contains("✔"), "{stdout}");
+    }
+    let printed = simulate(dir.path(), &addr, &["bot", "--text", "또"]).await;
+    assert!(
+        String::from_utf8_lossy(&printed.stdout).contains("chose not to reply"),
+        "{}",
+        String::from_utf8_lossy(&printed.stdout)
+    );
+}

@@ -1,5 +1,6 @@
 //! The service over HTTP: a real server on a random port, a real SQLite file.
 
+mod alerts;
 mod app_api;
 mod app_receiver;
 mod bot;
@@ -30,6 +31,7 @@ mod share;
 mod skill_callback;
 mod skill_endpoint;
 mod slow_clients;
+mod startup;
 mod sustained;
 mod unlink;
 mod upstream;

@@ -2,6 +2,7 @@
 //! file) and PostgreSQL (a fresh schema in the database `TEST_DATABASE_URL`
 //! names). Without that variable the PostgreSQL half is skipped, said once.
 
+mod alerts;
 mod backends;
 mod contract;
 mod notifications;
@@ -111,11 +112,14 @@ mod sqlite_writer_thread {
     }
 }
 
+use alerts::*;
 use contract::*;
 use notifications::*;
 use privacy::*;
 
 on_both_backends!(
+    an_alert_is_raised_once_and_resolved_once_clear_for_a_window,
+    tallies_from_several_instances_add_up,
     migrations_run_twice_without_error,
     an_event_is_stored_once_per_dedupe_key,
     concurrent_deliveries_of_one_event_store_it_once,

@@ -5,7 +5,7 @@ use kakao_webhooks::{
     clock::now_millis,
     storage::{
         Relation, Storage,
-        notifications::{AttemptFailure, NotificationStatus},
+        notifications::{AttemptFailure, Destination, NotificationStatus},
     },
 };
 
@@ -55,19 +55,19 @@ pub async fn a_notification_claim_is_held_by_one_worker_until_its_lease_ends(sto
     );
     // A lease that has already run out, as if its worker died.
     let stale = storage
-        .claim_notifications(now_millis() - 1, 10)
+        .claim_notifications(Destination::App, now_millis() - 1, 10)
         .await
         .unwrap();
     assert_eq!(stale.len(), 1);
     let held = storage
-        .claim_notifications(now_millis() + 60_000, 10)
+        .claim_notifications(Destination::App, now_millis() + 60_000, 10)
         .await
         .unwrap();
     assert_eq!(held.len(), 1, "taken over after the lease");
     assert_eq!(held[0].attempts, 2);
     assert!(
         storage
-            .claim_notifications(now_millis() + 60_000, 10)
+            .claim_notifications(Destination::App, now_millis() + 60_000, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -103,7 +103,7 @@ pub async fn a_notification_claim_is_held_by_one_worker_until_its_lease_ends(sto
             .unwrap()
     );
     let again = storage
-        .claim_notifications(now_millis() + 60_000, 10)
+        .claim_notifications(Destination::App, now_millis() + 60_000, 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1, "due again after a retry");

@@ -48,24 +48,45 @@ pub enum GatewayState {
     Stopped(String),
 }
 
+/// The state, and since when this instance (holding the lease) has been
+/// without a connection.
 #[derive(Debug)]
-pub struct GatewayStatus(Mutex<GatewayState>);
+pub struct GatewayStatus(Mutex<(GatewayState, Option<std::time::Instant>)>);
 
 impl Default for GatewayStatus {
     fn default() -> Self {
-        Self(Mutex::new(GatewayState::Connecting))
+        Self(Mutex::new((
+            GatewayState::Connecting,
+            Some(std::time::Instant::now()),
+        )))
     }
 }
 
 impl GatewayStatus {
     pub fn get(&self) -> GatewayState {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    /// How long this instance has held the lease without a connection;
+    /// `None` while connected, or while another instance holds it.
+    pub fn disconnected_for(&self) -> Option<Duration> {
+        let state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match state.0 {
+            GatewayState::Connected | GatewayState::Standby => None,
+            _ => state.1.map(|since| since.elapsed()),
+        }
     }
 
     fn set(&self, state: GatewayState) {
         let connected = state == GatewayState::Connected;
         metrics::gauge!("kakao_bot_gateway_connected").set(if connected { 1.0 } else { 0.0 });
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = state;
+        let mut current = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let since = match (&state, current.1) {
+            (GatewayState::Connected | GatewayState::Standby, _) => None,
+            (_, Some(since)) if current.0 != GatewayState::Standby => Some(since),
+            _ => Some(std::time::Instant::now()),
+        };
+        *current = (state, since);
     }
 
     fn connected(&self) {
