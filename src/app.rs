@@ -392,12 +392,12 @@ async fn metrics_upkeep(state: AppState, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     while shutdown.run_until_cancelled(tick.tick()).await.is_some() {
         state.metrics.run_upkeep();
-        if let Some(age) = state
-            .security_events
-            .as_ref()
-            .and_then(|events| events.key_set_age())
-        {
-            metrics::gauge!("kakao_jwks_key_set_age_seconds").set(age.as_secs_f64());
+        if let Some(events) = &state.security_events {
+            if let Some(age) = events.key_set_age() {
+                metrics::gauge!("kakao_jwks_key_set_age_seconds").set(age.as_secs_f64());
+            }
+            let stale = if events.keys_stale() { 1.0 } else { 0.0 };
+            metrics::gauge!("kakao_jwks_key_set_stale").set(stale);
         }
         if state.bot.is_some() {
             match state.storage.pending_bot_outbox().await {

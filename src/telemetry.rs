@@ -68,7 +68,11 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     (
         "kakao_webhooks_deadline_missed_total",
-        "Deliveries from Kakao answered after Kakao's deadline for the family.",
+        "Deliveries from Kakao answered after Kakao's deadline for the family, by family and outcome.",
+    ),
+    (
+        "kakao_jwks_key_set_stale",
+        "1 while Kakao's key set cannot be refreshed and is past its lifetime.",
     ),
     (
         "kakao_alerts_active",

@@ -148,7 +148,7 @@ impl DeliveryLog {
             .increment(1);
         let late = delivery.late();
         if late {
-            metrics::counter!("kakao_webhooks_deadline_missed_total", "family" => delivery.family)
+            metrics::counter!("kakao_webhooks_deadline_missed_total", "family" => delivery.family, "outcome" => outcome)
                 .increment(1);
         }
         {

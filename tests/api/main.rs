@@ -22,6 +22,7 @@ mod listeners;
 mod notifications;
 mod privacy;
 mod profile_refresh;
+mod prometheus_rules;
 mod python_app;
 mod rotation;
 mod security_events;
