@@ -20,6 +20,17 @@ fn unlink_path(user: &str) -> String {
     format!("/kakao/unlink?app_id={APP_ID}&user_id={user}&referrer_type=UNLINK_FROM_APPS")
 }
 
+/// An unlink for user `n` with a wrong admin key, at `base`: refused.
+async fn refused_unlink(client: &reqwest::Client, base: &str, n: usize) {
+    let refused = client
+        .get(format!("{base}{}", unlink_path(&format!("60{n}"))))
+        .header("authorization", "KakaoAK the-old-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+}
+
 /// The alerts among what a receiver got (the app also gets user changes).
 fn alerts(received: &[Received]) -> Vec<Value> {
     received
@@ -64,14 +75,7 @@ async fn an_alert_is_raised_after_refused_unlinks_and_resolved_after_good_ones()
 
     // A wrong admin key after a rotation: every unlink refused.
     for n in 0..6 {
-        let refused = app
-            .client
-            .get(app.url(&unlink_path(&format!("60{n}"))))
-            .header("authorization", "KakaoAK the-old-key")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 401);
+        refused_unlink(&app.client, &app.public_url(""), n).await;
     }
     let raised = wait_alerts(&hook, 1).await;
     let body = &raised[0];
@@ -227,14 +231,7 @@ async fn two_instances_on_postgres_send_one_alert() {
     let two = ChildProcess::serve_with(&database.url, &addrs[1], &settings).await;
     let client = reqwest::Client::new();
     for n in 0..6 {
-        let addr = &addrs[n % 2];
-        let refused = client
-            .get(format!("http://{addr}{}", unlink_path(&format!("80{n}"))))
-            .header("authorization", "KakaoAK wrong")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(refused.status(), 401);
+        refused_unlink(&client, &format!("http://{}", addrs[n % 2]), n).await;
     }
     let raised = wait_alerts(&hook, 1).await;
     assert_eq!(raised[0]["alert"]["family"], "unlink");
