@@ -278,15 +278,17 @@ async fn app_notifications(state: &AppState, now: i64) -> Option<Judgement> {
 async fn judge(state: &AppState, judged: &Judgement, now: i64, window_ms: i64) {
     let settings = &state.settings;
     let bodies = |transition: Transition, since: i64| {
-        let alert = json!({
+        let mut alert = json!({
             "name": judged.name,
             "state": transition.state(),
-            "family": judged.family,
             "summary": judged.summary,
             "value": judged.value,
             "threshold": judged.threshold,
             "since": rfc3339(since),
         });
+        if let Some(family) = judged.family {
+            alert["family"] = json!(family);
+        }
         let (ko, en) = match transition {
             Transition::Raised => ("경보 발생", "Alert raised"),
             Transition::Resolved => ("경보 해제", "Alert resolved"),

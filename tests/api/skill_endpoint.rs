@@ -176,14 +176,21 @@ async fn malformed_bodies_get_a_400_json_error_saying_what_is_wrong() {
 }
 
 #[tokio::test]
-async fn a_body_over_the_limit_gets_413() {
+async fn a_body_over_the_limit_gets_413_as_json() {
     let app = TestApp::builder()
         .var("REQUEST_BODY_LIMIT_BYTES", 4096)
         .spawn()
         .await;
     let big = skill_request(&"가".repeat(2000), None);
     assert!(big.len() > 4096);
-    assert_eq!(app.post_skill(big).await.status(), 413);
+    let refused = app.post_skill(big).await;
+    assert_eq!(refused.status(), 413);
+    let body: serde_json::Value = refused
+        .json()
+        .await
+        .expect("a JSON error, like every other");
+    assert_eq!(body["error"], "body_too_large");
+    assert!(body["message"].as_str().unwrap().contains("4096"), "{body}");
     assert_eq!(
         app.post_skill(skill_request("작은 요청", None))
             .await
