@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     bot::gateway::GatewayState,
     clock::{now_millis, rfc3339},
-    delivery::log::Outcome,
+    delivery::log::{FAMILIES, Outcome},
     error::Chain,
     state::AppState,
     storage::alerts::{Bodies, DeliveryTally, Judgement, Transition},
@@ -37,9 +37,6 @@ pub const NAMES: [&str; 5] = [
     "kakao_keys",
     "bot_gateway",
 ];
-
-/// The families a delivery belongs to.
-pub const FAMILIES: [&str; 6] = ["skill", "unlink", "channel", "share", "events", "bot"];
 
 /// How long the gateway may be down before it is an alert.
 const GATEWAY_GRACE: Duration = Duration::from_secs(60);

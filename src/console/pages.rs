@@ -78,7 +78,7 @@ impl DeliveryRow {
     }
 }
 
-pub(super) const FAMILIES: [&str; 6] = ["skill", "unlink", "channel", "share", "events", "bot"];
+pub(super) use crate::delivery::log::FAMILIES;
 
 #[derive(Template)]
 #[template(path = "console/live.html")]
