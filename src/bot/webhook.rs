@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::outbox::TOKEN_USABLE_FOR;
 use crate::{
-    clock::millis_from_now,
+    clock::{millis_from_now, now_millis},
     delivery::Family,
     error::ApiError,
     http::matches_any,
@@ -37,6 +37,10 @@ pub fn router() -> Routes<AppState> {
 
 /// The key the app's proactive messages and rooms use.
 const ROOM_KEY: &str = "botGroupKey";
+
+/// How far ahead of our clock an event's own time may be, as for a SET's
+/// `iat`; later times are clamped to it.
+const MAX_AHEAD: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// The frame Kakao sends; `d`'s shape depends on `t`.
 #[derive(Debug, Deserialize)]
@@ -110,7 +114,11 @@ pub(crate) fn event_of(body: &[u8]) -> Result<NewEvent, ApiError> {
         _ => None,
     };
     let text = |name: &str| d.get(name).and_then(Value::as_str).map(str::to_owned);
-    let event_time = text("timestamp").and_then(|ts| crate::clock::parse_rfc3339(&ts));
+    // The caller's clock, clamped: a LEAVE dated 9999 would otherwise win
+    // every later comparison and keep the room left for good.
+    let event_time = text("timestamp")
+        .and_then(|ts| crate::clock::parse_rfc3339(&ts))
+        .map(|at| at.min(now_millis() + MAX_AHEAD.as_millis() as i64));
     let mut effects = vec![Effect::QueueBotReply {
         dedupe_key: dedupe_key.clone(),
         callback_token,

@@ -147,3 +147,24 @@ async fn without_a_bot_token_the_webhook_answers_503_naming_it() {
     let ready: Value = configured.get("/ready").await.json().await.unwrap();
     assert_eq!(ready["families"]["bot"], "ready");
 }
+
+#[tokio::test]
+async fn an_event_time_far_ahead_is_clamped_to_a_few_minutes() {
+    let app = bot_app().await;
+    let before = time::OffsetDateTime::now_utc();
+    let forged = json!({"op":0,"t":"LEAVE","d":{"botGroupKey":"g9","timestamp":"9999-01-01T00:00:00Z","type":"LEAVE"}});
+    let response = post(&app, "/kakao/bot", Some(SECRET), forged.to_string()).await;
+    assert_eq!(response.status(), 204);
+    let events = bot_events(&app).await;
+    let stored = events[0]["event_time"].as_str().unwrap();
+    let stored =
+        time::OffsetDateTime::parse(stored, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    // A LEAVE dated 9999 would keep the room left whatever came after it;
+    // clamped, a real ENTRANCE a few minutes later wins.
+    assert!(stored > before, "{stored}");
+    assert!(
+        stored <= time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+        "{stored}"
+    );
+}
