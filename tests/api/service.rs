@@ -148,6 +148,29 @@ async fn every_answer_carries_a_request_id() {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "from-the-proxy");
+    // Only a short, visible ASCII id is kept: anything else would travel
+    // into every log line of the request.
+    for refused in ["a".repeat(65), "has space".to_owned()] {
+        let answer = app
+            .client
+            .get(app.url("/health"))
+            .header("x-request-id", &refused)
+            .send()
+            .await
+            .unwrap();
+        let id = answer.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, refused);
+        assert_eq!(id.len(), 36, "one of ours: {id}");
+    }
+    let longest = "b".repeat(64);
+    let kept = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", &longest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
 }
 
 #[test]
