@@ -41,6 +41,7 @@ pub(super) fn is_change(statement: &Statement) -> bool {
             | S::EraseEventPayloads(_)
             | S::TieEventToHolder(_)
             | S::DropJobsOfGoneUser(_)
+            | S::DropChannelRelationsOfGoneUser(_)
             | S::QueueJob(_)
             | S::QueueBotReply(_)
             | S::InsertNotification(_)

@@ -7,11 +7,11 @@
 use super::{
     Effect, Identifier, RiskFlag, UserStatus,
     statements::{
-        DeleteScopes, DropJobsOfGoneUser, EnsureUser, EraseEventPayloads, EraseUser, EraseUserNow,
-        LinkUser, MarkProfileStale, QueueBotReply, QueueJob, ReplaceEmail, ReplacePhone,
-        RevokeSessions, SetAccountState, SetAssuranceLevel, SetCredentialChangeRequired,
-        SetCredentialChanged, SetCredentialCompromised, Statement, UpsertBotRoom,
-        UpsertChannelRelation, UpsertScope, WithdrawAllScopes,
+        DeleteScopes, DropChannelRelationsOfGoneUser, DropJobsOfGoneUser, EnsureUser,
+        EraseEventPayloads, EraseUser, EraseUserNow, LinkUser, MarkProfileStale, QueueBotReply,
+        QueueJob, ReplaceEmail, ReplacePhone, RevokeSessions, SetAccountState, SetAssuranceLevel,
+        SetCredentialChangeRequired, SetCredentialChanged, SetCredentialCompromised, Statement,
+        UpsertBotRoom, UpsertChannelRelation, UpsertScope, WithdrawAllScopes,
     },
 };
 use crate::ids::UserId;
@@ -33,10 +33,14 @@ pub(super) fn plan(effect: &Effect, time: i64, now: i64) -> Vec<Statement> {
         }
         .into()
     };
-    let forget = |user_id: &UserId| -> [Statement; 2] {
+    let forget = |user_id: &UserId| -> [Statement; 3] {
         [
             erase_payloads(user_id),
             DropJobsOfGoneUser {
+                user_id: user_id.clone(),
+            }
+            .into(),
+            DropChannelRelationsOfGoneUser {
                 user_id: user_id.clone(),
             }
             .into(),
@@ -303,6 +307,7 @@ mod tests {
                 RevokeSessions::SQL,
                 EraseEventPayloads::SQL,
                 DropJobsOfGoneUser::SQL,
+                DropChannelRelationsOfGoneUser::SQL,
             ]
         );
         assert_eq!(

@@ -226,6 +226,12 @@ statements! {
             HAVING COUNT(*) = 1)
         WHERE source = $1 AND dedupe_key = $2 AND user_id IS NULL";
 
+    /// A gone user's channel relations: which channels they added or blocked
+    /// is about them too.
+    DropChannelRelationsOfGoneUser { user_id: UserId } = "
+        DELETE FROM channel_relations WHERE user_id = $1
+          AND EXISTS (SELECT 1 FROM users WHERE user_id = $1 AND status IN ('unlinked', 'purged'))";
+
     /// A gone user's pending jobs (a profile refresh would fetch their data again).
     DropJobsOfGoneUser { user_id: UserId } = "
         DELETE FROM jobs WHERE user_id = $1

@@ -118,6 +118,7 @@ use notifications::*;
 use privacy::*;
 
 on_both_backends!(
+    leaving_erases_the_users_channel_relations,
     an_alert_is_raised_once_and_resolved_once_clear_for_a_window,
     tallies_from_several_instances_add_up,
     migrations_run_twice_without_error,

@@ -6,13 +6,13 @@ use std::time::Duration;
 use kakao_webhooks::{
     clock::now_millis,
     storage::{
-        Dedupe, Effect, Identifier, NewEvent, Recorded, Source, Storage, StoredEvent, UserStatus,
-        jobs::PROFILE_REFRESH,
+        Dedupe, Effect, Identifier, NewEvent, Recorded, Relation, Source, Storage, StoredEvent,
+        UserStatus, jobs::PROFILE_REFRESH,
     },
 };
 use serde_json::json;
 
-use crate::contract::{started, stored, uid, unlink, user};
+use crate::contract::{channel, started, stored, uid, unlink, user};
 
 /// A security event about `user` whose payload carries personal data.
 fn set_about(user: &str, key: &str, time: i64, effects: Vec<Effect>) -> NewEvent {
@@ -374,4 +374,87 @@ pub async fn payloads_past_retention_are_erased_in_batches(storage: &Storage) {
     for event in &all {
         assert_eq!(erased(event), event.dedupe_key != "recent", "{event:?}");
     }
+}
+
+/// Which channels a user added or blocked goes with them, however they
+/// leave: an unlink, a purge, the app's erasure.
+pub async fn leaving_erases_the_users_channel_relations(storage: &Storage) {
+    let now = now_millis();
+    let erase = |user: &str| NewEvent {
+        source: Source::App,
+        dedupe: Dedupe::UntilRelinked {
+            base: format!("erase {user}"),
+            user_id: uid(user),
+        },
+        event_type: "user-erased".into(),
+        user_id: Some(uid(user)),
+        event_time: None,
+        payload: json!({}).into(),
+        effects: vec![Effect::Erase {
+            user_id: uid(user),
+            reason: "erased_by_app".into(),
+        }],
+        unapplied_reason: None,
+    };
+    let leaving = [
+        ("501", unlink("501", "UNLINK_FROM_APPS", Some(now))),
+        ("502", purge("502", "p502", now)),
+        ("503", erase("503")),
+    ];
+    for (user, leave) in leaving {
+        let link = set_about(
+            user,
+            &format!("l{user}"),
+            now - 2000,
+            vec![Effect::Link { user_id: uid(user) }],
+        );
+        stored(storage.record(&link).await.unwrap());
+        let key = format!("ch{user}");
+        stored(
+            storage
+                .record(&channel(&key, user, Relation::Added, now - 1000))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            storage.channel_relations(&uid(user)).await.unwrap().len(),
+            1
+        );
+        stored(storage.record(&leave).await.unwrap());
+        assert!(
+            storage
+                .channel_relations(&uid(user))
+                .await
+                .unwrap()
+                .is_empty(),
+            "user {user}'s channel relation outlived them"
+        );
+    }
+    // A late unlink that changes nothing (the user linked again since)
+    // leaves the relation alone.
+    stored(
+        storage
+            .record(&channel("ch504", "504", Relation::Added, now))
+            .await
+            .unwrap(),
+    );
+    let link = set_about(
+        "504",
+        "l504",
+        now,
+        vec![Effect::Link {
+            user_id: uid("504"),
+        }],
+    );
+    stored(storage.record(&link).await.unwrap());
+    stored(
+        storage
+            .record(&unlink("504", "UNLINK_FROM_APPS", Some(now - 60_000)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        storage.channel_relations(&uid("504")).await.unwrap().len(),
+        1
+    );
 }
