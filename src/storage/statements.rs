@@ -338,6 +338,8 @@ statements! {
             changed_at = excluded.changed_at
         WHERE bot_rooms.changed_at <= excluded.changed_at";
 
+    /// Kept by `changed_at`; not for a user who is gone (erased when they
+    /// left, a later notice does not bring it back until they link again).
     UpsertChannelRelation {
         user_id: UserId,
         id_type: String,
@@ -347,7 +349,8 @@ statements! {
         changed_at: i64,
     } = "
         INSERT INTO channel_relations (user_id, id_type, channel_public_id, channel_uuid, relation, changed_at)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        SELECT $1, $2, $3, $4, $5, $6
+        WHERE NOT EXISTS (SELECT 1 FROM users WHERE user_id = $1 AND status IN ('unlinked', 'purged'))
         ON CONFLICT (user_id, channel_public_id) DO UPDATE SET
             id_type = excluded.id_type, channel_uuid = excluded.channel_uuid,
             relation = excluded.relation, changed_at = excluded.changed_at

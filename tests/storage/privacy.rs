@@ -430,6 +430,20 @@ pub async fn leaving_erases_the_users_channel_relations(storage: &Storage) {
             "user {user}'s channel relation outlived them"
         );
     }
+    // A notice after the user left does not bring the relation back.
+    stored(
+        storage
+            .record(&channel("ch501b", "501", Relation::Blocked, now + 1000))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        storage
+            .channel_relations(&uid("501"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // A late unlink that changes nothing (the user linked again since)
     // leaves the relation alone.
     stored(
