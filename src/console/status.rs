@@ -104,7 +104,7 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
                 class: if alerting.iter().any(|f| f == family) {
                     "bad"
                 } else {
-                    "ok"
+                    ""
                 },
                 hour: counts(&hour),
                 day: counts(&day),

@@ -31,6 +31,30 @@ async fn refused_unlink(client: &reqwest::Client, base: &str, n: usize) {
     assert_eq!(refused.status(), 401);
 }
 
+/// A console page, signed in with the API token.
+async fn console_page(app: &TestApp, path: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(app.url("/console/login"))
+        .form(&[("token", API_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = client
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
 /// The alerts among what a receiver got (the app also gets user changes).
 fn alerts(received: &[Received]) -> Vec<Value> {
     received
@@ -99,6 +123,17 @@ async fn an_alert_is_raised_after_refused_unlinks_and_resolved_after_good_ones()
     let (status, listed) = app.api_get("/api/alerts").await;
     assert_eq!(status, 200);
     assert_eq!(listed["active"][0]["family"], "unlink", "{listed}");
+    // The console: a banner on every page, the family red on the health page.
+    let health = console_page(&app, "/console/health").await;
+    assert!(
+        health.contains(r#"<section class="alerts" role="alert""#),
+        "{health}"
+    );
+    assert!(health.contains("6 of 6 deliveries failed"), "{health}");
+    assert!(
+        health.contains(r#"<tr class="bad"><td>unlink</td>"#),
+        "{health}"
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(r#"kakao_webhooks_received_total{family="unlink",outcome="refused"}"#),
@@ -129,6 +164,11 @@ async fn an_alert_is_raised_after_refused_unlinks_and_resolved_after_good_ones()
     assert!(both[1]["text"].as_str().unwrap().contains("Alert resolved"));
     let (_, listed) = app.api_get("/api/alerts").await;
     assert_eq!(listed["active"], json!([]), "{listed}");
+    let health = console_page(&app, "/console/health").await;
+    assert!(
+        !health.contains(r#"class="alerts""#),
+        "no banner once resolved"
+    );
     assert_eq!(listed["alerts"][0]["state"], "resolved");
 
     // The app heard both, signed, as notifications of their own type.
