@@ -33,16 +33,7 @@ async fn refused_unlink(client: &reqwest::Client, base: &str, n: usize) {
 
 /// A console page, signed in with the API token.
 async fn console_page(app: &TestApp, path: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed_in = client
-        .post(app.url("/console/login"))
-        .form(&[("token", API_TOKEN)])
-        .send()
-        .await
-        .unwrap();
+    let (client, signed_in) = app.console_sign_in().await;
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
     let cookie = cookie.split(';').next().unwrap().to_owned();
     let page = client

@@ -270,16 +270,7 @@ async fn the_console_is_absent_without_the_api_token_and_its_forms_need_the_sess
     assert_eq!(closed.get("/console/login").await.status(), 404);
 
     let app = TestApp::kakao().spawn().await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed_in = client
-        .post(app.url("/console/login"))
-        .form(&[("token", API_TOKEN)])
-        .send()
-        .await
-        .unwrap();
+    let (client, signed_in) = app.console_sign_in().await;
     assert_eq!(signed_in.status(), 303);
     let cookie = signed_in.headers()["set-cookie"]
         .to_str()

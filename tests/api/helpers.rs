@@ -197,6 +197,22 @@ impl TestApp {
         }
     }
 
+    /// Signs in to the console with the API token: a client that follows no
+    /// redirect, and the sign-in answer (its `Set-Cookie` is the session).
+    pub async fn console_sign_in(&self) -> (reqwest::Client, reqwest::Response) {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let signed_in = client
+            .post(self.url("/console/login"))
+            .form(&[("token", API_TOKEN)])
+            .send()
+            .await
+            .unwrap();
+        (client, signed_in)
+    }
+
     /// `path` on the public listener (`BIND_ADDR`), whatever it is.
     pub fn public_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
