@@ -165,6 +165,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Correctly signed SETs stored but not applied, by reason.",
     ),
     (
+        "kakao_set_our_fault_total",
+        "SETs answered 503 because our own state may be wrong (clock_behind, unknown_kid).",
+    ),
+    (
         "kakao_set_rejections_total",
         "Security Event Tokens refused, by err.",
     ),

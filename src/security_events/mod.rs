@@ -124,6 +124,10 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         Err(err) => {
             let code = err.code().unwrap_or("unavailable");
             metrics::counter!("kakao_set_rejections_total", "err" => code).increment(1);
+            if let SetError::OurFault { reason, .. } = &err {
+                metrics::counter!("kakao_set_our_fault_total", "reason" => *reason).increment(1);
+                tracing::error!(reason, detail = %crate::telemetry::loggable(&err.to_string()), "a SET answered 503: our own state may be wrong, not the token");
+            }
             tracing::warn!(set.err = code, reason = %crate::telemetry::loggable(&err.to_string()), "security event token refused");
             return set_error_response(&err);
         }
@@ -248,7 +252,11 @@ fn set_error_response(err: &SetError) -> Response {
         )
             .into_response(),
         None => {
-            let mut response = ApiError::unavailable_logged("keys_unavailable").into_response();
+            let code = match err {
+                SetError::OurFault { .. } => "our_state",
+                _ => "keys_unavailable",
+            };
+            let mut response = ApiError::unavailable_logged(code).into_response();
             if let SetError::RetryLater { after, .. } = err {
                 // Whole seconds, rounded up: retrying earlier would find the cooldown.
                 let secs = after.as_millis().div_ceil(1000).max(1);

@@ -33,6 +33,14 @@ pub enum SetError {
     /// Not the sender's fault (no key set could be had): 503, so Kakao retries.
     #[error("{0}")]
     Unavailable(String),
+    /// Perhaps our own state is wrong, not the token (our clock behind its
+    /// `iat`, our key set without its `kid` even refetched): 503, so a sender
+    /// that retries will, and counted as our fault.
+    #[error("{message}")]
+    OurFault {
+        reason: &'static str,
+        message: String,
+    },
     /// An unknown `kid` before a refetch is allowed: 503 with `Retry-After`.
     #[error("kid {kid:?} is not in the key set fetched before this SET; refetch allowed in {} s", after.as_secs())]
     RetryLater { kid: String, after: Duration },
@@ -46,7 +54,9 @@ impl SetError {
             SetError::InvalidKey(_) => Some("invalid_key"),
             SetError::InvalidIssuer(_) => Some("invalid_issuer"),
             SetError::InvalidAudience(_) => Some("invalid_audience"),
-            SetError::Unavailable(_) | SetError::RetryLater { .. } => None,
+            SetError::Unavailable(_) | SetError::RetryLater { .. } | SetError::OurFault { .. } => {
+                None
+            }
         }
     }
 
@@ -104,9 +114,12 @@ impl Verifier {
         let key = match self.keys.key(&kid).await {
             Lookup::Found(key) => key,
             Lookup::Unknown => {
-                return Err(SetError::InvalidKey(format!(
-                    "kid {kid:?} is not in Kakao's current key set"
-                )));
+                return Err(SetError::OurFault {
+                    reason: "unknown_kid",
+                    message: format!(
+                        "kid {kid:?} is not in Kakao's key set, even fetched again just now"
+                    ),
+                });
             }
             Lookup::Refused(why) => {
                 return Err(SetError::InvalidKey(format!("kid {kid:?}: {why}")));
@@ -141,7 +154,13 @@ impl Verifier {
             .map_err(|err| SetError::request(format!("malformed claims: {err}")))?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if claims.iat > now + MAX_IAT_AHEAD.as_secs() as i64 {
-            return Err(SetError::request("iat is in the future"));
+            return Err(SetError::OurFault {
+                reason: "clock_behind",
+                message: format!(
+                    "iat is {} s ahead of our clock: check this host's time (NTP)",
+                    claims.iat - now
+                ),
+            });
         }
         if claims.jti.trim().is_empty() {
             return Err(SetError::request("jti is empty"));

@@ -370,9 +370,12 @@ async fn every_validation_failure_gets_its_rfc_8935_code() {
         missing.as_object_mut().unwrap().remove(claim);
         k.refused(&k.signer.sign(&missing), "invalid_request").await;
     }
+    // Our clock behind the token's: our fault, so 503 and Kakao retries.
     let mut future = good();
     future["iat"] = json!(now() + 3600);
-    k.refused(&k.signer.sign(&future), "invalid_request").await;
+    let (status, body) = post(&k.app, &k.signer.sign(&future)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.get("err").is_none(), "{body}");
     let mut old = good();
     old["iat"] = json!(now() - 30 * 24 * 3600);
     assert_eq!(
@@ -384,9 +387,20 @@ async fn every_validation_failure_gets_its_rfc_8935_code() {
     // Signed by key b under key a's kid: the signature does not verify.
     let forged = Signer::new("kakao-b", "test-key-a", &k.keys.issuer());
     k.refused(&forged.sign(&good()), "invalid_key").await;
-    // A kid the freshly fetched key set does not have.
+    // A kid the freshly fetched key set does not have: perhaps our set is
+    // the stale one, so 503, never a 400 Kakao would not resend.
     let stranger = Signer::new("kakao-b", "not-in-the-set", &k.keys.issuer());
-    k.refused(&stranger.sign(&good()), "invalid_key").await;
+    let (status, body) = post(&k.app, &stranger.sign(&good())).await;
+    assert_eq!(status, 503, "{body}");
+    let metrics = k.app.get("/metrics").await.text().await.unwrap();
+    for reason in ["clock_behind", "unknown_kid"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"kakao_set_our_fault_total{{reason="{reason}"}}"#
+            )),
+            "{reason}"
+        );
+    }
     // A 1024-bit key published under its own kid is refused before any
     // signature check (aws-lc will not even sign with it, so any signature do).
     let weak = Signer::new("kakao-b", "test-key-weak", &k.keys.issuer());

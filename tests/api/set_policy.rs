@@ -15,8 +15,8 @@ async fn an_unknown_kid_during_the_refetch_cooldown_gets_503_with_retry_after_th
     let token = stranger.sign(&stranger.claims("user-linked", "5001", json!({}), now()));
     assert_eq!(
         post(&k.app, &token).await.0,
-        400,
-        "fetched after it arrived"
+        503,
+        "not in a key set fetched after it arrived: perhaps ours is stale"
     );
     // Kakao rotates a key in during the cooldown.
     k.keys.serve_keys(&["kakao-a", "kakao-b"]);
