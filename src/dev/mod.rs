@@ -5,6 +5,7 @@
 //! `simulate` signs SETs with it.
 
 pub mod bot_platform;
+mod callback_receiver;
 mod credentials;
 mod gateway;
 pub mod simulate;

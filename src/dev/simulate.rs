@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::callback_receiver::CallbackReceiver;
 use crate::{
     config::Settings,
     dev::{self, DevCredentials, DevKey},
@@ -484,38 +485,4 @@ pub(super) fn resource_id() -> String {
     let mut bytes = [0u8; 12];
     let _ = getrandom::fill(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A local callbackUrl: records the one POST and answers like Kakao.
-struct CallbackReceiver {
-    url: String,
-    posted: tokio::sync::mpsc::Receiver<Value>,
-}
-
-impl CallbackReceiver {
-    async fn start() -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/callback/simulated", listener.local_addr()?);
-        let (tx, posted) = tokio::sync::mpsc::channel(4);
-        let app = axum::Router::new().route(
-            "/callback/simulated",
-            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(body).await;
-                    axum::Json(json!({"taskId": "simulated", "status": "SUCCESS", "message": "", "timestamp": 0}))
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(Self { url, posted })
-    }
-
-    async fn wait(mut self, limit: Duration) -> anyhow::Result<Value> {
-        tokio::time::timeout(limit, self.posted.recv())
-            .await
-            .ok()
-            .flatten()
-            .context("no callback POST arrived within 60 s")
-    }
 }
