@@ -116,13 +116,15 @@ impl Storage {
         window: i64,
         bodies: impl Fn(Transition, i64) -> Bodies,
     ) -> Result<Option<Transition>, StorageError> {
-        const RAISE_NEW: &str = "INSERT INTO alerts (alert_key, name, family, state, summary,
+        // Raised by the one statement that inserts the row or flips it from
+        // resolved; another instance's copy of it changes nothing.
+        const RAISE: &str = "INSERT INTO alerts (alert_key, name, family, state, summary,
                 value, threshold, since, clear_since, updated_at)
             VALUES ($1, $2, $3, 'raised', $4, $5, $6, $7, NULL, $7)
-            ON CONFLICT (alert_key) DO NOTHING";
-        const RAISE: &str = "UPDATE alerts SET state = 'raised', summary = $2, value = $3,
-                threshold = $4, since = $5, clear_since = NULL, updated_at = $5
-            WHERE alert_key = $1 AND state = 'resolved'";
+            ON CONFLICT (alert_key) DO UPDATE SET state = 'raised', summary = excluded.summary,
+                value = excluded.value, threshold = excluded.threshold, since = excluded.since,
+                clear_since = NULL, updated_at = excluded.updated_at
+            WHERE alerts.state = 'resolved'";
         const STILL: &str = "UPDATE alerts SET summary = $2, value = $3, clear_since = NULL,
                 updated_at = $4
             WHERE alert_key = $1 AND state = 'raised'";
@@ -137,7 +139,7 @@ impl Storage {
         let transition = in_write_tx!(self, |tx| {
             let mut made = None;
             if judged.active {
-                let inserted = sqlx::query(RAISE_NEW)
+                let raised = sqlx::query(RAISE)
                     .bind(&judged.key)
                     .bind(judged.name)
                     .bind(judged.family)
@@ -147,18 +149,8 @@ impl Storage {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?
-                    .rows_affected();
-                let raised = inserted == 1
-                    || sqlx::query(RAISE)
-                        .bind(&judged.key)
-                        .bind(&judged.summary)
-                        .bind(judged.value)
-                        .bind(judged.threshold)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        == 1;
+                    .rows_affected()
+                    == 1;
                 if raised {
                     made = Some((Transition::Raised, now));
                 } else {
