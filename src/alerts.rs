@@ -157,10 +157,33 @@ async fn judge_all(state: &AppState) {
             GATEWAY_GRACE.as_secs_f64(),
         ));
     }
+    // A clear condition with no alert raised has nothing to change: no
+    // write transaction for it, every round, on every instance.
+    let raised: Vec<String> = match state.storage.alerts(1000).await {
+        Ok(alerts) => alerts
+            .into_iter()
+            .filter(|a| a.state == "raised")
+            .map(|a| key(&a.name, a.family.as_deref()))
+            .collect(),
+        Err(err) => {
+            tracing::warn!(error = %Chain(&err), "alerts: cannot read their state");
+            return;
+        }
+    };
     for judged in judged {
-        judge(state, &judged, now, window_ms).await;
+        if judged.active || raised.contains(&judged.key) {
+            judge(state, &judged, now, window_ms).await;
+        }
     }
     set_gauge(state).await;
+}
+
+/// An alert's key: its name, and its family for per-family ones.
+fn key(name: &str, family: Option<&str>) -> String {
+    match family {
+        Some(family) => format!("{name}:{family}"),
+        None => name.to_owned(),
+    }
 }
 
 /// A condition's judgement; `summary` in Korean and English.
@@ -172,12 +195,8 @@ fn judgement(
     value: f64,
     threshold: f64,
 ) -> Judgement {
-    let key = match family {
-        Some(family) => format!("{name}:{family}"),
-        None => name.to_owned(),
-    };
     Judgement {
-        key,
+        key: key(name, family),
         name,
         family,
         active,
