@@ -179,13 +179,19 @@ struct OutboxesPage {
 }
 
 pub async fn outboxes(State(state): State<AppState>, Extension(page): Extension<Page>) -> Response {
-    use crate::storage::notifications::NotificationStatus as S;
+    use crate::storage::notifications::{Destination as D, NotificationStatus as S};
+    // The app's notifications and the alert webhook's (kind "alert").
     let mut notifications = Vec::new();
-    for status in [S::Failed, S::Pending] {
+    for (destination, status) in [
+        (D::App, S::Failed),
+        (D::Alert, S::Failed),
+        (D::App, S::Pending),
+        (D::Alert, S::Pending),
+    ] {
         notifications.extend(
             state
                 .storage
-                .notifications(Some(status), 0, 100)
+                .notifications_to(destination, Some(status), 0, 100)
                 .await
                 .unwrap_or_default(),
         );

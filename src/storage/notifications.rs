@@ -195,10 +195,23 @@ impl Storage {
         after: i64,
         limit: i64,
     ) -> Result<Vec<Notification>, StorageError> {
+        self.notifications_to(Destination::App, status, after, limit)
+            .await
+    }
+
+    /// [`Storage::notifications`] to `destination` (the console lists the
+    /// alert webhook's too).
+    pub async fn notifications_to(
+        &self,
+        destination: Destination,
+        status: Option<NotificationStatus>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Notification>, StorageError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM notifications
              WHERE notification_id > $1 AND ($2 IS NULL OR status = $2)
-               AND destination = 'app'
+               AND destination = $4
              ORDER BY notification_id LIMIT $3"
         );
         let status = status.map(NotificationStatus::as_str);
@@ -207,6 +220,7 @@ impl Storage {
                 .bind(after)
                 .bind(status)
                 .bind(limit)
+                .bind(destination.as_str())
                 .fetch_all(pool)
                 .await?
         }))

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
-    app_receiver::{AppReceiver, Received, SIGNING_SECRET},
+    app_receiver::{Answer, AppReceiver, Received, SIGNING_SECRET},
     helpers::{API_TOKEN, APP_ID, ChildProcess, ScratchDatabase, TestApp, free_addr},
 };
 
@@ -196,6 +196,8 @@ async fn an_alert_is_raised_after_refused_unlinks_and_resolved_after_good_ones()
 #[tokio::test]
 async fn a_fallback_answer_is_a_failure_that_raises_the_skill_alert() {
     let hook = AppReceiver::start().await;
+    // The chat webhook itself is failing: the alert waits in the outbox.
+    hook.script([], Answer::Status(500));
     let app = TestApp::builder()
         .handler(|_req: kakao_webhooks::skill::SkillRequest| async {
             Err::<kakao_webhooks::skill::SkillResponse, _>(anyhow::anyhow!("the app is down"))
@@ -226,6 +228,21 @@ async fn a_fallback_answer_is_a_failure_that_raises_the_skill_alert() {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(r#"kakao_webhooks_received_total{family="skill",outcome="fallback"}"#),
+        "{metrics}"
+    );
+    // Its failed attempt is counted, and the console's outbox page shows it.
+    let started = std::time::Instant::now();
+    loop {
+        let outbox = console_page(&app, "/console/outboxes").await;
+        if outbox.contains("<td>alert</td>") && outbox.contains("answered 500") {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "{outbox}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"kakao_alert_notifications_total{outcome="retried"}"#),
         "{metrics}"
     );
 }
