@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use kakao_webhooks::{
     dev::{DEV_KID, DevKey},
     security_events::{
-        event,
+        effects::effects,
         jwks::{KeySource, KeyStore},
         verify::Verifier,
     },
@@ -103,8 +103,8 @@ fn security_event(c: &mut Criterion) {
     let verified = runtime.block_on(verifier.verify(&token)).unwrap();
     c.bench_function("SET: parse events and plan effects", |b| {
         b.iter(|| {
-            let events = event::parse(black_box(&verified.claims), ISSUER);
-            events.iter().map(|e| e.effects().len()).sum::<usize>()
+            let events = kakao_protocol::security_event::parse(black_box(&verified.claims), ISSUER);
+            events.iter().map(|e| effects(e).len()).sum::<usize>()
         })
     });
 }

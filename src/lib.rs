@@ -43,7 +43,6 @@ pub mod edge;
 pub mod error;
 pub mod health;
 pub mod http;
-pub mod ids;
 pub mod profile_refresh;
 pub mod retention;
 pub mod routes;
@@ -53,6 +52,9 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod upstream;
+
+/// The one policy for ids presented from outside (from `kakao_protocol`).
+pub use kakao_protocol::ids;
 
 pub use app::Server;
 pub use config::Settings;

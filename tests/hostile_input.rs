@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use kakao_webhooks::{
     security_events::{
-        event,
+        effects::effects,
         jwks::{KeySource, KeyStore},
         verify::{SetClaims, Verifier},
     },
@@ -98,10 +98,10 @@ proptest! {
         claims["sub"] = value;
         if let Ok(claims) = serde_json::from_value::<SetClaims>(claims) {
             // One parsed event per event of the SET, applicable or not.
-            let events = event::parse(&claims, "i");
+            let events = kakao_protocol::security_event::parse(&claims, "i");
             prop_assert_eq!(events.len(), claims.events.len());
             for parsed in events {
-                let _ = (parsed.effects(), parsed.type_name().to_owned(), parsed.unapplied_reason());
+                let _ = (effects(&parsed), parsed.type_name().to_owned(), parsed.unapplied_reason());
             }
         }
     }

@@ -8,13 +8,12 @@ pub mod channel;
 pub mod share;
 pub mod unlink;
 
-use std::collections::BTreeMap;
-
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{HeaderMap, Method, header, request::Parts},
 };
 use bytes::Bytes;
+use kakao_protocol::admin_key::{self, FormError, Params};
 
 use crate::{error::ApiError, http::matches_any, ids, routes::Routes, state::AppState};
 
@@ -88,7 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ResourceId {
 
 /// A webhook's parameters as Kakao sends them: the query of a GET; a POST's
 /// form or JSON body (the query when the body is empty).
-pub struct WebhookParams(pub BTreeMap<String, String>);
+pub struct WebhookParams(pub Params);
 
 impl<S: Send + Sync> FromRequest<S> for WebhookParams {
     type Rejection = ApiError;
@@ -104,56 +103,21 @@ impl<S: Send + Sync> FromRequest<S> for WebhookParams {
     }
 }
 
-/// JSON values that are not strings keep their JSON text.
+/// The parameters as Kakao sent them, read by [`admin_key::parameters`].
 fn parameters(
     method: &Method,
     query: Option<&str>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<BTreeMap<String, String>, ApiError> {
-    let is_json = headers
+) -> Result<Params, ApiError> {
+    let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.to_ascii_lowercase().contains("json"));
-    if method == Method::POST && !body.is_empty() {
-        if is_json {
-            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-                .map_err(|err| {
-                ApiError::bad_request(
-                    "invalid_request",
-                    format!("the body is not a JSON object: {err}"),
-                )
-            })?;
-            return Ok(object
-                .into_iter()
-                .map(|(key, value)| match value {
-                    serde_json::Value::String(text) => (key, text),
-                    other => (key, other.to_string()),
-                })
-                .collect());
-        }
-        return Ok(form_urlencoded::parse(body).into_owned().collect());
-    }
-    Ok(form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect())
+    admin_key::parameters(method == Method::POST, query, json, body).map_err(invalid)
 }
 
-/// A required, non-empty parameter.
-pub fn required<'a>(params: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
-    params
-        .get(name)
-        .map(|value| value.trim())
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| ApiError::bad_request("invalid_request", format!("missing {name}")))
-}
-
-/// A required parameter that is an id, parsed with the one id policy.
-pub fn required_id<T>(
-    params: &BTreeMap<String, String>,
-    name: &str,
-    parse: fn(&str) -> Result<T, ids::InvalidId>,
-) -> Result<T, ApiError> {
-    parse(required(params, name)?)
-        .map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))
+/// A webhook's parameters that Kakao's form does not allow: 400, named.
+pub fn invalid(err: FormError) -> ApiError {
+    ApiError::bad_request("invalid_request", err.to_string())
 }

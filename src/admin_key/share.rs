@@ -7,7 +7,9 @@
 
 use axum::{extract::State, http::StatusCode, routing::get};
 
-use super::{KakaoAdmin, ResourceId, WebhookParams, required};
+use kakao_protocol::admin_key::ShareDelivery;
+
+use super::{KakaoAdmin, ResourceId, WebhookParams, invalid};
 use crate::{
     delivery::Family,
     error::ApiError,
@@ -26,8 +28,7 @@ async fn receive(
     ResourceId(resource_id): ResourceId,
     WebhookParams(params): WebhookParams,
 ) -> Result<StatusCode, ApiError> {
-    required(&params, "CHAT_TYPE")?;
-    required(&params, "HASH_CHAT_ID")?;
+    ShareDelivery::read(&params).map_err(invalid)?;
     let event = NewEvent {
         source: Source::Share,
         dedupe: Dedupe::Key(resource_id.to_string()),

@@ -7,11 +7,12 @@
 use axum::{extract::State, http::StatusCode, routing::get};
 use serde_json::json;
 
-use super::{KakaoAdmin, WebhookParams, required, required_id};
+use kakao_protocol::admin_key::Unlink;
+
+use super::{KakaoAdmin, WebhookParams, invalid};
 use crate::{
     delivery::Family,
     error::ApiError,
-    ids::UserId,
     routes::Routes,
     state::AppState,
     storage::{Dedupe, Effect, NewEvent, Source},
@@ -29,17 +30,18 @@ async fn receive(
     let Some(our_app_id) = state.settings.kakao_app_id.as_deref() else {
         return Err(ApiError::not_configured("KAKAO_APP_ID"));
     };
-    let app_id = required(&params, "app_id")?;
-    let user_id = required_id(&params, "user_id", UserId::parse)?;
-    // Kakao adds reasons over time: any value is kept as sent.
-    let referrer_type = required(&params, "referrer_type")?;
+    let Unlink {
+        app_id,
+        user_id,
+        referrer_type,
+        group_user_token,
+    } = Unlink::read(&params).map_err(invalid)?;
     if app_id != our_app_id {
         return Err(ApiError::bad_request(
             "unknown_app",
             format!("app_id {app_id} is not this service's app (KAKAO_APP_ID)"),
         ));
     }
-    let group_user_token = params.get("group_user_token").filter(|t| !t.is_empty());
     let event = NewEvent {
         source: Source::Unlink,
         dedupe: Dedupe::UntilRelinked {
@@ -59,7 +61,7 @@ async fn receive(
         .into(),
         effects: vec![Effect::Unlink {
             user_id,
-            reason: referrer_type.to_owned(),
+            reason: referrer_type,
         }],
         unapplied_reason: None,
     };

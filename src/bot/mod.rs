@@ -11,11 +11,13 @@
 
 pub mod api;
 pub mod demo;
-pub mod event;
 pub mod gateway;
 pub mod handler;
 pub mod kakao_api;
 pub mod outbox;
+
+// The Bot API's events, as pure types, live in `kakao_protocol`.
+pub use kakao_protocol::bot::event;
 pub(crate) mod webhook;
 
 pub use self::{

@@ -7,7 +7,7 @@
 //! failures (no key set, storage down) get 503, never an `err`, so Kakao
 //! retries and nothing is acknowledged that is not kept.
 
-pub mod event;
+pub mod effects;
 pub mod jwks;
 pub mod verify;
 
@@ -178,7 +178,7 @@ async fn verified_events(
         .trim();
     let verified = service.verifier.verify(token).await?;
     let claims = &verified.claims;
-    let parsed = event::parse(claims, &service.issuer);
+    let parsed = kakao_protocol::security_event::parse(claims, &service.issuer);
     let times = parsed.iter().map(|event| event.time).collect();
     let events = parsed
         .iter()
@@ -214,10 +214,16 @@ fn payload(verified: &verify::VerifiedSet) -> Payload {
 }
 
 /// The event's effects, plus a refresh job when profiles are refreshed.
-fn effects_of(parsed: &event::ParsedEvent, refresh_profiles: bool) -> Vec<crate::storage::Effect> {
-    let mut effects = parsed.effects();
-    if let (true, event::SecurityEvent::UserProfileChanged, Some(user_id)) =
-        (refresh_profiles, &parsed.event, &parsed.user_id)
+fn effects_of(
+    parsed: &kakao_protocol::security_event::ParsedEvent,
+    refresh_profiles: bool,
+) -> Vec<crate::storage::Effect> {
+    let mut effects = effects::effects(parsed);
+    if let (
+        true,
+        kakao_protocol::security_event::SecurityEvent::UserProfileChanged,
+        Some(user_id),
+    ) = (refresh_profiles, &parsed.event, &parsed.user_id)
     {
         effects.push(crate::storage::Effect::QueueProfileRefresh {
             user_id: user_id.clone(),

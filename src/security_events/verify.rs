@@ -9,10 +9,10 @@ use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
-use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, value::RawValue};
 
 use super::jwks::{KeyStore, Lookup};
+pub use kakao_protocol::security_event::SetClaims;
 
 /// Longest `kid` looked up.
 const MAX_KID: usize = 128;
@@ -63,28 +63,6 @@ impl SetError {
     fn request(message: impl Into<String>) -> Self {
         SetError::InvalidRequest(message.into())
     }
-}
-
-/// The claims of a verified SET.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SetClaims {
-    pub iss: String,
-    pub aud: Value,
-    /// Kakao's user id (SSF forbids it; Kakao sends it).
-    #[serde(default)]
-    pub sub: Option<String>,
-    #[serde(deserialize_with = "numeric_date")]
-    pub iat: i64,
-    pub jti: String,
-    pub events: Map<String, Value>,
-    /// The SSF subject identifier, when a transmitter sends one.
-    #[serde(default)]
-    pub sub_id: Option<Value>,
-    /// Kakao spells the transaction id `txm`; RFC 8417 says `txn`.
-    #[serde(default)]
-    pub txm: Option<String>,
-    #[serde(default)]
-    pub txn: Option<String>,
 }
 
 pub struct VerifiedSet {
@@ -220,20 +198,6 @@ fn check_header(token: &str) -> Result<String, SetError> {
 
 /// A NumericDate; Kakao's table calls `iat` a string, so digits in a string
 /// are read too.
-fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    match Value::deserialize(deserializer)? {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().map(|f| f as i64))
-            .ok_or_else(|| serde::de::Error::custom("iat is not a time")),
-        Value::String(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom("iat is not a time")),
-        _ => Err(serde::de::Error::custom("iat is not a time")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

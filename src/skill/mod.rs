@@ -7,14 +7,13 @@
 //! Whatever is sent has passed [`SkillResponse::validate`].
 
 pub mod callback;
-pub mod components;
 pub mod demo;
 pub mod handler;
-pub mod lazy_json;
-pub mod limits;
-pub mod request;
-pub mod response;
-pub mod text;
+
+// Kakao's skill protocol, as pure types, lives in its own crate.
+pub use kakao_protocol::skill::{
+    VERIFICATION_BODY, components, lazy_json, limits, request, response, text,
+};
 
 use std::{
     future::Future,
@@ -48,9 +47,6 @@ use crate::{
     config::Settings, delivery::log::Fallback, error::ApiError, http::matches_any, routes::Routes,
     state::AppState,
 };
-
-/// The body OpenBuilder-era tutorials expect from a `GET` on the skill URL.
-pub const VERIFICATION_BODY: &str = r#"{"version":"2.0","data":{}}"#;
 
 pub fn router() -> Routes<AppState> {
     Routes::new().route_both_slashes("/kakao/skill", get(verify).post(receive))
@@ -282,9 +278,9 @@ pub const FALLBACK_HEADER: &str = "kakao-webhooks-fallback";
 impl IntoResponse for SkillAnswer {
     fn into_response(self) -> Response {
         match self {
-            Self::Answered(json) => json.into_response(),
+            Self::Answered(json) => crate::http::json_response(json.into_bytes()),
             Self::Fallback { json, why } => {
-                let mut response = json.into_response();
+                let mut response = crate::http::json_response(json.into_bytes());
                 // A header carries visible ASCII only, and not much of it.
                 let shown: String = why
                     .chars()

@@ -67,6 +67,15 @@ text_enum!(
     }
 );
 
+impl From<kakao_protocol::admin_key::Relation> for Relation {
+    fn from(relation: kakao_protocol::admin_key::Relation) -> Self {
+        match relation {
+            kakao_protocol::admin_key::Relation::Added => Relation::Added,
+            kakao_protocol::admin_key::Relation::Blocked => Relation::Blocked,
+        }
+    }
+}
+
 /// A user as the service knows them.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
@@ -313,11 +322,7 @@ pub enum Effect {
 }
 
 /// A user's email or phone number, as an event names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identifier {
-    Email(String),
-    Phone(String),
-}
+pub use kakao_protocol::security_event::Identifier;
 
 /// Risk signals kept as the time they were last raised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

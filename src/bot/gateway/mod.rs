@@ -9,7 +9,8 @@
 //! stops for good on 4001, 4003 and 4004 (`/ready` then shows why).
 
 mod connection;
-pub mod protocol;
+// The gateway's frames, as pure types, live in `kakao_protocol`.
+pub use kakao_protocol::bot::gateway as protocol;
 
 use std::{
     sync::{Arc, Mutex},

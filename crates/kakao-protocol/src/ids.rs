@@ -94,7 +94,7 @@ id_type!(
 
 impl SessionId {
     /// A session id made here, from random bytes (always valid).
-    pub(crate) fn from_random(bytes: &[u8; 32]) -> Self {
+    pub fn from_random(bytes: &[u8; 32]) -> Self {
         Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 }

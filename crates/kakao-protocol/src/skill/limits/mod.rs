@@ -179,16 +179,14 @@ impl CheckedJson {
         &self.0
     }
 
-    /// Sent without the check: the answers the service builds itself from
-    /// its settings (the fallback text, the useCallback wait).
-    pub(crate) fn unchecked(response: &SkillResponse) -> Self {
-        Self(serde_json::to_vec(response).unwrap_or_default().into())
+    pub fn into_bytes(self) -> bytes::Bytes {
+        self.0
     }
-}
 
-impl axum::response::IntoResponse for CheckedJson {
-    fn into_response(self) -> axum::response::Response {
-        crate::http::json_response(self.0)
+    /// Sent without the check: the answers a server builds itself from its
+    /// settings (the fallback text, the useCallback wait).
+    pub fn unchecked(response: &SkillResponse) -> Self {
+        Self(serde_json::to_vec(response).unwrap_or_default().into())
     }
 }
 

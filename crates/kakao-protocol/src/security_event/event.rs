@@ -7,11 +7,20 @@
 
 use serde_json::{Map, Value};
 
-use super::verify::{SetClaims, SetError};
-use crate::{
-    ids::UserId,
-    storage::{Effect, Identifier, RiskFlag},
-};
+use super::SetClaims;
+use crate::ids::UserId;
+
+/// A user's email or phone number, as an event names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identifier {
+    Email(String),
+    Phone(String),
+}
+
+/// Why one event of a SET cannot be applied as sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Unreadable(String);
 
 const OAUTH: &str = "https://schemas.openid.net/secevent/oauth/event-type/";
 const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
@@ -149,7 +158,7 @@ fn event_time(claims: &SetClaims, body: &Value) -> i64 {
         .and_then(Value::as_i64)
         .filter(|&at| at <= claims.iat.saturating_add(MAX_EVENT_AHEAD_SECS))
         .unwrap_or(claims.iat);
-    crate::clock::end_of_second(seconds.saturating_mul(1000))
+    crate::end_of_second(seconds.saturating_mul(1000))
 }
 
 fn parse_one(
@@ -157,7 +166,7 @@ fn parse_one(
     issuer: &str,
     uri: &str,
     body: &Value,
-) -> Result<ParsedEvent, SetError> {
+) -> Result<ParsedEvent, Unreadable> {
     let empty = Map::new();
     let fields = match body {
         Value::Object(fields) => fields,
@@ -247,8 +256,8 @@ fn parse_one(
 /// How far after the SET's `iat` an `event_timestamp` may be (clock skew).
 const MAX_EVENT_AHEAD_SECS: i64 = 5 * 60;
 
-fn bad(message: impl Into<String>) -> SetError {
-    SetError::InvalidRequest(message.into())
+fn bad(message: impl Into<String>) -> Unreadable {
+    Unreadable(message.into())
 }
 
 /// `scope`: space-separated ids in a string (Kakao) or an array.
@@ -275,7 +284,7 @@ enum Subject {
 }
 
 impl Subject {
-    fn of(value: Option<&Value>) -> Result<Option<Self>, SetError> {
+    fn of(value: Option<&Value>) -> Result<Option<Self>, Unreadable> {
         let Some(Value::Object(fields)) = value else {
             return Ok(None);
         };
@@ -308,7 +317,7 @@ fn user_id(
     claims: &SetClaims,
     issuer: &str,
     subject: Option<&Subject>,
-) -> Result<Option<UserId>, SetError> {
+) -> Result<Option<UserId>, Unreadable> {
     let mut candidates = Vec::new();
     if let Some(Subject::User { iss, sub }) = subject {
         if iss.as_deref().is_some_and(|iss| iss != issuer) {
@@ -328,93 +337,5 @@ fn user_id(
         Some(_) => Err(bad(
             "the SET names different users in its subject, sub_id and sub",
         )),
-    }
-}
-
-impl ParsedEvent {
-    /// What this event changes in storage.
-    pub fn effects(&self) -> Vec<Effect> {
-        let Some(user) = self.user_id.clone() else {
-            return match &self.event {
-                SecurityEvent::IdentifierChanged { old, new_value } => {
-                    vec![Effect::IdentifierChanged {
-                        user_id: None,
-                        old: old.clone(),
-                        new_value: new_value.clone(),
-                    }]
-                }
-                SecurityEvent::IdentifierRecycled { old } => {
-                    vec![Effect::IdentifierRecycled {
-                        user_id: None,
-                        old: old.clone(),
-                    }]
-                }
-                _ => Vec::new(),
-            };
-        };
-        let revoke = |reason: &str| Effect::RevokeSessions {
-            user_id: user.clone(),
-            reason: reason.to_owned(),
-        };
-        let risk = |flag| {
-            vec![Effect::Risk {
-                user_id: user.clone(),
-                flag,
-            }]
-        };
-        match &self.event {
-            SecurityEvent::UserLinked => vec![Effect::Link { user_id: user }],
-            SecurityEvent::UserUnlinked { reason } => vec![Effect::Unlink {
-                user_id: user,
-                reason: reason.clone(),
-            }],
-            SecurityEvent::TokensRevoked { .. } => vec![revoke("tokens-revoked")],
-            SecurityEvent::SessionsRevoked => vec![revoke("sessions-revoked")],
-            SecurityEvent::UserScopeConsent { scopes } => vec![Effect::Scopes {
-                user_id: user,
-                scopes: scopes.clone(),
-                consented: true,
-            }],
-            SecurityEvent::UserScopeWithdraw { scopes } => vec![Effect::Scopes {
-                user_id: user,
-                scopes: scopes.clone(),
-                consented: false,
-            }],
-            SecurityEvent::AccountDisabled { reason } => {
-                let mut effects = vec![Effect::Disable {
-                    user_id: user.clone(),
-                }];
-                if reason.as_deref() == Some("hijacking") {
-                    effects.push(revoke("account-disabled: hijacking"));
-                }
-                effects
-            }
-            SecurityEvent::AccountEnabled => vec![Effect::Enable { user_id: user }],
-            SecurityEvent::AccountPurged => vec![Effect::Purge { user_id: user }],
-            SecurityEvent::AccountCredentialChangeRequired => {
-                risk(RiskFlag::CredentialChangeRequired)
-            }
-            SecurityEvent::CredentialCompromise { .. } => risk(RiskFlag::CredentialCompromised),
-            SecurityEvent::CredentialChange { .. } => risk(RiskFlag::CredentialChanged),
-            SecurityEvent::IdentifierChanged { old, new_value } => {
-                vec![Effect::IdentifierChanged {
-                    user_id: Some(user),
-                    old: old.clone(),
-                    new_value: new_value.clone(),
-                }]
-            }
-            SecurityEvent::IdentifierRecycled { old } => vec![Effect::IdentifierRecycled {
-                user_id: Some(user),
-                old: old.clone(),
-            }],
-            SecurityEvent::AssuranceLevelChange { current_level, .. } => {
-                vec![Effect::AssuranceLevel {
-                    user_id: user,
-                    level: current_level.clone(),
-                }]
-            }
-            SecurityEvent::UserProfileChanged => vec![Effect::ProfileStale { user_id: user }],
-            SecurityEvent::Unknown { .. } | SecurityEvent::Unapplicable { .. } => Vec::new(),
-        }
     }
 }
