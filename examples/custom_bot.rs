@@ -20,7 +20,7 @@ use std::{
 use async_trait::async_trait;
 use kakao_webhooks::{
     Server, Settings,
-    app::shutdown_on_signal,
+    server::app::shutdown_on_signal,
     skill::{
         SkillHandler, SkillRequest, SkillResponse, SkillRouter,
         components::{ItemCard, ItemListAlignment},

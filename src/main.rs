@@ -14,8 +14,8 @@ use tokio_util::task::TaskTracker;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kakao_webhooks::{
     Server, Settings,
-    app::shutdown_on_signal,
     dev::simulate::{Simulation, Simulator},
+    server::app::shutdown_on_signal,
     skill::demo::demo_bot,
     storage::Storage,
     telemetry,

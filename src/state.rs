@@ -1,14 +1,21 @@
 //! What every handler and background task of one server may use, built once
-//! at start-up ([`crate::app::Server::build`]). It sits below the families:
-//! they import it, it imports none of their routers.
+//! at start-up (by the server's `Server::build`). It sits above the
+//! families: it holds each family's service, and hands each family's router
+//! only its own part ([`FromRef`]), so no family imports it.
 
 use std::{ops::Deref, sync::Arc};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::task::TaskTracker;
 
+use axum::extract::FromRef;
+
 use crate::{
-    bot::BotOutbox, config::Settings, security_events::SecurityEvents, skill::SkillService,
+    admin_key::AdminKeyState,
+    bot::{BotOutbox, webhook::BotWebhookState},
+    config::Settings,
+    security_events::{SecurityEvents, SetState},
+    skill::SkillService,
     storage::Storage,
 };
 
@@ -44,4 +51,41 @@ pub struct AppParts {
     /// Every background task (event writer, key refresh, jobs, metrics
     /// upkeep, skill callbacks): drained at shutdown within the grace.
     pub tasks: TaskTracker,
+}
+
+// Each family's router takes only its own part of the state (axum's
+// substates), so the families never import this module.
+
+impl FromRef<AppState> for Arc<SkillService> {
+    fn from_ref(state: &AppState) -> Self {
+        state.skill.clone()
+    }
+}
+
+impl FromRef<AppState> for AdminKeyState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            settings: state.settings.clone(),
+            storage: state.storage.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for SetState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            service: state.security_events.clone(),
+            storage: state.storage.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for BotWebhookState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            settings: state.settings.clone(),
+            storage: state.storage.clone(),
+            outbox: state.bot.clone(),
+        }
+    }
 }

@@ -5,7 +5,13 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::config::LogFormat;
+/// `LOG_FORMAT`: lines for people, or JSON for a log pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Installs the global subscriber; level from `RUST_LOG` (default `info`).
 /// Colours only on a terminal: a log file or collector gets plain text.
@@ -255,6 +261,38 @@ impl std::fmt::Display for Loggable<'_> {
 impl std::fmt::Debug for Loggable<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "\"{self}\"")
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`, each printed once.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::Chain;
+
+    #[test]
+    fn a_chain_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot start the SQLite writer thread")]
+        struct Outer(#[source] std::io::Error);
+        let outer = Outer(std::io::Error::other("disk full"));
+        assert_eq!(
+            Chain(&outer).to_string(),
+            "cannot start the SQLite writer thread: disk full"
+        );
     }
 }
 

@@ -4,25 +4,31 @@
 //! order, so a change older (by `updated_at`) than the stored one is kept in
 //! the log but does not overwrite the relation.
 
-use axum::{extract::State, http::StatusCode, routing::post};
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    routing::post,
+};
 use kakao_protocol::admin_key::ChannelChange;
 
-use super::{KakaoAdmin, ResourceId, WebhookParams, invalid};
+use super::{AdminKeyState, KakaoAdmin, ResourceId, WebhookParams, invalid};
 use crate::{
     clock::now_millis,
     delivery::Family,
-    error::ApiError,
-    routes::Routes,
-    state::AppState,
+    http::{error::ApiError, routes::Routes},
     storage::{ChannelRelation, Dedupe, Effect, NewEvent, Payload, Relation, Source},
 };
 
-pub fn router() -> Routes<AppState> {
+pub fn router<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminKeyState: FromRef<S>,
+{
     Routes::new().route_both_slashes("/kakao/channel", post(receive))
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(state): State<AdminKeyState>,
     _admin: KakaoAdmin,
     ResourceId(resource_id): ResourceId,
     WebhookParams(params): WebhookParams,

@@ -8,32 +8,54 @@ pub mod channel;
 pub mod share;
 pub mod unlink;
 
+use std::sync::Arc;
+
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{FromRef, FromRequest, FromRequestParts, Request},
     http::{HeaderMap, Method, header, request::Parts},
 };
 use bytes::Bytes;
 use kakao_protocol::admin_key::{self, FormError, Params};
 
-use crate::{error::ApiError, http::matches_any, ids, routes::Routes, state::AppState};
+use crate::{
+    config::Settings,
+    http::{error::ApiError, matches_any, routes::Routes},
+    ids,
+    storage::Storage,
+};
 
 /// The routes of every admin-key webhook.
-pub fn router() -> Routes<AppState> {
+pub fn router<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminKeyState: FromRef<S>,
+{
     Routes::new()
         .merge(unlink::router())
         .merge(channel::router())
         .merge(share::router())
 }
 
+/// What the admin-key webhooks use of the server's state.
+#[derive(Clone)]
+pub struct AdminKeyState {
+    pub settings: Arc<Settings>,
+    pub storage: Storage,
+}
+
 /// A request carrying one of our admin keys. Checked before anything else is
 /// read, so an unauthenticated request learns nothing and changes nothing.
 pub struct KakaoAdmin;
 
-impl FromRequestParts<AppState> for KakaoAdmin {
+impl<S> FromRequestParts<S> for KakaoAdmin
+where
+    S: Send + Sync,
+    AdminKeyState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let settings = &state.settings;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let settings = &AdminKeyState::from_ref(state).settings;
         if settings.kakao_admin_key.is_none() {
             return Err(ApiError::not_configured("KAKAO_ADMIN_KEY"));
         }

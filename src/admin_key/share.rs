@@ -5,25 +5,31 @@
 //! `serverCallbackArgs`. Stored as an event, deduplicated by
 //! `X-Kakao-Resource-ID`; the application reads it from `/api/events`.
 
-use axum::{extract::State, http::StatusCode, routing::get};
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    routing::get,
+};
 
 use kakao_protocol::admin_key::ShareDelivery;
 
-use super::{KakaoAdmin, ResourceId, WebhookParams, invalid};
+use super::{AdminKeyState, KakaoAdmin, ResourceId, WebhookParams, invalid};
 use crate::{
     delivery::Family,
-    error::ApiError,
-    routes::Routes,
-    state::AppState,
+    http::{error::ApiError, routes::Routes},
     storage::{Dedupe, NewEvent, Payload, Source},
 };
 
-pub fn router() -> Routes<AppState> {
+pub fn router<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminKeyState: FromRef<S>,
+{
     Routes::new().route_both_slashes("/kakao/share", get(receive).post(receive))
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(state): State<AdminKeyState>,
     _admin: KakaoAdmin,
     ResourceId(resource_id): ResourceId,
     WebhookParams(params): WebhookParams,

@@ -4,26 +4,32 @@
 //! not retry, so the notice is stored before the 200. Its effect: status
 //! `unlinked`, every session revoked, email and phone erased, a tombstone kept.
 
-use axum::{extract::State, http::StatusCode, routing::get};
+use axum::{
+    extract::{FromRef, State},
+    http::StatusCode,
+    routing::get,
+};
 use serde_json::json;
 
 use kakao_protocol::admin_key::Unlink;
 
-use super::{KakaoAdmin, WebhookParams, invalid};
+use super::{AdminKeyState, KakaoAdmin, WebhookParams, invalid};
 use crate::{
     delivery::Family,
-    error::ApiError,
-    routes::Routes,
-    state::AppState,
+    http::{error::ApiError, routes::Routes},
     storage::{Dedupe, Effect, NewEvent, Source},
 };
 
-pub fn router() -> Routes<AppState> {
+pub fn router<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminKeyState: FromRef<S>,
+{
     Routes::new().route_both_slashes("/kakao/unlink", get(receive).post(receive))
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(state): State<AdminKeyState>,
     _admin: KakaoAdmin,
     WebhookParams(params): WebhookParams,
 ) -> Result<StatusCode, ApiError> {

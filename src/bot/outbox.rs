@@ -20,13 +20,12 @@ use super::{
 };
 use crate::{
     clock::{millis_from_now, now_millis},
-    error::Chain,
     skill::SkillResponse,
     storage::{
         Storage,
         bot::{KakaoErrorCode, OutboxEnd, OutboxItem, OutboxKind},
     },
-    telemetry::loggable,
+    telemetry::{Chain, loggable},
 };
 
 /// A callback token is valid for 5 minutes from the event; we stop using it
@@ -100,7 +99,7 @@ impl BotOutbox {
             let outbox = self.clone();
             async move { outbox.work(item).await }
         };
-        crate::claim_loop::run(
+        crate::outbound::claim_loop::run(
             "bot outbox",
             CONCURRENCY,
             &self.wake,

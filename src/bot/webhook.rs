@@ -11,8 +11,10 @@
 //! Kakao's only authenticity check is a custom header registered with the
 //! webhook URL (`KAKAO_BOT_WEBHOOK_HEADER`, `KAKAO_BOT_WEBHOOK_SECRET`).
 
+use std::sync::Arc;
+
 use axum::{
-    extract::State,
+    extract::{FromRef, State},
     http::{HeaderMap, StatusCode},
     routing::post,
 };
@@ -20,19 +22,30 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::outbox::TOKEN_USABLE_FOR;
+use super::outbox::{BotOutbox, TOKEN_USABLE_FOR};
 use crate::{
     clock::{millis_from_now, now_millis},
+    config::Settings,
     delivery::Family,
-    error::ApiError,
-    http::matches_any,
-    routes::Routes,
-    state::AppState,
-    storage::{Dedupe, Effect, NewEvent, Recorded, Source},
+    http::{error::ApiError, matches_any, routes::Routes},
+    storage::{Dedupe, Effect, NewEvent, Recorded, Source, Storage},
 };
 
-pub fn router() -> Routes<AppState> {
+pub fn router<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    BotWebhookState: FromRef<S>,
+{
     Routes::new().route_both_slashes("/kakao/bot", post(receive))
+}
+
+/// What the bot's webhook uses of the server's state.
+#[derive(Clone)]
+pub struct BotWebhookState {
+    pub settings: Arc<Settings>,
+    pub storage: Storage,
+    /// Present when `KAKAO_BOT_TOKEN` is set.
+    pub outbox: Option<Arc<BotOutbox>>,
 }
 
 /// The key the app's proactive messages and rooms use.
@@ -52,7 +65,7 @@ struct Frame {
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(state): State<BotWebhookState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
@@ -83,7 +96,7 @@ async fn receive(
     if recorded
         .iter()
         .any(|r| matches!(r, Recorded::Stored { .. }))
-        && let Some(outbox) = &state.bot
+        && let Some(outbox) = &state.outbox
     {
         outbox.wake();
     }

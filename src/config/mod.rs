@@ -104,7 +104,7 @@ pub struct Settings {
     pub skill_callback_allow_http: bool,
 
     #[serde(deserialize_with = "optional_signing_secret")]
-    pub app_signing_secret: Option<crate::upstream::SigningSecret>,
+    pub app_signing_secret: Option<crate::config::SigningSecret>,
     #[serde(deserialize_with = "optional_app_url")]
     pub app_notify_url: Option<Url>,
     #[serde(deserialize_with = "millis")]
@@ -290,7 +290,10 @@ fn default_keys() -> impl Iterator<Item = &'static str> {
 
 mod checks;
 mod environment;
+mod signing_secret;
 mod values;
+
+pub use self::signing_secret::SigningSecret;
 
 pub use self::values::*;
 use self::values::{

@@ -7,12 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, de};
 use url::Url;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::telemetry::LogFormat;
 
 /// Which backend a `DATABASE_URL` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,9 +234,9 @@ pub(super) fn gateway_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Err
 
 pub(super) fn optional_signing_secret<'de, D: Deserializer<'de>>(
     d: D,
-) -> Result<Option<crate::upstream::SigningSecret>, D::Error> {
+) -> Result<Option<crate::config::SigningSecret>, D::Error> {
     optional_text(d)?
-        .map(|text| crate::upstream::SigningSecret::parse(&text))
+        .map(|text| crate::config::SigningSecret::parse(&text))
         .transpose()
         .map_err(de::Error::custom)
 }

@@ -22,7 +22,10 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{error::ApiError, routes::Routes, state::AppState};
+use crate::{
+    http::{error::ApiError, routes::Routes},
+    state::AppState,
+};
 
 pub use labels::Labels;
 

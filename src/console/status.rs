@@ -243,7 +243,7 @@ pub async fn retry_notification(
         return refused;
     }
     if let Err(err) = state.storage.retry_notification(id).await {
-        return crate::error::ApiError::storage(&err).into_response();
+        return crate::http::error::ApiError::storage(&err).into_response();
     }
     Redirect::to("/console/outboxes").into_response()
 }

@@ -330,7 +330,7 @@ pub fn record(
     let reason = fallback.map(|f| f.0.as_str()).or_else(|| {
         response
             .extensions()
-            .get::<crate::error::Refusal>()
+            .get::<crate::http::error::Refusal>()
             .map(|r| r.0.as_str())
     });
     log.observe(Delivery {

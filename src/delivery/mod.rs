@@ -12,7 +12,7 @@ pub mod log;
 use std::time::Duration;
 
 use crate::{
-    error::ApiError,
+    http::error::ApiError,
     storage::{NewEvent, Recorded, Storage},
 };
 

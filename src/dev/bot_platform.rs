@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::routes::Routes;
+use crate::http::routes::Routes;
 
 /// Calls kept (the latest), so a long dev session or a load test stays small.
 const KEPT_CALLS: usize = 1000;

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     bot::gateway::protocol::{DEFAULT_HEARTBEAT_MS, HEARTBEAT, IDENTIFY, RESUME},
-    routes::Routes,
+    http::routes::Routes,
 };
 
 pub const PATH: &str = "/dev/bot/gateway";

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::{
     config::{HostPattern, Settings},
-    routes::Routes,
+    http::routes::Routes,
     storage::Storage,
 };
 
@@ -241,7 +241,7 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str, storage: Stor
                 |State(storage): State<Storage>, UrlPath(id): UrlPath<String>| async move {
                     match storage.bot_reply_status(&id).await {
                         Ok(status) => Json(json!({"status": status})).into_response(),
-                        Err(err) => crate::error::ApiError::storage(&err).into_response(),
+                        Err(err) => crate::http::error::ApiError::storage(&err).into_response(),
                     }
                 },
             ),

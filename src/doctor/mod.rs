@@ -219,7 +219,7 @@ fn redirect(name: &str, response: &reqwest::Response) -> Option<Check> {
 fn unreachable(name: &str, err: &reqwest::Error) -> Check {
     Check::fail(
         name,
-        format!("no answer: {}", crate::error::Chain(err)),
+        format!("no answer: {}", crate::telemetry::Chain(err)),
         "make the URL reachable from the internet over https",
     )
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::State,
+    extract::{FromRef, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
@@ -33,14 +33,24 @@ use crate::{
     clock::now_millis,
     config::Settings,
     delivery::Family,
-    error::ApiError,
-    routes::Routes,
-    state::AppState,
-    storage::{Dedupe, NewEvent, Payload, Recorded, Source},
+    http::{error::ApiError, routes::Routes},
+    storage::{Dedupe, NewEvent, Payload, Recorded, Source, Storage},
 };
 
-pub fn router() -> Routes<AppState> {
+pub fn router<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    SetState: FromRef<S>,
+{
     Routes::new().route_both_slashes("/kakao/events", post(receive))
+}
+
+/// What the account status change webhook uses of the server's state.
+#[derive(Clone)]
+pub struct SetState {
+    /// Present when `KAKAO_REST_API_KEY` is set.
+    pub service: Option<Arc<SecurityEvents>>,
+    pub storage: Storage,
 }
 
 /// Verifies and stores SETs; present when `KAKAO_REST_API_KEY` is set.
@@ -115,8 +125,8 @@ impl SecurityEvents {
     }
 }
 
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(service) = state.security_events.as_deref() else {
+async fn receive(State(state): State<SetState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(service) = state.service.as_deref() else {
         return ApiError::not_configured("KAKAO_REST_API_KEY").into_response();
     };
     let (events, times) = match verified_events(service, &headers, &body).await {

@@ -9,6 +9,7 @@
 pub mod callback;
 pub mod demo;
 pub mod handler;
+pub mod upstream;
 
 // Kakao's skill protocol, as pure types, lives in its own crate.
 pub use kakao_protocol::skill::{
@@ -24,7 +25,7 @@ use std::{
 };
 
 use axum::{
-    extract::State,
+    extract::{FromRef, State},
     http::{HeaderMap, HeaderName, HeaderValue},
     response::{IntoResponse, Response},
     routing::get,
@@ -44,11 +45,16 @@ pub use self::{
     response::SkillResponse,
 };
 use crate::{
-    config::Settings, delivery::log::Fallback, error::ApiError, http::matches_any, routes::Routes,
-    state::AppState,
+    config::Settings,
+    delivery::log::Fallback,
+    http::{error::ApiError, matches_any, routes::Routes},
 };
 
-pub fn router() -> Routes<AppState> {
+pub fn router<S>() -> Routes<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<SkillService>: FromRef<S>,
+{
     Routes::new().route_both_slashes("/kakao/skill", get(verify).post(receive))
 }
 
@@ -57,11 +63,10 @@ async fn verify() -> Response {
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(skill): State<Arc<SkillService>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<SkillAnswer, ApiError> {
-    let skill = &state.skill;
     skill.authorize(&headers)?;
     let request = SkillRequest::from_bytes(body)
         .map_err(|err| ApiError::bad_request("invalid_skill_request", err.to_string()))?;

@@ -38,7 +38,7 @@ use crate::config::{DatabaseKind, DatabaseUrl};
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why storage could not do what was asked. Each variant keeps its cause as
-/// its source (print the chain with [`crate::error::Chain`]).
+/// its source (print the chain with [`crate::telemetry::Chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("cannot open the database")]
@@ -217,6 +217,18 @@ impl Storage {
         match &self.backend {
             Backend::Sqlite { .. } => sqlite,
             Backend::Postgres { .. } => postgres,
+        }
+    }
+}
+
+/// How a storage failure is answered over HTTP.
+impl crate::http::error::ApiError {
+    /// Storage failed: 503, its cause logged unless the writer already did.
+    pub fn storage(err: &StorageError) -> Self {
+        if err.already_logged() {
+            Self::unavailable_logged("storage_unavailable")
+        } else {
+            Self::unavailable("storage_unavailable", err)
         }
     }
 }

@@ -159,7 +159,7 @@ async fn commit<B: WriteBackend>(db: &mut B, batch: &[Prepared]) -> Result<Outco
         match execute(db, prepared).await {
             Ok(outcome) => recorded.push(Ok(outcome)),
             Err(err) => {
-                tracing::warn!(error = %crate::error::Chain(&err), "an event of the batch failed; writing each in a savepoint");
+                tracing::warn!(error = %crate::telemetry::Chain(&err), "an event of the batch failed; writing each in a savepoint");
                 db.rollback().await?;
                 return commit_each_in_savepoint(db, batch).await;
             }
@@ -244,7 +244,7 @@ fn answer(
             }
         }
         Err(err) => {
-            tracing::error!(error = %crate::error::Chain(&err), events = done.len(), "group commit failed; the whole batch is refused");
+            tracing::error!(error = %crate::telemetry::Chain(&err), events = done.len(), "group commit failed; the whole batch is refused");
             let cause = Arc::new(err);
             for done in done {
                 let _ = done.send(Err(StorageError::BatchFailed(Arc::clone(&cause))));

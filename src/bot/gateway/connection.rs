@@ -18,9 +18,9 @@ use super::{
 };
 use crate::{
     delivery::{Family, log::record_gateway_event},
-    error::{ApiError, Chain},
+    http::error::ApiError,
     storage::{NewEvent, Recorded, gateway::GatewaySession},
-    telemetry::loggable,
+    telemetry::{Chain, loggable},
 };
 
 /// Largest frame or message read: events are small; a peer cannot make us

@@ -26,11 +26,11 @@ use super::BotOutbox;
 use crate::{
     config::Settings,
     delivery::log::DeliveryLog,
-    error::Chain,
     storage::{
         Storage,
         gateway::{GatewayLease, LeaseError},
     },
+    telemetry::Chain,
 };
 
 const RETRY_FIRST: Duration = Duration::from_secs(1);

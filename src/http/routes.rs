@@ -2,7 +2,7 @@
 //! them.
 //!
 //! Every router of the service is a [`Routes`]: axum's router and the
-//! template of each route added to it. The [`Edge`](crate::edge::Edge)
+//! template of each route added to it. The server's `Edge`
 //! labels each request with its template by matching the path itself
 //! ([`RouteMetrics`], with matchit, as axum does), once, around the whole
 //! router. A route layer reading axum's `MatchedPath` wrapped every route in

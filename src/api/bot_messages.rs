@@ -10,15 +10,14 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
+use crate::bot::{
     handler::{Room, check_reply},
     outbox::MESSAGE_RETRY_WINDOW,
 };
 use crate::{
     api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
     clock::millis_from_now,
-    error::ApiError,
-    routes::Routes,
+    http::{error::ApiError, routes::Routes},
     skill::SkillResponse,
     state::AppState,
     storage::bot::{BotRoom, MessageQueued},

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 
-use super::forward::{Upstream, request_id};
+use crate::outbound::forward::{Upstream, request_id};
 use crate::skill::{SkillHandler, SkillRequest, SkillResponse, limits::MAX_RESPONSE_BYTES};
 
 pub struct SkillUpstream {

@@ -24,9 +24,9 @@ use crate::{
     bot::gateway::GatewayState,
     clock::{now_millis, rfc3339},
     delivery::log::{FAMILIES, Outcome},
-    error::Chain,
     state::AppState,
     storage::alerts::{Bodies, DeliveryTally, Judgement, Transition},
+    telemetry::Chain,
 };
 
 /// Every condition's name, as `kakao_alerts_active{name}` and the API say it.

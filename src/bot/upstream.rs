@@ -11,7 +11,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::forward::{ForwardError, Upstream, request_id};
+use crate::outbound::forward::{ForwardError, Upstream, request_id};
 use crate::{
     bot::{BotHandler, event::BotEvent},
     skill::{SkillResponse, limits::MAX_RESPONSE_BYTES},

@@ -33,8 +33,10 @@ use tracing::{Instrument, instrument::Instrumented};
 
 use crate::{
     delivery::log as deliveries,
-    error::ApiError,
-    routes::{RouteId, RouteMetrics, method_label},
+    http::{
+        error::ApiError,
+        routes::{RouteId, RouteMetrics, method_label},
+    },
     state::AppState,
     telemetry,
 };

@@ -1,23 +1,15 @@
-//! The team's own app, in any language: what this service sends it, always
-//! signed with Standard Webhooks (`signing.rs`). Notifications of every
-//! applied change (`notifier.rs`, rows queued by the event writer) and, when
-//! configured, skill and bot requests forwarded to the app's HTTP handler
-//! (`skill.rs`, `bot.rs`, over `forward.rs`).
-
-pub mod api;
-pub mod bot;
-mod forward;
-pub mod notifier;
-mod signing;
-pub mod skill;
-
-pub use forward::{ForwardError, Upstream};
-pub use signing::SigningSecret;
+//! Which handler answers skills and bot events: the built-in ones, or the
+//! app's HTTP endpoints where `SKILL_UPSTREAM_URL` and
+//! `KAKAO_BOT_UPSTREAM_URL` are set.
 
 use std::sync::Arc;
 
-use self::{bot::BotUpstream, skill::SkillUpstream};
-use crate::{bot::BotHandler, config::Settings, skill::SkillHandler};
+use crate::{
+    bot::{BotHandler, upstream::BotUpstream},
+    config::Settings,
+    outbound::Upstream,
+    skill::{SkillHandler, upstream::SkillUpstream},
+};
 
 /// The app's HTTP handlers in place of the given ones, where
 /// `SKILL_UPSTREAM_URL` and `KAKAO_BOT_UPSTREAM_URL` are set.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{clock::now_millis, error::Chain, storage::Storage};
+use crate::{clock::now_millis, storage::Storage, telemetry::Chain};
 
 /// Payloads erased per statement.
 const BATCH: i64 = 500;

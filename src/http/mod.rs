@@ -1,4 +1,10 @@
-//! Small HTTP helpers shared by every webhook family.
+//! HTTP plumbing every router of the service shares: the error every
+//! handler returns ([`error`]), routers that know their route templates
+//! ([`routes`]), and small helpers (JSON answers, the one outbound client,
+//! constant-time secret checks, URL policy).
+
+pub mod error;
+pub mod routes;
 
 use subtle::ConstantTimeEq;
 

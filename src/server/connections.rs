@@ -34,7 +34,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
-use crate::{app::App, config::Settings};
+use crate::{config::Settings, server::app::App};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {

@@ -10,12 +10,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::notifier::webhook_id;
+use crate::outbound::notifier::webhook_id;
 use crate::{
     api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
     clock::rfc3339,
-    error::ApiError,
-    routes::Routes,
+    http::{error::ApiError, routes::Routes},
     state::AppState,
     storage::notifications::{Notification, NotificationStatus},
 };

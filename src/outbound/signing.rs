@@ -4,50 +4,18 @@
 //! "{id}.{timestamp}.{body}">`, keyed with the bytes of a `whsec_<base64>`
 //! secret.
 
-use std::fmt;
-
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
-const PREFIX: &str = "whsec_";
-
-/// The key everything sent to the app is signed with. Never printed.
-#[derive(Clone)]
-pub struct SigningSecret {
-    key: Vec<u8>,
-}
-
-impl fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SigningSecret(***)")
-    }
-}
+pub use crate::config::SigningSecret;
 
 impl SigningSecret {
-    /// `whsec_` and the base64 of at least 24 random bytes (the official
-    /// libraries make 24 or 32).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let encoded = text
-            .trim()
-            .strip_prefix(PREFIX)
-            .ok_or("must start with whsec_ (a Standard Webhooks secret)")?;
-        let key = STANDARD
-            .decode(encoded)
-            .map_err(|_| "the part after whsec_ is not base64")?;
-        if key.len() < 24 {
-            return Err(format!(
-                "holds {} bytes; use at least 24 random bytes",
-                key.len()
-            ));
-        }
-        Ok(Self { key })
-    }
-
     /// `v1,<signature>` of `body` sent as `id` at `timestamp` (Unix seconds).
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.key()).expect("HMAC takes any key length");
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());

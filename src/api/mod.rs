@@ -1,7 +1,12 @@
 //! The application's API under `/api`: the service's own application asks
 //! whether a login session is still valid and what became of a user, and
 //! follows every accepted event. `Authorization: Bearer <INTERNAL_API_TOKEN>`;
-//! without that setting `/api` does not exist (404).
+//! without that setting `/api` does not exist (404). The bot's messages
+//! ([`bot_messages`]) and the notifications sent to the app
+//! ([`notifications`]) have their own files.
+
+pub mod bot_messages;
+pub mod notifications;
 
 use axum::{
     Json,
@@ -16,10 +21,8 @@ use serde_json::{Value, json};
 
 use crate::{
     clock::rfc3339,
-    error::ApiError,
-    http::matches_any,
+    http::{error::ApiError, matches_any, routes::Routes},
     ids::{InvalidId, SessionId, UserId},
-    routes::Routes,
     state::AppState,
     storage::{
         ChannelRelation, Dedupe, Effect, NewEvent, Session, SessionStart, Source, StorageError,
@@ -38,8 +41,8 @@ pub fn router(state: AppState) -> Routes<AppState> {
         .route("/api/users/{id}", get(user).delete(erase_user))
         .route("/api/events", get(events))
         .route("/api/alerts", get(alerts))
-        .merge(crate::bot::api::routes())
-        .merge(crate::upstream::api::routes())
+        .merge(crate::api::bot_messages::routes())
+        .merge(crate::api::notifications::routes())
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 

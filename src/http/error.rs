@@ -6,6 +6,8 @@
 //! detail goes to the log, never to the caller, once: where it is handled.
 //! Errors keep their causes as `source()`s; [`Chain`] prints the whole chain.
 
+pub use crate::telemetry::Chain;
+
 use axum::{
     Json,
     http::{StatusCode, header},
@@ -92,15 +94,6 @@ impl ApiError {
             "temporarily unavailable; retry later",
         )
     }
-
-    /// Storage failed: 503, its cause logged unless the writer already did.
-    pub fn storage(err: &crate::storage::StorageError) -> Self {
-        if err.already_logged() {
-            Self::unavailable_logged("storage_unavailable")
-        } else {
-            Self::unavailable("storage_unavailable", err)
-        }
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -124,35 +117,5 @@ impl IntoResponse for ApiError {
             );
         }
         response
-    }
-}
-
-/// An error and its sources, `outer: inner: innermost`, each printed once.
-pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Chain;
-
-    #[test]
-    fn a_chain_names_each_cause_once() {
-        let inner = std::io::Error::other("disk full");
-        let outer = crate::storage::StorageError::WriterThread(inner);
-        assert_eq!(
-            Chain(&outer).to_string(),
-            "cannot start the SQLite writer thread: disk full"
-        );
     }
 }

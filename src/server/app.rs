@@ -21,18 +21,20 @@ use crate::{
         kakao_api::{BotApi, CallOutcome},
     },
     config::Settings,
-    connections::{self, ConnectionLimits},
     delivery::log::DeliveryLog,
-    edge::Edge,
-    error::Chain,
-    health,
-    profile_refresh::ProfileRefresher,
-    routes::{RouteMetrics, Routes},
+    http::routes::{RouteMetrics, Routes},
     security_events::{self, SecurityEvents},
+    server::{
+        connections::{self, ConnectionLimits},
+        edge::Edge,
+        health,
+    },
     skill::{self, SkillHandler, SkillService},
     state::{AppParts, AppState},
     storage::{Storage, gateway::GatewayLease, jobs::PROFILE_REFRESH, notifications::Destination},
     telemetry,
+    telemetry::Chain,
+    workers::profile_refresh::ProfileRefresher,
 };
 
 /// What Kakao calls, and the probes: the routes of the public listener.
@@ -76,7 +78,7 @@ fn serving(routes: Routes<AppState>, state: AppState, extra: Option<Routes>) -> 
     let limit = DefaultBodyLimit::max(state.settings.request_body_limit_bytes);
     let (router, mut templates) = routes.into_parts();
     let mut router = router
-        .fallback(crate::edge::unmatched)
+        .fallback(crate::server::edge::unmatched)
         .with_state(state.clone());
     if let Some(extra) = extra {
         let (extra, extra_templates) = extra.into_parts();
@@ -136,7 +138,7 @@ impl Server {
         };
         let http = crate::http::outbound_client().context("cannot build the HTTP client")?;
         let (skill_handler, bot_handler) =
-            crate::upstream::app_handlers(&settings, &http, skill_handler, bot_handler);
+            crate::server::handlers::app_handlers(&settings, &http, skill_handler, bot_handler);
         let skill = Arc::new(SkillService::new(
             &settings,
             skill_handler,
@@ -325,7 +327,7 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
         }
     }
     if let (Some(url), Some(secret)) = (&settings.app_notify_url, &settings.app_signing_secret) {
-        let notifier = crate::upstream::notifier::Notifier::new(
+        let notifier = crate::outbound::notifier::Notifier::new(
             state.storage.clone(),
             state.http.clone(),
             (Destination::App, url.clone()),
@@ -338,7 +340,7 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
             .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
     }
     if let Some(url) = &settings.alert_webhook_url {
-        let notifier = crate::upstream::notifier::Notifier::new(
+        let notifier = crate::outbound::notifier::Notifier::new(
             state.storage.clone(),
             state.http.clone(),
             (Destination::Alert, url.clone()),
@@ -352,8 +354,8 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
     }
     state
         .tasks
-        .spawn(crate::alerts::run(state.clone(), shutdown.clone()));
-    state.tasks.spawn(crate::retention::run(
+        .spawn(crate::workers::alerts::run(state.clone(), shutdown.clone()));
+    state.tasks.spawn(crate::workers::retention::run(
         state.storage.clone(),
         settings.event_retention(),
         shutdown.clone(),

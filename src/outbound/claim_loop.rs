@@ -7,7 +7,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{error::Chain, storage::StorageError};
+use crate::{storage::StorageError, telemetry::Chain};
 
 /// How often an idle worker looks for rows other instances queued.
 const POLL: Duration = Duration::from_millis(500);

@@ -16,11 +16,11 @@ use url::Url;
 use super::signing::SigningSecret;
 use crate::{
     clock::{millis_from_now, now_millis},
-    error::Chain,
     storage::{
         Storage,
         notifications::{AttemptFailure, ClaimedNotification, Destination},
     },
+    telemetry::Chain,
 };
 
 /// Deliveries in flight at once, per instance.
@@ -87,7 +87,7 @@ impl Notifier {
             Destination::App => "notifier",
             Destination::Alert => "alert notifier",
         };
-        crate::claim_loop::run(
+        crate::outbound::claim_loop::run(
             name,
             CONCURRENCY,
             &never_woken,

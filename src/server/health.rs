@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{bot::gateway::GatewayState, error::Chain, routes::Routes, state::AppState};
+use crate::{bot::gateway::GatewayState, http::routes::Routes, state::AppState, telemetry::Chain};
 
 /// A dependency slower than this counts as failing.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -16,12 +16,12 @@ use url::Url;
 
 use crate::{
     clock::{millis_from_now, now_millis},
-    error::Chain,
     ids::UserId,
     storage::{
         Storage,
         jobs::{Job, PROFILE_REFRESH},
     },
+    telemetry::Chain,
 };
 
 /// How often an idle worker looks for due jobs.
