@@ -1,7 +1,7 @@
 """A team's own app in Python, behind kakao-webhooks.
 
 kakao-webhooks talks to Kakao (deadlines, callbacks, limits, signatures,
-durability); this app only answers skill requests and reads notifications.
+durability); this app only answers skill requests and bot events, and reads notifications.
 Everything it receives is signed with Standard Webhooks and verified here
 with the official `standardwebhooks` package: a request that does not verify
 gets 401 and is ignored.
@@ -9,7 +9,7 @@ gets 401 and is ignored.
 
 import os
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 webhook = Webhook(os.environ["APP_SIGNING_SECRET"])
@@ -32,6 +32,18 @@ async def skill(request: Request) -> dict:
     skill_request = await verified(request)
     utterance = skill_request["userRequest"]["utterance"]
     text = f"파이썬 앱이 받았어요: {utterance}"
+    return {"version": "2.0", "template": {"outputs": [{"simpleText": {"text": text}}]}}
+
+
+@app.post("/bot")
+async def bot(request: Request):
+    """KAKAO_BOT_UPSTREAM_URL: a Bot API event {"op", "t", "d"}. A 200 with a
+    SkillResponse is the reply (the service sends it through Kakao's callback
+    API); 204 means no reply."""
+    event = await verified(request)
+    if event["t"] != "MESSAGE_CREATE":
+        return Response(status_code=204)
+    text = f"파이썬 봇이 받았어요: {event['d']['content']}"
     return {"version": "2.0", "template": {"outputs": [{"simpleText": {"text": text}}]}}
 
 

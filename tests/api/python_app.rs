@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::{
     app_receiver::SIGNING_SECRET,
-    helpers::{ADMIN_KEY, APP_ID, ChildProcess, free_addr, skill_request},
+    bot_replies::{BOT_TOKEN, message},
+    helpers::{ADMIN_KEY, APP_ID, ChildProcess, KakaoBotApi, free_addr, skill_request},
 };
 
 struct Killed(Child);
@@ -67,7 +68,7 @@ async fn start_python_app(python: &str, addr: &str) -> Killed {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_official_python_verifier_accepts_a_forwarded_skill_request_and_a_notification() {
+async fn the_official_python_verifier_accepts_a_skill_request_a_bot_event_and_a_notification() {
     let Some(python) = python() else { return };
     let python_addr = free_addr();
     let _python_app = start_python_app(&python, &python_addr).await;
@@ -76,10 +77,16 @@ async fn the_official_python_verifier_accepts_a_forwarded_skill_request_and_a_no
     let database = format!("sqlite://{}/interop.db", dir.path().display());
     let addr = free_addr();
     let skill = format!("http://{python_addr}/skill");
+    let bot = format!("http://{python_addr}/bot");
     let notify = format!("http://{python_addr}/notify");
+    let kakao = KakaoBotApi::start().await;
+    let kakao_api = kakao.base_url();
     let vars = [
         ("APP_SIGNING_SECRET", SIGNING_SECRET),
         ("SKILL_UPSTREAM_URL", skill.as_str()),
+        ("KAKAO_BOT_UPSTREAM_URL", bot.as_str()),
+        ("KAKAO_BOT_TOKEN", BOT_TOKEN),
+        ("KAKAO_API_BASE_URL", kakao_api.as_str()),
         ("APP_NOTIFY_URL", notify.as_str()),
     ];
     let _service = ChildProcess::serve_with(&database, &addr, &vars).await;
@@ -98,6 +105,27 @@ async fn the_official_python_verifier_accepts_a_forwarded_skill_request_and_a_no
     assert_eq!(
         answer["template"]["outputs"][0]["simpleText"]["text"], "파이썬 앱이 받았어요: 파이썬",
         "the Python app verified and answered: {answer}"
+    );
+
+    let status = client
+        .post(format!("http://{addr}/kakao/bot"))
+        .header("content-type", "application/json")
+        .body(message(7, "파이썬 봇", "cb-python"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    let calls = kakao
+        .platform
+        .wait_for_delivered("/v1/bot/callback", 1, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| panic!("no reply reached Kakao: {:?}", kakao.platform.calls()));
+    assert_eq!(
+        calls[0].body["skillResponse"]["template"]["outputs"][0]["simpleText"]["text"],
+        "파이썬 봇이 받았어요: 파이썬 봇",
+        "the Python app verified the bot event and replied: {:?}",
+        calls[0].body
     );
 
     let unlink = format!(
