@@ -39,11 +39,13 @@ fn a_previous_secret_without_its_current_one_is_refused_naming_it() {
 }
 
 #[test]
-fn the_readme_documents_every_setting() {
-    let readme = include_str!("../../README.md");
+fn the_book_documents_every_setting_in_both_editions() {
+    let english = include_str!("../../docs/en/src/configuration.md");
+    let korean = include_str!("../../docs/ko/src/configuration.md");
     for key in default_keys() {
         let row = format!("| `{}` |", key.to_ascii_uppercase());
-        assert!(readme.contains(&row), "README.md has no row for {row}");
+        assert!(english.contains(&row), "docs/en has no row for {row}");
+        assert!(korean.contains(&row), "docs/ko has no row for {row}");
     }
 }
 

@@ -20,7 +20,7 @@ fn binary(dir: &Path, addr: &str) -> Command {
     command
 }
 
-async fn start_dev_server(dir: &Path, addr: &str) -> ChildProcess {
+pub(crate) async fn start_dev_server(dir: &Path, addr: &str) -> ChildProcess {
     start_dev_server_with(dir, addr, &[]).await
 }
 
@@ -71,7 +71,7 @@ async fn simulate(dir: &Path, addr: &str, args: &[&str]) -> Output {
 }
 
 /// Runs `simulate args`, asserting it exits 0 with Kakao's approval.
-async fn simulate_accepted(dir: &Path, addr: &str, args: &[&str]) {
+pub(crate) async fn simulate_accepted(dir: &Path, addr: &str, args: &[&str]) {
     let output = simulate(dir, addr, args).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -24,6 +24,7 @@ mod privacy;
 mod profile_refresh;
 mod prometheus_rules;
 mod python_app;
+mod readme_tour;
 mod rotation;
 mod security_events;
 mod service;
