@@ -238,7 +238,7 @@ const MAX_LOGGED_CHARS: usize = 96;
 
 /// A string someone outside chose (a token's `alg` or `kid`, a content type,
 /// an id), for a log field: control characters and quotes escaped, so one
-/// value cannot forge a line, and cut to [`MAX_LOGGED_CHARS`] with its length.
+/// value cannot forge a line, and cut to `MAX_LOGGED_CHARS` with its length.
 pub fn loggable(value: &str) -> Loggable<'_> {
     Loggable(value)
 }

@@ -2,7 +2,8 @@
 //!
 //! The body is one Security Event Token (RFC 8417) pushed per RFC 8935:
 //! verified against Kakao's key set ([`jwks`], [`verify`]), read into typed
-//! events ([`event`]), stored with its effects, and only then answered `202`.
+//! events (`kakao_protocol::security_event`), stored with their effects
+//! ([`effects`]), and only then answered `202`.
 //! A SET that fails validation gets `400 {"err","description"}`; our own
 //! failures (no key set, storage down) get 503, never an `err`, so Kakao
 //! retries and nothing is acknowledged that is not kept.

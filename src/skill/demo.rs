@@ -1,5 +1,5 @@
 //! The demo bot the binary ships: an echo, and a menu that shows the main
-//! components. Replace it with your own [`SkillHandler`]; see `examples/`.
+//! components. Replace it with your own [`SkillHandler`](super::SkillHandler); see `examples/`.
 
 use super::{
     components::{

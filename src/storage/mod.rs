@@ -6,7 +6,7 @@
 //! (`postgres.rs`). Each owns its migrations, its connection settings and the
 //! few statements whose SQL differs. The rest is written once: its SQL is
 //! valid on both (`$n` placeholders, `ON CONFLICT`, `RETURNING`), and
-//! [`with_pool!`] and [`in_write_tx!`] compile each query for both pools.
+//! `with_pool!` and `in_write_tx!` compile each query for both pools.
 //! Accepted events go through one event writer per instance (`writer.rs`).
 
 pub mod alerts;

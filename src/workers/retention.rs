@@ -17,7 +17,7 @@ const PAUSE: Duration = Duration::from_millis(50);
 /// Between sweeps once nothing is left to erase.
 const EVERY: Duration = Duration::from_secs(15 * 60);
 
-/// Sweeps at start and then every [`EVERY`] until `shutdown`.
+/// Sweeps at start and then every `EVERY` until `shutdown`.
 pub async fn run(storage: Storage, retention: Duration, shutdown: CancellationToken) {
     loop {
         sweep(&storage, retention, &shutdown).await;

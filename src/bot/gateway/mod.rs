@@ -3,7 +3,7 @@
 //!
 //! Kakao allows one connection per bot token, so only the instance holding
 //! the gateway lease (`storage::gateway`) connects; the others wait to take
-//! over. The connection ([`connection`]) stores each DISPATCH exactly as a
+//! over. The connection (`connection.rs`) stores each DISPATCH exactly as a
 //! webhook delivery; this loop reconnects with backoff and RESUMEs with the
 //! stored session, IDENTIFIES afresh after 4009 or a failed RESUME, and
 //! stops for good on 4001, 4003 and 4004 (`/ready` then shows why).
