@@ -177,8 +177,10 @@ macro_rules! text_setters {
 }
 pub(crate) use text_setters;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What a button does. OpenBuilder's six, the Bot API's own, and any other
+/// Kakao adds later, kept as sent ([`ButtonAction::Other`]): reading a
+/// response never fails on an action this version does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ButtonAction {
     WebLink,
     Message,
@@ -187,6 +189,68 @@ pub enum ButtonAction {
     Share,
     /// Hands the chat to a human (상담톡 plugin).
     Operator,
+    /// Bot API: invites friends to the chat.
+    Invite,
+    /// Bot API: invites members.
+    InviteMember,
+    /// Bot API: fills the bot's mention into the input box.
+    Mention,
+    /// Bot API: opens the chat's settings.
+    Settings,
+    /// Bot API: opens the bot's guide.
+    Guide,
+    /// An action this version does not know, as sent.
+    Other(String),
+}
+
+impl ButtonAction {
+    const KNOWN: [(&'static str, ButtonAction); 11] = [
+        ("webLink", ButtonAction::WebLink),
+        ("message", ButtonAction::Message),
+        ("phone", ButtonAction::Phone),
+        ("block", ButtonAction::Block),
+        ("share", ButtonAction::Share),
+        ("operator", ButtonAction::Operator),
+        ("invite", ButtonAction::Invite),
+        ("inviteMember", ButtonAction::InviteMember),
+        ("mention", ButtonAction::Mention),
+        ("settings", ButtonAction::Settings),
+        ("guide", ButtonAction::Guide),
+    ];
+
+    /// The action's name on the wire (`webLink`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            ButtonAction::Other(name) => name,
+            known => Self::KNOWN
+                .iter()
+                .find(|(_, action)| action == known)
+                .map_or("", |(name, _)| name),
+        }
+    }
+
+    pub fn parse(name: &str) -> Self {
+        Self::KNOWN
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map_or_else(
+                || ButtonAction::Other(name.to_owned()),
+                |(_, action)| action.clone(),
+            )
+    }
+}
+
+impl Serialize for ButtonAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ButtonAction {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Ok(Self::parse(&name))
+    }
 }
 
 #[serde_with::skip_serializing_none]
