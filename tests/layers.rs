@@ -4,7 +4,8 @@
 //!   modules directly under `src/`), counting every `crate::…` path,
 //!   grouped `use` lists and doc links included; a module and its own
 //!   children may use each other;
-//! - no source file past what one reader holds in mind.
+//! - no source file past what one reader holds in mind;
+//! - every source file opens with a module comment that says why it exists.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -224,4 +225,21 @@ fn no_source_file_is_past_what_one_reader_holds_in_mind() {
         })
         .collect();
     assert!(long.is_empty(), "split these by what they do: {long:?}");
+}
+
+#[test]
+fn every_source_file_opens_with_a_module_comment() {
+    let mut files = Vec::new();
+    for dir in CRATES {
+        rust_files(&root(dir), &mut files);
+    }
+    let silent: Vec<String> = files
+        .iter()
+        .filter(|file| !fs::read_to_string(file).unwrap().starts_with("//!"))
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(
+        silent.is_empty(),
+        "say what each of these is for, and why, in a `//!` comment: {silent:?}"
+    );
 }

@@ -62,3 +62,8 @@ mod tests {
         assert_eq!(super::end_of_second(-1), -1);
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
