@@ -21,7 +21,12 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/kakao-webhooks /usr/local/bin/kakao-webhooks
 USER kakao
 WORKDIR /data
+# Closed by default: Kakao's webhooks on 8080, the app's API, the console
+# and /metrics on 9090 (publish it only to your app's network). The server
+# refuses to start until SKILL_SECRET (or SKILL_ALLOW_ANY_CALLER=true) is
+# set, and an INTERNAL_API_TOKEN must be at least 32 characters.
 ENV BIND_ADDR=0.0.0.0:8080 \
+    INTERNAL_BIND_ADDR=0.0.0.0:9090 \
     DATABASE_URL=sqlite:///data/kakao-webhooks.db \
     LOG_FORMAT=json
 # No transparent huge pages for the allocator, also on hosts that give them to
@@ -29,7 +34,7 @@ ENV BIND_ADDR=0.0.0.0:8080 \
 # idle (BENCHMARKS.md, issue 17, seventh session).
 ENV MIMALLOC_ALLOW_THP=0
 VOLUME ["/data"]
-EXPOSE 8080
+EXPOSE 8080 9090
 # No curl in the image: the binary asks its own /health.
 HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 \
     CMD ["kakao-webhooks", "healthcheck"]

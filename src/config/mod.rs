@@ -64,6 +64,7 @@ pub struct Settings {
     pub internal_api_token: Option<SecretString>,
     #[serde(deserialize_with = "optional_secret")]
     pub internal_api_token_previous: Option<SecretString>,
+    pub internal_api_public: bool,
 
     #[serde(deserialize_with = "optional_secret")]
     pub kakao_bot_token: Option<SecretString>,
@@ -78,6 +79,7 @@ pub struct Settings {
     #[serde(deserialize_with = "bot_commands")]
     pub kakao_bot_commands: Vec<BotCommand>,
     pub kakao_bot_gateway: bool,
+    pub kakao_bot_allow_any_caller: bool,
     #[serde(deserialize_with = "gateway_url")]
     pub kakao_bot_gateway_url: Url,
 
@@ -87,6 +89,7 @@ pub struct Settings {
     pub skill_secret_previous: Option<SecretString>,
     #[serde(deserialize_with = "header_name")]
     pub skill_secret_header: axum::http::HeaderName,
+    pub skill_allow_any_caller: bool,
     #[serde(deserialize_with = "millis")]
     pub skill_sync_budget_ms: Duration,
     #[serde(deserialize_with = "required_text")]
@@ -290,6 +293,7 @@ fn default_keys() -> impl Iterator<Item = &'static str> {
 
 mod checks;
 mod environment;
+mod exposure;
 mod signing_secret;
 mod values;
 

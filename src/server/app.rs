@@ -117,6 +117,9 @@ impl Server {
         bot_handler: Arc<dyn BotHandler>,
     ) -> anyhow::Result<Self> {
         settings.check_families()?;
+        for warning in settings.check_exposure()? {
+            tracing::warn!(setting.opt_out = %warning, "an entry point is open by choice");
+        }
         let tasks = TaskTracker::new();
         let mut storage = Storage::connect(&settings.database_url, &tasks).await?;
         if settings.app_notify_url.is_some() {

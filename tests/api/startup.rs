@@ -130,3 +130,123 @@ async fn an_unknown_variable_with_our_prefix_is_warned_of_in_plain_text() {
         "no colour codes off a terminal: {output:?}"
     );
 }
+
+/// Runs `serve` with `vars` until `/health` answers on `addr`'s port (on
+/// loopback), then stops it; its output.
+async fn serve_until_healthy(vars: &[(&str, &str)], addr: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
+        .arg("serve")
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/t.db", dir.path().display()),
+        )
+        .envs(vars.iter().copied())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = crate::helpers::ChildProcess(child);
+    let health = format!("http://{}/health", addr.replace("0.0.0.0", "127.0.0.1"));
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    while client.get(&health).send().await.is_err() {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!(
+                "{vars:?} exited ({status}): {}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{vars:?} never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(server);
+    std::fs::read_to_string(&log).unwrap()
+}
+
+/// `0.0.0.0` and a free port: reachable from outside, as in a container.
+fn public_addr() -> String {
+    free_addr().replace("127.0.0.1", "0.0.0.0")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_bind_addr_is_refused_until_every_entry_point_is_guarded() {
+    let public = public_addr();
+    let internal = free_addr();
+    let short_token = "a-token-of-31-characters-xxxxxx";
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("BIND_ADDR", &public)],
+            "invalid setting SKILL_SECRET: BIND_ADDR",
+        ),
+        (
+            vec![("BIND_ADDR", &public), ("SKILL_SECRET", "s")],
+            "invalid setting INTERNAL_BIND_ADDR: BIND_ADDR",
+        ),
+        (
+            vec![
+                ("BIND_ADDR", &public),
+                ("SKILL_SECRET", "s"),
+                ("INTERNAL_BIND_ADDR", &internal),
+                ("KAKAO_BOT_TOKEN", "t"),
+            ],
+            "invalid setting KAKAO_BOT_WEBHOOK_SECRET: BIND_ADDR",
+        ),
+        (
+            vec![
+                ("BIND_ADDR", &public),
+                ("SKILL_SECRET", "s"),
+                ("INTERNAL_API_PUBLIC", "true"),
+                ("INTERNAL_API_TOKEN", short_token),
+            ],
+            "invalid setting INTERNAL_API_TOKEN: must be at least 32 characters",
+        ),
+    ];
+    for (vars, expected) in &cases {
+        let (code, output) = serve(vars, Duration::from_secs(60)).await;
+        assert!(
+            matches!(code, Some(c) if c != 0),
+            "{vars:?} must not start: {output}"
+        );
+        assert!(output.contains(expected), "{vars:?}: {output}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_bind_addr_starts_once_guarded_or_with_logged_opt_outs() {
+    let token = "0123456789abcdef0123456789abcdef";
+    let guarded_addr = public_addr();
+    let internal = free_addr();
+    let guarded = [
+        ("BIND_ADDR", guarded_addr.as_str()),
+        ("SKILL_SECRET", "s"),
+        ("INTERNAL_BIND_ADDR", internal.as_str()),
+        ("KAKAO_BOT_TOKEN", "t"),
+        ("KAKAO_BOT_WEBHOOK_SECRET", "h"),
+    ];
+    let output = serve_until_healthy(&guarded, &guarded_addr).await;
+    assert!(!output.contains("open by choice"), "{output}");
+
+    let opted_out_addr = public_addr();
+    let opted_out = [
+        ("BIND_ADDR", opted_out_addr.as_str()),
+        ("SKILL_ALLOW_ANY_CALLER", "true"),
+        ("INTERNAL_API_PUBLIC", "true"),
+        ("INTERNAL_API_TOKEN", token),
+        ("KAKAO_BOT_TOKEN", "t"),
+        ("KAKAO_BOT_ALLOW_ANY_CALLER", "true"),
+    ];
+    let output = serve_until_healthy(&opted_out, &opted_out_addr).await;
+    for setting in [
+        "SKILL_ALLOW_ANY_CALLER=true",
+        "INTERNAL_API_PUBLIC=true",
+        "KAKAO_BOT_ALLOW_ANY_CALLER=true",
+    ] {
+        assert!(output.contains(setting), "{setting} is warned of: {output}");
+    }
+}

@@ -16,7 +16,9 @@ name=kakao-webhooks-check
 volume=kakao-webhooks-check-data
 project=kakao-webhooks-check
 compose=(docker compose -p "$project" -f compose.yaml -f tests/container/compose.check.yaml)
-token=check-api-token
+token=check-api-token-of-at-least-32-characters
+# compose.yaml refuses to start without it (closed by default).
+export SKILL_SECRET=check-skill-secret
 
 passed=0
 step() { printf '\n== container check: %s\n' "$*"; }
@@ -56,23 +58,33 @@ started=$(date +%s)
 docker build -q -t "$image" . >/dev/null
 ok "built in $(( $(date +%s) - started )) s; $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.1f MB", $1 / 1e6}')"
 
+step "closed by default: no secrets, no start"
+refused=$(docker run --rm "$image" 2>&1 || true)
+echo "$refused" | grep -q "invalid setting SKILL_SECRET" ||
+  fail "the image started with no SKILL_SECRET: $refused"
+ok "refused, naming SKILL_SECRET"
+
 step "run, healthy, not root"
-docker run -d --name "$name" -v "$volume:/data" -p 127.0.0.1::8080 \
+docker run -d --name "$name" -v "$volume:/data" -p 127.0.0.1::8080 -p 127.0.0.1::9090 \
   -e KAKAO_APP_ID=100000 -e KAKAO_ADMIN_KEY=check-admin-key -e INTERNAL_API_TOKEN="$token" \
-  "$image" >/dev/null
+  -e SKILL_SECRET="$SKILL_SECRET" "$image" >/dev/null
 wait_healthy "$name" 60
 uid=$(docker exec "$name" id -u)
 [ "$uid" != 0 ] || fail "the container runs as root"
 ok "healthy; runs as uid $uid"
-port=$(docker port "$name" 8080/tcp | head -n 1 | sed 's/.*://')
+port=$(docker port "$name" 9090/tcp | head -n 1 | sed 's/.*://')
 base="http://127.0.0.1:$port"
+public=$(docker port "$name" 8080/tcp | head -n 1 | sed 's/.*://')
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$public/api/events")" = 404 ] ||
+  fail "/api answers on the public port"
+ok "/api only on the internal port"
 
 step "a webhook survives a restart (SQLite in the /data volume)"
 docker exec "$name" kakao-webhooks simulate unlink --user 4242 >/dev/null ||
   fail "simulate unlink was not accepted"
 docker restart "$name" >/dev/null
 wait_healthy "$name" 60
-port=$(docker port "$name" 8080/tcp | head -n 1 | sed 's/.*://')
+port=$(docker port "$name" 9090/tcp | head -n 1 | sed 's/.*://')
 base="http://127.0.0.1:$port"
 [ "$(unlinks_of "$base" 4242)" = 1 ] || fail "the unlink stored before the restart is gone"
 ok "the unlink is still there after the restart"
@@ -94,7 +106,7 @@ for service in webhooks-1 webhooks-2; do
   "${compose[@]}" exec -T "$service" kakao-webhooks simulate unlink --user 5151 >/dev/null ||
     fail "simulate unlink to $service was not accepted"
 done
-for port in 8081 8082; do
+for port in 9091 9092; do
   count=$(unlinks_of "http://127.0.0.1:$port" 5151)
   [ "$count" = 1 ] || fail "instance on :$port sees $count unlinks of user 5151, not 1"
 done
