@@ -51,6 +51,8 @@ pub struct AppParts {
     /// Every background task (event writer, key refresh, jobs, metrics
     /// upkeep, skill callbacks): drained at shutdown within the grace.
     pub tasks: TaskTracker,
+    /// Failed token checks per client address (`/api`, console sign-in).
+    pub auth_limiter: Arc<crate::http::auth_limit::AuthLimiter>,
 }
 
 // Each family's router takes only its own part of the state (axum's

@@ -61,6 +61,14 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// here: the test `every_metric_has_its_help_line` scrapes `/metrics`.
 const DESCRIPTIONS: &[(&str, &str)] = &[
     (
+        "kakao_auth_failures_total",
+        "Failed bearer checks and console sign-ins, by surface (api, console).",
+    ),
+    (
+        "kakao_auth_rate_limited_total",
+        "Requests refused 429 because their client address failed too many token checks, by surface.",
+    ),
+    (
         "http_requests_total",
         "Requests answered, by method, route template and status.",
     ),

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use crate::{
     clock::rfc3339,
+    http::auth_limit::{Surface, peer, too_many_guesses},
     http::{error::ApiError, matches_any, routes::Routes},
     ids::{InvalidId, SessionId, UserId},
     state::AppState,
@@ -51,6 +52,11 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     if tokens.is_empty() {
         return ApiError::not_found("no such route").into_response();
     }
+    let limiter = &state.auth_limiter;
+    let client = limiter.client(peer(request.extensions()), request.headers());
+    if let Some(wait) = limiter.locked_out(client, Surface::Api) {
+        return too_many_guesses(wait);
+    }
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -62,6 +68,7 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     if matches_any(presented.as_bytes(), tokens) {
         next.run(request).await
     } else {
+        limiter.failed(client, Surface::Api);
         ApiError::unauthorized(Some("Bearer"), "missing or wrong bearer token").into_response()
     }
 }

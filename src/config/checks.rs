@@ -50,6 +50,12 @@ impl Settings {
                 "must be 1 to 3650 days",
             ));
         }
+        if self.auth_failures_per_minute == 0 {
+            return Err(ConfigError::new(
+                "auth_failures_per_minute",
+                "must be at least 1",
+            ));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError::new("max_connections", "must be at least 1"));
         }

@@ -65,6 +65,10 @@ pub struct Settings {
     #[serde(deserialize_with = "optional_secret")]
     pub internal_api_token_previous: Option<SecretString>,
     pub internal_api_public: bool,
+    #[serde(deserialize_with = "ip_networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub auth_failures_per_minute: u32,
+    pub auth_lockout_seconds: u64,
 
     #[serde(deserialize_with = "optional_secret")]
     pub kakao_bot_token: Option<SecretString>,
@@ -301,9 +305,10 @@ pub use self::signing_secret::SigningSecret;
 
 pub use self::values::*;
 use self::values::{
-    bot_commands, gateway_url, header_name, host_patterns, kakao_url, millis, millis_list,
-    millis_or_zero, optional_app_url, optional_digits, optional_kakao_url, optional_secret,
-    optional_signing_secret, optional_socket_addr, required_text, validate_commands,
+    bot_commands, gateway_url, header_name, host_patterns, ip_networks, kakao_url, millis,
+    millis_list, millis_or_zero, optional_app_url, optional_digits, optional_kakao_url,
+    optional_secret, optional_signing_secret, optional_socket_addr, required_text,
+    validate_commands,
 };
 
 #[cfg(test)]

@@ -293,6 +293,35 @@ pub(super) fn host_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostP
         .collect()
 }
 
+/// `trusted_proxies`: addresses (`10.0.0.2`) and networks (`10.0.0.0/8`),
+/// comma-separated or as a list.
+pub(super) fn ip_networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Joined(String),
+        Items(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::Joined(text) => text.split(',').map(str::to_owned).collect(),
+        List::Items(items) => items,
+    };
+    items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    de::Error::custom(format!(
+                        "{item:?} is not an address or a network (10.0.0.0/8)"
+                    ))
+                })
+        })
+        .collect()
+}
+
 /// One entry of the bot's command menu (`kakao_bot_commands`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,7 +14,7 @@ mod status;
 
 use axum::{
     Form,
-    extract::{Query, Request, State},
+    extract::{ConnectInfo, Query, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
@@ -23,6 +23,7 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
+    http::auth_limit::{Surface, too_many_guesses},
     http::{error::ApiError, routes::Routes},
     state::AppState,
 };
@@ -160,11 +161,18 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let limiter = &state.auth_limiter;
+    let client = limiter.client(peer.map(|info| (info.0).0), &headers);
+    if let Some(wait) = limiter.locked_out(client, Surface::Console) {
+        return too_many_guesses(wait);
+    }
     let tokens = state.settings.api_tokens();
     if !crate::http::matches_any(form.token.trim().as_bytes(), tokens) {
+        limiter.failed(client, Surface::Console);
         let page = pages::LoginPage {
             t: lang_of(&headers, None),
             failed: true,

@@ -3,6 +3,8 @@
 //! ([`routes`]), and small helpers (JSON answers, the one outbound client,
 //! constant-time secret checks, URL policy).
 
+pub mod auth_limit;
+pub mod client_addr;
 pub mod error;
 pub mod routes;
 

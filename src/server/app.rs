@@ -22,6 +22,7 @@ use crate::{
     },
     config::Settings,
     delivery::log::DeliveryLog,
+    http::auth_limit::AuthLimiter,
     http::routes::{RouteMetrics, Routes},
     security_events::{self, SecurityEvents},
     server::{
@@ -168,6 +169,11 @@ impl Server {
         let deliveries = Arc::new(DeliveryLog::new(settings.tally_bucket()));
         let gateway =
             crate::bot::gateway::prepare(&settings, &storage, bot.as_ref(), &deliveries).await?;
+        let auth_limiter = Arc::new(AuthLimiter::new(
+            settings.auth_failures_per_minute,
+            Duration::from_secs(settings.auth_lockout_seconds),
+            settings.trusted_proxies.clone(),
+        ));
         let state = AppState(Arc::new(AppParts {
             settings: Arc::new(settings),
             storage,
@@ -179,6 +185,7 @@ impl Server {
             deliveries,
             http,
             tasks,
+            auth_limiter,
         }));
         Ok(Self {
             listener,

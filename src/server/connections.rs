@@ -11,6 +11,7 @@
 
 use std::{
     convert::Infallible,
+    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc,
@@ -20,6 +21,7 @@ use std::{
     time::Duration,
 };
 
+use axum::extract::ConnectInfo;
 use hyper::{Request, body::Incoming};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -77,7 +79,7 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors, or a connection reset before accept.
                     tracing::warn!(error = %err, "cannot accept a connection");
@@ -99,7 +101,7 @@ pub async fn serve(
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    (stream, peer): (TcpStream, SocketAddr),
     app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
@@ -119,7 +121,10 @@ async fn serve_connection(
             let in_flight = activity.request_started();
             let app = app.clone();
             async move {
-                let response = app.oneshot(request.map(axum::body::Body::new)).await;
+                let mut request = request.map(axum::body::Body::new);
+                // Who is calling, for the limits kept per client address.
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let response = app.oneshot(request).await;
                 drop(in_flight);
                 Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
             }

@@ -3,6 +3,7 @@
 mod alerts;
 mod app_api;
 mod app_receiver;
+mod auth_limit;
 mod bot;
 mod bot_messages;
 mod bot_replies;
