@@ -61,6 +61,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// here: the test `every_metric_has_its_help_line` scrapes `/metrics`.
 const DESCRIPTIONS: &[(&str, &str)] = &[
     (
+        "kakao_skill_overloaded_total",
+        "Skill requests answered the fallback at once because SKILL_MAX_IN_FLIGHT handlers were running.",
+    ),
+    (
         "kakao_auth_failures_total",
         "Failed bearer checks and console sign-ins, by surface (api, console).",
     ),

@@ -50,6 +50,12 @@ impl Settings {
                 "must be 1 to 3650 days",
             ));
         }
+        if self.skill_max_in_flight == 0 {
+            return Err(ConfigError::new(
+                "skill_max_in_flight",
+                "must be at least 1",
+            ));
+        }
         if self.auth_failures_per_minute == 0 {
             return Err(ConfigError::new(
                 "auth_failures_per_minute",

@@ -94,6 +94,7 @@ pub struct Settings {
     #[serde(deserialize_with = "header_name")]
     pub skill_secret_header: axum::http::HeaderName,
     pub skill_allow_any_caller: bool,
+    pub skill_max_in_flight: usize,
     #[serde(deserialize_with = "millis")]
     pub skill_sync_budget_ms: Duration,
     #[serde(deserialize_with = "required_text")]

@@ -34,7 +34,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use metrics::Histogram;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::{task::JoinHandle, time::Instant};
+use tokio::{sync::Semaphore, task::JoinHandle, time::Instant};
 use tokio_util::task::TaskTracker;
 
 use self::limits::CheckedJson;
@@ -89,6 +89,11 @@ pub struct SkillService {
     client: reqwest::Client,
     /// Pending callbacks, awaited at shutdown.
     tasks: TaskTracker,
+    /// Handlers running at once (and so upstream calls and callbacks in
+    /// flight): past `SKILL_MAX_IN_FLIGHT`, a request gets the fallback at
+    /// once instead of one more task.
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
 }
 
 impl SkillService {
@@ -119,6 +124,8 @@ impl SkillService {
             callback_timeout: settings.skill_callback_timeout_ms,
             client,
             tasks,
+            in_flight: Arc::new(Semaphore::new(settings.skill_max_in_flight)),
+            max_in_flight: settings.skill_max_in_flight,
         }
     }
 
@@ -142,6 +149,13 @@ impl SkillService {
     /// Runs the handler and decides what OpenBuilder gets now.
     pub async fn answer(self: &Arc<Self>, request: SkillRequest) -> SkillAnswer {
         let received = Instant::now();
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
+            metrics::counter!("kakao_skill_overloaded_total").increment(1);
+            return self.fallback(format!(
+                "{} skill handlers were already running (SKILL_MAX_IN_FLIGHT)",
+                self.max_in_flight
+            ));
+        };
         let callback_url = request
             .callback_url()
             .and_then(|raw| match self.callbacks.check(raw) {
@@ -173,6 +187,7 @@ impl SkillService {
                     let task = tokio::spawn(answering);
                     self.tasks.spawn(async move {
                         service.finish_by_callback(task, url, received, block).await;
+                        drop(permit);
                     });
                     SkillAnswer::Answered(CheckedJson::unchecked(&SkillResponse::callback_pending(
                         &self.waiting_text,

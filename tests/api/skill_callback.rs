@@ -122,3 +122,46 @@ async fn a_fast_handler_answers_directly_even_with_a_callback_url() {
     app.stop().await.unwrap();
     assert!(receiver.received().is_empty());
 }
+
+#[tokio::test]
+async fn past_skill_max_in_flight_a_request_gets_the_fallback_at_once() {
+    let receiver = CallbackReceiver::start().await;
+    let app = app_with_slow_handler(Duration::from_secs(3), &[("SKILL_MAX_IN_FLIGHT", "1")]).await;
+    // The first overruns its budget and waits for its callback, holding
+    // the one slot.
+    let ack = app
+        .skill_json(skill_request("첫째", Some(&receiver.url())))
+        .await;
+    assert_eq!(ack["useCallback"], true, "{ack}");
+    let second = app.post_skill(skill_request("둘째", None)).await;
+    let why = second
+        .headers()
+        .get(kakao_webhooks::skill::FALLBACK_HEADER)
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(why.contains("SKILL_MAX_IN_FLIGHT"), "why: {why:?}");
+    let body: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(
+        body["template"]["outputs"][0]["simpleText"]["text"],
+        FALLBACK
+    );
+    // Once the first is done, the slot is free again: the next request runs
+    // its handler (which overruns the budget: a fallback for that reason).
+    receiver.wait_for(1, Duration::from_secs(20)).await;
+    let started = std::time::Instant::now();
+    loop {
+        let after = app.post_skill(skill_request("셋째", None)).await;
+        let why = after
+            .headers()
+            .get(kakao_webhooks::skill::FALLBACK_HEADER)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        // The slot is given back just after the callback is posted.
+        if why.contains("SKILL_MAX_IN_FLIGHT") && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        assert!(why.contains("SKILL_SYNC_BUDGET_MS"), "why: {why:?}");
+        break;
+    }
+}
