@@ -62,6 +62,12 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.max_requests_in_flight == 0 {
+            return Err(ConfigError::new(
+                "max_requests_in_flight",
+                "must be at least 1",
+            ));
+        }
         if self.max_connections == 0 {
             return Err(ConfigError::new("max_connections", "must be at least 1"));
         }

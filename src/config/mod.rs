@@ -33,6 +33,7 @@ pub struct Settings {
     #[serde(deserialize_with = "millis")]
     pub keep_alive_timeout_ms: Duration,
     pub max_connections: usize,
+    pub max_requests_in_flight: usize,
     #[serde(deserialize_with = "millis")]
     pub shutdown_grace_ms: Duration,
     pub dev_dir: std::path::PathBuf,

@@ -38,11 +38,22 @@ use tower::ServiceExt;
 
 use crate::{config::Settings, server::app::App};
 
+/// The largest request head (request line and headers) read, and the
+/// largest HTTP/2 header list: Kakao's are under 2 KiB. hyper's defaults
+/// (about 400 KiB for HTTP/1, 16 MiB for HTTP/2) would let 1,000 connections
+/// hold hundreds of MiB.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Headers a request may carry.
+pub const MAX_HEADERS: usize = 64;
+/// HTTP/2 streams a connection may open at once.
+pub const MAX_STREAMS: u32 = 64;
+
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub keep_alive_timeout: Duration,
     pub max_connections: usize,
+    pub max_requests_in_flight: usize,
 }
 
 impl ConnectionLimits {
@@ -51,6 +62,7 @@ impl ConnectionLimits {
             header_read_timeout: settings.header_read_timeout_ms,
             keep_alive_timeout: settings.keep_alive_timeout_ms,
             max_connections: settings.max_connections,
+            max_requests_in_flight: settings.max_requests_in_flight,
         }
     }
 }
@@ -66,10 +78,24 @@ pub async fn serve(
     connections: TaskTracker,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let in_flight = Arc::new(Semaphore::new(limits.max_requests_in_flight));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No timer for HTTP/1: hyper would otherwise default its header timer to 30 s.
-    builder.http1().header_read_timeout(None);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http1()
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .initial_stream_window_size(64 * 1024)
+        .initial_connection_window_size(256 * 1024)
+        .max_send_buf_size(64 * 1024)
+        .max_pending_accept_reset_streams(Some(32))
+        .max_local_error_reset_streams(Some(256));
     let builder = Arc::new(builder);
     loop {
         // A slot first: past the cap, clients wait in the kernel's queue.
@@ -91,6 +117,7 @@ pub async fn serve(
         };
         connections.spawn(serve_connection(
             stream,
+            Arc::clone(&in_flight),
             app.clone(),
             Arc::clone(&builder),
             limits,
@@ -102,6 +129,7 @@ pub async fn serve(
 
 async fn serve_connection(
     (stream, peer): (TcpStream, SocketAddr),
+    in_flight: Arc<Semaphore>,
     app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
@@ -118,14 +146,22 @@ async fn serve_connection(
     let service = hyper::service::service_fn({
         let activity = Arc::clone(&activity);
         move |request: Request<Incoming>| {
-            let in_flight = activity.request_started();
+            let in_progress = activity.request_started();
             let app = app.clone();
+            // Past the cap on requests in flight (every connection of this
+            // listener), 503 at once rather than one more request's memory.
+            let slot = Arc::clone(&in_flight).try_acquire_owned();
             async move {
+                let Ok(_slot) = slot else {
+                    drop(in_progress);
+                    metrics::counter!("kakao_http_overloaded_total").increment(1);
+                    return Ok::<_, Infallible>(overloaded());
+                };
                 let mut request = request.map(axum::body::Body::new);
                 // Who is calling, for the limits kept per client address.
                 request.extensions_mut().insert(ConnectInfo(peer));
                 let response = app.oneshot(request).await;
-                drop(in_flight);
+                drop(in_progress);
                 Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
             }
         }
@@ -143,6 +179,15 @@ async fn serve_connection(
         _ = connection => {}
         reason = watchdog(&activity, limits) => cut(reason),
     }
+}
+
+/// The answer past `MAX_REQUESTS_IN_FLIGHT`: Kakao retries a 503.
+fn overloaded() -> axum::response::Response {
+    let mut response = crate::http::json_response(
+        r#"{"error":"overloaded","message":"too many requests in flight; retry later"}"#,
+    );
+    *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    response
 }
 
 /// Dropping the connection closes its socket.
