@@ -39,7 +39,12 @@ impl GatewayLease {
     /// Whether the lease still holds (PostgreSQL: the lock's connection answers).
     pub async fn holds(&mut self) -> bool {
         match self {
-            Self::Postgres(connection) => connection.ping().await.is_ok(),
+            // A connection that does not answer within a check's time is lost.
+            Self::Postgres(connection) => {
+                tokio::time::timeout(std::time::Duration::from_secs(2), connection.ping())
+                    .await
+                    .is_ok_and(|pinged| pinged.is_ok())
+            }
             Self::Sqlite(_) => true,
         }
     }
@@ -69,9 +74,12 @@ impl Storage {
         match &self.backend {
             Backend::Postgres { pool, .. } => {
                 let options = pool.connect_options();
-                let mut connection = PgConnection::connect_with(&options)
-                    .await
-                    .map_err(StorageError::Connect)?;
+                let connect = PgConnection::connect_with(&options);
+                let mut connection =
+                    tokio::time::timeout(super::postgres::CONNECT_TIMEOUT, connect)
+                        .await
+                        .map_err(|_| StorageError::Connect(sqlx::Error::PoolTimedOut))?
+                        .map_err(StorageError::Connect)?;
                 let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(GATEWAY_LOCK)
                     .fetch_one(&mut connection)

@@ -7,7 +7,12 @@
 //! visible in order and a follower of `/api/events` (which pages by id) never
 //! skips one.
 
-use sqlx::{PgPool, Postgres, Transaction, postgres::PgPoolOptions};
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    Connection, PgPool, Postgres, Transaction,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use tokio_util::task::TaskTracker;
 
 use super::{
@@ -20,15 +25,33 @@ use crate::config::DatabaseUrl;
 /// Taken by every instance's writer for the length of a batch.
 const EVENT_ORDER_LOCK: i64 = 7438201;
 const MAX_CONNECTIONS: u32 = 16;
+/// How long one connection attempt may take (sqlx sets none).
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Every connection's session: no lock wait, statement or idle transaction
+/// (another client's, or ours) can stall the service. A lock wait, the
+/// writer's advisory lock included, gives up before a webhook's deadline;
+/// the server drops a client that vanished (TCP keepalives).
+const SESSION: [(&str, &str); 6] = [
+    ("lock_timeout", "2s"),
+    ("statement_timeout", "30s"),
+    ("idle_in_transaction_session_timeout", "60s"),
+    ("tcp_keepalives_idle", "30"),
+    ("tcp_keepalives_interval", "10"),
+    ("tcp_keepalives_count", "3"),
+];
 
 pub(super) async fn connect(
     url: &DatabaseUrl,
     tasks: &TaskTracker,
 ) -> Result<(PgPool, EventWriter), StorageError> {
+    let options = PgConnectOptions::from_str(url.expose())
+        .map_err(StorageError::Connect)?
+        .options(SESSION);
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect(url.expose())
+        .connect_with(options)
         .await
         .map_err(StorageError::Connect)?;
     let (writer, write_batches) = EventWriter::new(PgWriter {
@@ -39,8 +62,22 @@ pub(super) async fn connect(
     Ok((pool, writer))
 }
 
+/// Migrations may rebuild a large table: on a connection of their own,
+/// without the service's statement and lock bounds.
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), StorageError> {
-    sqlx::migrate!("migrations/postgres").run(pool).await?;
+    let options = pool.connect_options().as_ref().clone();
+    let mut connection =
+        tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StorageError::Connect(sqlx::Error::PoolTimedOut))?
+            .map_err(StorageError::Connect)?;
+    sqlx::raw_sql("SET statement_timeout = 0; SET lock_timeout = 0")
+        .execute(&mut connection)
+        .await?;
+    sqlx::migrate!("migrations/postgres")
+        .run(&mut connection)
+        .await?;
+    connection.close().await?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ mod kakao_keys;
 mod listeners;
 mod notifications;
 mod overload;
+mod postgres_bounds;
 mod privacy;
 mod profile_refresh;
 mod prometheus_rules;
