@@ -110,9 +110,9 @@ pub enum MessageQueued {
     NotInRoom,
 }
 
-/// The claim's SQL; `$lock` is PostgreSQL's `FOR UPDATE SKIP LOCKED`. The
-/// outer condition repeats the inner one: PostgreSQL checks it again on the
-/// rows as another claim left them, so a row claimed meanwhile is not taken.
+/// SQLite's claim (`$lock` empty: SQLite has one writer at a time). The
+/// outer condition repeats the inner one, as PostgreSQL's claim does: it is
+/// checked again on the rows as another claim left them.
 macro_rules! claim_outbox {
     ($lock:literal) => {
         concat!(
@@ -129,6 +129,19 @@ macro_rules! claim_outbox {
     };
 }
 
+/// PostgreSQL's claim: the rows are picked once, in a materialized CTE.
+/// `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be run again for each
+/// row it is compared with, and then claimed more than `n` rows
+/// (`tests/storage/retention.rs` saw two for a limit of one).
+const CLAIM_OUTBOX_POSTGRES: &str = "WITH due AS MATERIALIZED (
+        SELECT outbox_id FROM bot_outbox WHERE status = 'pending' AND run_at <= $2
+        ORDER BY run_at, outbox_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+    UPDATE bot_outbox SET run_at = $1, attempts = attempts + 1
+    FROM due WHERE bot_outbox.outbox_id = due.outbox_id
+      AND status = 'pending' AND run_at <= $2
+    RETURNING bot_outbox.outbox_id, kind, event_id, target_kind, target, callback_token,
+              skill_response, expires_at, created_at, attempts";
+
 impl Storage {
     /// Claims up to `limit` due outbox rows until `lease_until` (ms), in
     /// one transaction (under load, one per row would contend with the
@@ -138,7 +151,7 @@ impl Storage {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<OutboxItem>, StorageError> {
-        let sql = self.dialect(claim_outbox!(""), claim_outbox!("FOR UPDATE SKIP LOCKED"));
+        let sql = self.dialect(claim_outbox!(""), CLAIM_OUTBOX_POSTGRES);
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(sql)
                 .bind(lease_until)
@@ -183,7 +196,7 @@ impl Storage {
         self.update_claim(SQL, item, &extra).await
     }
 
-    /// Ends the row; the callback token is forgotten.
+    /// Ends the row; the callback token and the chat content are forgotten.
     pub async fn finish_bot_outbox(
         &self,
         item: &OutboxItem,
@@ -193,6 +206,7 @@ impl Storage {
     ) -> Result<bool, StorageError> {
         const SQL: &str =
             "UPDATE bot_outbox SET status = $3, finished_at = $4, callback_token = NULL,
+                skill_response = NULL,
                 last_error_code = COALESCE($5, last_error_code),
                 last_error_msg = COALESCE($6, last_error_msg), result = $7
             WHERE outbox_id = $1 AND attempts = $2 AND status = 'pending'";

@@ -84,8 +84,8 @@ pub struct AttemptFailure {
     pub error: String,
 }
 
-/// The claim; `$lock` is PostgreSQL's `FOR UPDATE SKIP LOCKED`. The outer
-/// condition repeats the inner one, as in `bot.rs`.
+/// SQLite's claim (`$lock` empty: one writer at a time). The outer condition
+/// repeats the inner one, as in `bot.rs`.
 macro_rules! claim_notifications {
     ($lock:literal) => {
         concat!(
@@ -102,6 +102,17 @@ macro_rules! claim_notifications {
     };
 }
 
+/// PostgreSQL's claim, picked once in a materialized CTE (see `bot.rs`:
+/// `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may claim more than `n`).
+const CLAIM_NOTIFICATIONS_POSTGRES: &str = "WITH due AS MATERIALIZED (
+        SELECT notification_id FROM notifications
+        WHERE status = 'pending' AND run_at <= $2 AND destination = $4
+        ORDER BY run_at, notification_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+    UPDATE notifications SET run_at = $1, attempts = attempts + 1
+    FROM due WHERE notifications.notification_id = due.notification_id
+      AND status = 'pending' AND run_at <= $2 AND destination = $4
+    RETURNING notifications.notification_id, body, created_at, attempts";
+
 const COLUMNS: &str = "notification_id, notification_type, event_id, status, attempts,
     last_status, last_error, created_at, finished_at, run_at, body";
 
@@ -114,10 +125,7 @@ impl Storage {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedNotification>, StorageError> {
-        let sql = self.dialect(
-            claim_notifications!(""),
-            claim_notifications!("FOR UPDATE SKIP LOCKED"),
-        );
+        let sql = self.dialect(claim_notifications!(""), CLAIM_NOTIFICATIONS_POSTGRES);
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(sql)
                 .bind(lease_until)

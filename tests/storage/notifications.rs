@@ -151,3 +151,30 @@ pub async fn an_event_whose_effects_change_nothing_is_marked_so(storage: &Storag
     assert_eq!(marked("new"), None);
     assert_eq!(marked("old"), Some(true), "ignored as older");
 }
+
+/// A claim takes at most its limit (PostgreSQL once took more: `IN (SELECT
+/// … LIMIT n FOR UPDATE SKIP LOCKED)` may be run again per row).
+pub async fn a_notification_claim_takes_at_most_its_limit(storage: &Storage) {
+    let notifying = storage.clone().notifying_app();
+    for n in 0..4 {
+        stored(
+            notifying
+                .record(&channel(
+                    &format!("lim-{n}"),
+                    &format!("6{n}"),
+                    Relation::Added,
+                    1,
+                ))
+                .await
+                .unwrap(),
+        );
+    }
+    let lease = now_millis() + 60_000;
+    for limit in [1, 2] {
+        let claimed = storage
+            .claim_notifications(Destination::App, lease, limit)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len() as i64, limit, "{claimed:?}");
+    }
+}
