@@ -61,6 +61,10 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// here: the test `every_metric_has_its_help_line` scrapes `/metrics`.
 const DESCRIPTIONS: &[(&str, &str)] = &[
     (
+        "kakao_retention_rows_deleted_total",
+        "Rows deleted past their retention, by table.",
+    ),
+    (
         "kakao_http_overloaded_total",
         "Requests answered 503 at once because MAX_REQUESTS_IN_FLIGHT were being answered.",
     ),

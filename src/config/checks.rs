@@ -44,6 +44,12 @@ impl Settings {
         }
         validate_commands(&self.kakao_bot_commands)
             .map_err(|reason| ConfigError::new("kakao_bot_commands", reason))?;
+        if !(self.event_retention_days..=3650).contains(&self.event_row_retention_days) {
+            return Err(ConfigError::new(
+                "event_row_retention_days",
+                "must be from EVENT_RETENTION_DAYS to 3650 days: a row outlives its payload",
+            ));
+        }
         if !(1..=3650).contains(&self.event_retention_days) {
             return Err(ConfigError::new(
                 "event_retention_days",

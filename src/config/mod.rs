@@ -40,6 +40,7 @@ pub struct Settings {
 
     pub database_url: DatabaseUrl,
     pub event_retention_days: u32,
+    pub event_row_retention_days: u32,
     pub auto_migrate: bool,
 
     #[serde(deserialize_with = "optional_digits")]
@@ -222,6 +223,10 @@ impl Settings {
 
     pub fn event_retention(&self) -> Duration {
         Duration::from_secs(u64::from(self.event_retention_days) * 24 * 60 * 60)
+    }
+
+    pub fn event_row_retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.event_row_retention_days) * 24 * 60 * 60)
     }
 
     /// Every admin key Kakao's webhooks may carry: the current one, then the previous.

@@ -367,7 +367,10 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
         .spawn(crate::workers::alerts::run(state.clone(), shutdown.clone()));
     state.tasks.spawn(crate::workers::retention::run(
         state.storage.clone(),
-        settings.event_retention(),
+        crate::workers::retention::Retention {
+            payloads: settings.event_retention(),
+            rows: settings.event_row_retention(),
+        },
         shutdown.clone(),
     ));
     state

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod model;
 pub mod notifications;
 mod postgres;
+mod retention;
 mod sqlite;
 mod statements;
 mod users;

@@ -1,8 +1,12 @@
-//! Event retention (`EVENT_RETENTION_DAYS`): stored payloads older than that
-//! are erased in the background, a bounded batch at a time so the event
-//! writer never waits long behind it. Rows stay (ids, types, times, dedupe
-//! keys): a redelivery weeks later is still recognised as one. Delivered and
-//! failed notifications older than that are deleted.
+//! Retention, in the background, a bounded batch at a time so the event
+//! writer never waits long behind it:
+//! - stored payloads are erased `EVENT_RETENTION_DAYS` after they arrive;
+//!   their rows stay (ids, types, times, dedupe keys), so a redelivery weeks
+//!   later is still recognised as one;
+//! - the rows themselves go `EVENT_ROW_RETENTION_DAYS` after they arrive;
+//! - ended notifications, bot replies and messages, and ended sessions go
+//!   `EVENT_RETENTION_DAYS` after they end. Nothing else grows per delivery:
+//!   the alerts' tallies are pruned by the alerts worker, jobs end.
 
 use std::time::Duration;
 
@@ -17,8 +21,17 @@ const PAUSE: Duration = Duration::from_millis(50);
 /// Between sweeps once nothing is left to erase.
 const EVERY: Duration = Duration::from_secs(15 * 60);
 
+/// How long what is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Payloads, and what has ended (notifications, bot outbox, sessions).
+    pub payloads: Duration,
+    /// Event rows.
+    pub rows: Duration,
+}
+
 /// Sweeps at start and then every `EVERY` until `shutdown`.
-pub async fn run(storage: Storage, retention: Duration, shutdown: CancellationToken) {
+pub async fn run(storage: Storage, retention: Retention, shutdown: CancellationToken) {
     loop {
         sweep(&storage, retention, &shutdown).await;
         if shutdown
@@ -31,8 +44,15 @@ pub async fn run(storage: Storage, retention: Duration, shutdown: CancellationTo
     }
 }
 
-async fn sweep(storage: &Storage, retention: Duration, shutdown: &CancellationToken) {
-    let before = now_millis() - retention.as_millis() as i64;
+/// One sweep of everything past its retention; what it removed, by kind.
+pub async fn sweep(
+    storage: &Storage,
+    retention: Retention,
+    shutdown: &CancellationToken,
+) -> [u64; 5] {
+    let now = now_millis();
+    let before = now - retention.payloads.as_millis() as i64;
+    let rows_before = now - retention.rows.as_millis() as i64;
     let erased = in_batches(shutdown, "erase old payloads", || {
         storage.erase_old_payloads(before, BATCH)
     })
@@ -43,13 +63,30 @@ async fn sweep(storage: &Storage, retention: Duration, shutdown: &CancellationTo
         storage.delete_old_notifications(before, BATCH)
     })
     .await;
-    if erased + deleted > 0 {
+    let outbox = in_batches(shutdown, "delete old bot replies", || {
+        storage.delete_old_bot_outbox(before, BATCH)
+    })
+    .await;
+    let sessions = in_batches(shutdown, "delete old sessions", || {
+        storage.delete_old_sessions(before, BATCH)
+    })
+    .await;
+    let events = in_batches(shutdown, "delete old events", || {
+        storage.delete_old_events(rows_before, BATCH)
+    })
+    .await;
+    metrics::counter!("kakao_retention_rows_deleted_total", "table" => "events").increment(events);
+    if erased + deleted + outbox + sessions + events > 0 {
         tracing::info!(
             erased,
-            deleted,
-            "retention: payloads and ended notifications past EVENT_RETENTION_DAYS removed"
+            notifications = deleted,
+            bot_outbox = outbox,
+            sessions,
+            events,
+            "retention: payloads and rows past their retention removed"
         );
     }
+    [erased, deleted, outbox, sessions, events]
 }
 
 /// Runs `step` until it does nothing (or fails, or shutdown); the rows done.

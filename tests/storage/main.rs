@@ -7,6 +7,7 @@ mod backends;
 mod contract;
 mod notifications;
 mod privacy;
+mod retention;
 mod sqlite_migrations;
 
 /// Generates, for each named contract test, one test per backend.
@@ -116,8 +117,11 @@ use alerts::*;
 use contract::*;
 use notifications::*;
 use privacy::*;
+use retention::*;
 
 on_both_backends!(
+    rows_past_retention_are_deleted_and_nothing_else,
+    a_notification_claim_takes_at_most_its_limit,
     leaving_erases_the_users_channel_relations,
     an_alert_is_raised_once_and_resolved_once_clear_for_a_window,
     tallies_from_several_instances_add_up,
