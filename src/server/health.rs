@@ -47,6 +47,28 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             false
         }
     };
+    let writer_running = state.storage.writer_running();
+    if !writer_running {
+        tracing::error!("readiness: the event writer has stopped; every webhook is refused");
+    }
+    let writable = !database_ok
+        || match tokio::time::timeout(CHECK_TIMEOUT, state.storage.writable()).await {
+            Ok(Ok(writable)) => writable,
+            Ok(Err(err)) => {
+                tracing::warn!(error = %Chain(&err), "readiness: cannot tell whether the database takes writes");
+                false
+            }
+            Err(_) => false,
+        };
+    if !writable {
+        tracing::error!("readiness: the database is read-only; every webhook is refused");
+    }
+    let database = match (database_ok, writable) {
+        (false, _) => "failing",
+        (true, false) => "read_only",
+        (true, true) => "ok",
+    };
+    let database_ok = database_ok && writable && writer_running;
     let settings = &state.settings;
     let admin_key = settings.kakao_admin_key.is_some();
     // (family, configured, needs the database)
@@ -89,7 +111,8 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     };
     let body = json!({
         "status": if all_ready { "ready" } else { "not_ready" },
-        "database": if database_ok { "ok" } else { "failing" },
+        "database": database,
+        "writer": if writer_running { "running" } else { "stopped" },
         "families": checks,
         "warnings": warnings(settings),
         "gateway": gateway.map(|state| match state {

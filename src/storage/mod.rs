@@ -181,6 +181,39 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether the event writer runs: without it every webhook is refused.
+    pub fn writer_running(&self) -> bool {
+        self.writer().is_running()
+    }
+
+    /// Whether the database takes writes: PostgreSQL not in recovery (a
+    /// replica) nor read-only by default; the SQLite file and its folder
+    /// writable. For `/ready`.
+    pub async fn writable(&self) -> Result<bool, StorageError> {
+        match &self.backend {
+            Backend::Postgres { pool, .. } => {
+                const SQL: &str = "SELECT NOT pg_is_in_recovery()
+                    AND current_setting('transaction_read_only') = 'off'";
+                Ok(sqlx::query_scalar(SQL).fetch_one(pool).await?)
+            }
+            Backend::Sqlite { pool, .. } => {
+                let file = pool.connect_options().get_filename().to_path_buf();
+                let writable = |path: &std::path::Path| {
+                    std::fs::metadata(path).is_ok_and(|meta| !meta.permissions().readonly())
+                };
+                let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+                Ok(writable(&file) && folder.is_none_or(writable))
+            }
+        }
+    }
+
+    /// Stops the event writer as if it had died, leaving the pool open: for
+    /// tests of what `/ready` says then. Never called by the service.
+    #[doc(hidden)]
+    pub async fn stop_writer(&self) {
+        self.writer().stop().await;
+    }
+
     pub fn kind(&self) -> DatabaseKind {
         match &self.backend {
             Backend::Sqlite { .. } => DatabaseKind::Sqlite,

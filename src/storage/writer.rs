@@ -110,6 +110,12 @@ impl EventWriter {
         }
     }
 
+    /// Whether the writer's loop still runs (it ends when stopped, or if it
+    /// panicked: every webhook would then be refused).
+    pub(super) fn is_running(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
     pub(super) async fn record(&self, prepared: Prepared) -> Result<Recorded, StorageError> {
         let (done, answer) = oneshot::channel();
         self.sender

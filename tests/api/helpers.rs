@@ -30,6 +30,8 @@ pub struct TestApp {
     /// `INTERNAL_BIND_ADDR`'s listener, when the test sets one.
     pub internal_addr: Option<SocketAddr>,
     pub client: reqwest::Client,
+    /// The server's own storage handle.
+    pub storage: kakao_webhooks::storage::Storage,
     _dir: TempDir,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -96,12 +98,14 @@ impl TestAppBuilder {
             .expect("server builds");
         let addr = server.local_addr();
         let internal_addr = server.internal_addr();
+        let storage = server.storage().clone();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(server.run(shutdown.clone()));
         TestApp {
             addr,
             internal_addr,
             client: reqwest::Client::new(),
+            storage,
             _dir: dir,
             shutdown,
             server: Some(server),
@@ -403,6 +407,21 @@ impl ScratchDatabase {
     }
 
     /// Refuses new connections and ends the open ones: the database is gone.
+    /// Sets `parameter` as the database's default for new sessions, and
+    /// ends the open ones so that the pool reconnects with it.
+    pub async fn set_default(&self, parameter: &str, value: &str) {
+        self.sql(&format!(
+            "ALTER DATABASE {} SET {parameter} = {value}",
+            self.name
+        ))
+        .await;
+        self.sql(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            self.name
+        ))
+        .await;
+    }
+
     pub async fn take_away(&self) {
         self.sql(&format!(
             "ALTER DATABASE {} ALLOW_CONNECTIONS false",

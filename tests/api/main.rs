@@ -28,6 +28,7 @@ mod privacy;
 mod profile_refresh;
 mod prometheus_rules;
 mod python_app;
+mod readiness;
 mod readme_tour;
 mod rotation;
 mod security_events;
