@@ -53,6 +53,15 @@ pub struct AppParts {
     pub tasks: TaskTracker,
     /// Failed token checks per client address (`/api`, console sign-in).
     pub auth_limiter: Arc<crate::http::auth_limit::AuthLimiter>,
+    /// The admin-key webhooks' spool (`SPOOL_DIR`).
+    pub spool: Arc<crate::delivery::spool::Spool>,
+}
+
+impl AppState {
+    /// Deliveries in the spool, and when the oldest arrived (ms).
+    pub fn storage_spool_waiting(&self) -> (usize, Option<i64>) {
+        self.spool.waiting()
+    }
 }
 
 // Each family's router takes only its own part of the state (axum's
@@ -69,6 +78,7 @@ impl FromRef<AppState> for AdminKeyState {
         Self {
             settings: state.settings.clone(),
             storage: state.storage.clone(),
+            spool: state.spool.clone(),
         }
     }
 }

@@ -61,6 +61,15 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// here: the test `every_metric_has_its_help_line` scrapes `/metrics`.
 const DESCRIPTIONS: &[(&str, &str)] = &[
     (
+        "kakao_spooled_total",
+        "Admin-key webhooks spooled (storage could not take them in time) and answered 200, by family.",
+    ),
+    (
+        "kakao_spool_replayed_total",
+        "Spooled deliveries stored in the database.",
+    ),
+    ("kakao_spool_entries", "Deliveries waiting in the spool."),
+    (
         "kakao_retention_rows_deleted_total",
         "Rows deleted past their retention, by table.",
     ),

@@ -9,12 +9,12 @@ use axum::{
     http::StatusCode,
     routing::post,
 };
-use kakao_protocol::admin_key::ChannelChange;
+use kakao_protocol::admin_key::{ChannelChange, Params};
 
-use super::{AdminKeyState, KakaoAdmin, ResourceId, WebhookParams, invalid};
+use super::{AdminKeyState, KakaoAdmin, ResourceId, WebhookParams, invalid, store_or_spool};
 use crate::{
     clock::now_millis,
-    delivery::Family,
+    delivery::{Family, spool::Spooled},
     http::{error::ApiError, routes::Routes},
     storage::{ChannelRelation, Dedupe, Effect, NewEvent, Payload, Relation, Source},
 };
@@ -33,6 +33,26 @@ async fn receive(
     ResourceId(resource_id): ResourceId,
     WebhookParams(params): WebhookParams,
 ) -> Result<StatusCode, ApiError> {
+    let change = ChannelChange::read(&params).map_err(invalid)?;
+    let received_at = now_millis();
+    let event = event(change, resource_id.as_str(), &params, received_at);
+    let spooled = || Spooled {
+        family: Family::CHANNEL.name.into(),
+        received_at,
+        resource_id: Some(resource_id.to_string()),
+        params: params.clone(),
+    };
+    store_or_spool(&state, Family::CHANNEL, event, spooled).await
+}
+
+/// The event of a channel change; a change without `updated_at` happened
+/// when it was received.
+pub fn event(
+    change: ChannelChange,
+    resource_id: &str,
+    params: &Params,
+    received_at: i64,
+) -> NewEvent {
     let ChannelChange {
         relation,
         user_id,
@@ -40,16 +60,16 @@ async fn receive(
         channel_public_id,
         channel_uuid,
         updated_at,
-    } = ChannelChange::read(&params).map_err(invalid)?;
+    } = change;
     let relation = Relation::from(relation);
-    let changed_at = updated_at.unwrap_or_else(now_millis);
-    let event = NewEvent {
+    let changed_at = updated_at.unwrap_or(received_at);
+    NewEvent {
         source: Source::Channel,
-        dedupe: Dedupe::Key(resource_id.to_string()),
+        dedupe: Dedupe::Key(resource_id.to_owned()),
         event_type: format!("channel.{relation}"),
         user_id: Some(user_id.clone()),
         event_time: Some(changed_at),
-        payload: Payload::of(&params),
+        payload: Payload::of(params),
         effects: vec![Effect::ChannelRelation(ChannelRelation {
             user_id,
             id_type,
@@ -59,7 +79,5 @@ async fn receive(
             changed_at,
         })],
         unapplied_reason: None,
-    };
-    Family::CHANNEL.store(&state.storage, &[event]).await?;
-    Ok(StatusCode::OK)
+    }
 }

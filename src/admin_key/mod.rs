@@ -5,6 +5,7 @@
 //! header, and parameters from a query, a form or JSON.
 
 pub mod channel;
+pub mod replay;
 pub mod share;
 pub mod unlink;
 
@@ -17,11 +18,18 @@ use axum::{
 use bytes::Bytes;
 use kakao_protocol::admin_key::{self, FormError, Params};
 
+use axum::http::StatusCode;
+
 use crate::{
     config::Settings,
+    delivery::{
+        Family,
+        spool::{Spool, Spooled},
+    },
     http::{error::ApiError, matches_any, routes::Routes},
     ids,
-    storage::Storage,
+    storage::{NewEvent, Storage},
+    telemetry::Chain,
 };
 
 /// The routes of every admin-key webhook.
@@ -41,6 +49,44 @@ where
 pub struct AdminKeyState {
     pub settings: Arc<Settings>,
     pub storage: Storage,
+    /// Where a delivery goes when storage cannot take it in time.
+    pub spool: Arc<Spool>,
+}
+
+/// Store, then acknowledge; and when storage cannot take the delivery in
+/// time, spool it (fsync'd) and acknowledge that: Kakao does not send these
+/// again, so a 503 could lose a user's unlink for good. Kakao gets 503 only
+/// when the spool cannot take it either.
+async fn store_or_spool(
+    state: &AdminKeyState,
+    family: Family,
+    event: NewEvent,
+    spooled: impl FnOnce() -> Spooled,
+) -> Result<StatusCode, ApiError> {
+    let refused = match family
+        .store(&state.storage, std::slice::from_ref(&event))
+        .await
+    {
+        Ok(_) => return Ok(StatusCode::OK),
+        Err(refused) => refused,
+    };
+    let entry = spooled();
+    let spool = Arc::clone(&state.spool);
+    match tokio::task::spawn_blocking(move || spool.append(&entry)).await {
+        Ok(Ok(())) => {
+            metrics::counter!("kakao_spooled_total", "family" => family.name).increment(1);
+            tracing::warn!(
+                webhook.family = family.name,
+                "storage could not take the delivery in time; spooled, answered 200, replayed when storage answers"
+            );
+            Ok(StatusCode::OK)
+        }
+        Ok(Err(err)) => {
+            tracing::error!(webhook.family = family.name, error = %Chain(&err), "cannot spool the delivery either; answering 503");
+            Err(refused)
+        }
+        Err(_) => Err(refused),
+    }
 }
 
 /// A request carrying one of our admin keys. Checked before anything else is

@@ -11,11 +11,12 @@ use axum::{
     routing::get,
 };
 
-use kakao_protocol::admin_key::ShareDelivery;
+use kakao_protocol::admin_key::{Params, ShareDelivery};
 
-use super::{AdminKeyState, KakaoAdmin, ResourceId, WebhookParams, invalid};
+use super::{AdminKeyState, KakaoAdmin, ResourceId, WebhookParams, invalid, store_or_spool};
 use crate::{
-    delivery::Family,
+    clock::now_millis,
+    delivery::{Family, spool::Spooled},
     http::{error::ApiError, routes::Routes},
     storage::{Dedupe, NewEvent, Payload, Source},
 };
@@ -35,16 +36,26 @@ async fn receive(
     WebhookParams(params): WebhookParams,
 ) -> Result<StatusCode, ApiError> {
     ShareDelivery::read(&params).map_err(invalid)?;
-    let event = NewEvent {
+    let event = event(resource_id.as_str(), &params);
+    let spooled = || Spooled {
+        family: Family::SHARE.name.into(),
+        received_at: now_millis(),
+        resource_id: Some(resource_id.to_string()),
+        params: params.clone(),
+    };
+    store_or_spool(&state, Family::SHARE, event, spooled).await
+}
+
+/// The event of a share delivery: every parameter Kakao sent.
+pub fn event(resource_id: &str, params: &Params) -> NewEvent {
+    NewEvent {
         source: Source::Share,
-        dedupe: Dedupe::Key(resource_id.to_string()),
+        dedupe: Dedupe::Key(resource_id.to_owned()),
         event_type: "share.delivered".into(),
         user_id: None,
         event_time: None,
-        payload: Payload::of(&params),
+        payload: Payload::of(params),
         effects: Vec::new(),
         unapplied_reason: None,
-    };
-    Family::SHARE.store(&state.storage, &[event]).await?;
-    Ok(StatusCode::OK)
+    }
 }

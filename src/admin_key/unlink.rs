@@ -13,9 +13,11 @@ use serde_json::json;
 
 use kakao_protocol::admin_key::Unlink;
 
-use super::{AdminKeyState, KakaoAdmin, WebhookParams, invalid};
+use super::{AdminKeyState, KakaoAdmin, WebhookParams, invalid, store_or_spool};
 use crate::{
+    clock::now_millis,
     delivery::Family,
+    delivery::spool::Spooled,
     http::{error::ApiError, routes::Routes},
     storage::{Dedupe, Effect, NewEvent, Source},
 };
@@ -36,19 +38,36 @@ async fn receive(
     let Some(our_app_id) = state.settings.kakao_app_id.as_deref() else {
         return Err(ApiError::not_configured("KAKAO_APP_ID"));
     };
+    let unlink = Unlink::read(&params).map_err(invalid)?;
+    if unlink.app_id != our_app_id {
+        return Err(ApiError::bad_request(
+            "unknown_app",
+            format!(
+                "app_id {} is not this service's app (KAKAO_APP_ID)",
+                unlink.app_id
+            ),
+        ));
+    }
+    let received_at = now_millis();
+    let spooled = || Spooled {
+        family: Family::UNLINK.name.into(),
+        received_at,
+        resource_id: None,
+        params: params.clone(),
+    };
+    store_or_spool(&state, Family::UNLINK, event(unlink, None), spooled).await
+}
+
+/// The event of an unlink; `received_at` is its time when it is replayed
+/// from the spool (live, Kakao sends none: the unlink happened just before).
+pub fn event(unlink: Unlink, received_at: Option<i64>) -> NewEvent {
     let Unlink {
         app_id,
         user_id,
         referrer_type,
         group_user_token,
-    } = Unlink::read(&params).map_err(invalid)?;
-    if app_id != our_app_id {
-        return Err(ApiError::bad_request(
-            "unknown_app",
-            format!("app_id {app_id} is not this service's app (KAKAO_APP_ID)"),
-        ));
-    }
-    let event = NewEvent {
+    } = unlink;
+    NewEvent {
         source: Source::Unlink,
         dedupe: Dedupe::UntilRelinked {
             base: format!("{app_id}:{user_id}:{referrer_type}"),
@@ -56,8 +75,7 @@ async fn receive(
         },
         event_type: "unlink".into(),
         user_id: Some(user_id.clone()),
-        // Kakao sends no time: the unlink happened just before this callback.
-        event_time: None,
+        event_time: received_at,
         payload: json!({
             "app_id": app_id,
             "user_id": user_id,
@@ -70,7 +88,5 @@ async fn receive(
             reason: referrer_type,
         }],
         unapplied_reason: None,
-    };
-    Family::UNLINK.store(&state.storage, &[event]).await?;
-    Ok(StatusCode::OK)
+    }
 }

@@ -37,6 +37,8 @@ pub struct Settings {
     #[serde(deserialize_with = "millis")]
     pub shutdown_grace_ms: Duration,
     pub dev_dir: std::path::PathBuf,
+    pub spool_dir: std::path::PathBuf,
+    pub spool_max_bytes: u64,
 
     pub database_url: DatabaseUrl,
     pub event_retention_days: u32,

@@ -8,6 +8,7 @@
 //! once, by [`log`].
 
 pub mod log;
+pub mod spool;
 
 use std::time::Duration;
 

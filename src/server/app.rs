@@ -169,6 +169,10 @@ impl Server {
         let deliveries = Arc::new(DeliveryLog::new(settings.tally_bucket()));
         let gateway =
             crate::bot::gateway::prepare(&settings, &storage, bot.as_ref(), &deliveries).await?;
+        let spool = Arc::new(crate::delivery::spool::Spool::new(
+            settings.spool_dir.clone(),
+            settings.spool_max_bytes,
+        ));
         let auth_limiter = Arc::new(AuthLimiter::new(
             settings.auth_failures_per_minute,
             Duration::from_secs(settings.auth_lockout_seconds),
@@ -186,6 +190,7 @@ impl Server {
             http,
             tasks,
             auth_limiter,
+            spool,
         }));
         Ok(Self {
             listener,
@@ -365,6 +370,11 @@ fn start_background(state: &AppState, shutdown: &CancellationToken) {
     state
         .tasks
         .spawn(crate::workers::alerts::run(state.clone(), shutdown.clone()));
+    state.tasks.spawn(crate::admin_key::replay::run(
+        state.spool.clone(),
+        state.storage.clone(),
+        shutdown.clone(),
+    ));
     state.tasks.spawn(crate::workers::retention::run(
         state.storage.clone(),
         crate::workers::retention::Retention {

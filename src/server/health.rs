@@ -69,6 +69,12 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         (true, true) => "ok",
     };
     let database_ok = database_ok && writable && writer_running;
+    // Deliveries spooled while storage failed, still waiting a while after.
+    let (spooled, oldest) = state.storage_spool_waiting();
+    let spool_stuck = oldest.is_some_and(|at| {
+        crate::clock::now_millis().saturating_sub(at)
+            > crate::delivery::spool::GRACE.as_millis() as i64
+    });
     let settings = &state.settings;
     let admin_key = settings.kakao_admin_key.is_some();
     // (family, configured, needs the database)
@@ -82,7 +88,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         ("bot", settings.kakao_bot_token.is_some(), true),
     ];
     let mut checks = serde_json::Map::new();
-    let mut all_ready = true;
+    let mut all_ready = !spool_stuck;
     // The events family also needs Kakao's key set.
     let keys_ok = state
         .security_events
@@ -113,6 +119,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "status": if all_ready { "ready" } else { "not_ready" },
         "database": database,
         "writer": if writer_running { "running" } else { "stopped" },
+        "spool": {
+            "entries": spooled,
+            "oldest_seconds": oldest.map(|at| crate::clock::now_millis().saturating_sub(at) / 1000),
+        },
         "families": checks,
         "warnings": warnings(settings),
         "gateway": gateway.map(|state| match state {

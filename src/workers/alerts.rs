@@ -124,6 +124,22 @@ async fn judge_all(state: &AppState) {
             Err(err) => tracing::warn!(error = %Chain(&err), "alerts: cannot count bot replies"),
         }
     }
+    let (spooled, oldest) = state.spool.waiting();
+    let waited = oldest.map_or(0, |at| now.saturating_sub(at) / 1000);
+    let grace = crate::delivery::spool::GRACE.as_secs() as i64;
+    judged.push(judgement(
+        "spool",
+        None,
+        waited > grace,
+        (
+            format!("저장소가 받지 못한 웹훅 {spooled}건이 {waited}초째 스풀에서 대기 중"),
+            format!(
+                "{spooled} webhooks storage could not take have waited in the spool for {waited} s"
+            ),
+        ),
+        waited as f64,
+        grace as f64,
+    ));
     if let Some(events) = &state.security_events {
         let stale = events.keys_stale();
         judged.push(judgement(

@@ -83,6 +83,10 @@ impl TestAppBuilder {
         let mut vars = vec![
             ("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
             ("DATABASE_URL".to_owned(), database),
+            (
+                "SPOOL_DIR".to_owned(),
+                dir.path().join("spool").display().to_string(),
+            ),
         ];
         vars.extend(self.vars);
         let settings = Settings::from_vars(
@@ -483,6 +487,14 @@ impl ChildProcess {
             .env("KAKAO_APP_ID", APP_ID)
             .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
             .env("INTERNAL_API_TOKEN", API_TOKEN)
+            // Its own spool, should the database go away (a test may name one).
+            .env(
+                "SPOOL_DIR",
+                std::env::temp_dir().join(format!(
+                    "kakao-webhooks-spool-{}",
+                    addr.replace([':', '.'], "-")
+                )),
+            )
             .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
