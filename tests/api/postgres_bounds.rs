@@ -1,7 +1,8 @@
 //! No lock wait can stall the service on PostgreSQL: every connection gives
 //! up waiting for a lock after `lock_timeout`, so a transaction of another
 //! client holding what a webhook needs costs that webhook a 503, and the
-//! event writer goes on with the others.
+//! event writer goes on with the others. The spool is kept from taking the
+//! refused webhooks (`SPOOL_MAX_BYTES=1`), so that a refusal shows as 503.
 
 use std::time::Duration;
 
@@ -43,7 +44,11 @@ async fn a_row_locked_by_another_client_does_not_stall_the_writer() {
     let Some(database) = ScratchDatabase::create().await else {
         return; // the storage suite says once that PostgreSQL was skipped
     };
-    let app = TestApp::kakao().database(&database.url).spawn().await;
+    let app = TestApp::kakao()
+        .database(&database.url)
+        .var("SPOOL_MAX_BYTES", 1)
+        .spawn()
+        .await;
     assert_eq!(unlink(&app, "1001", "UNLINK_FROM_APPS").await, 200);
 
     // Another client locks user 1001's row and sits on it.
@@ -70,7 +75,11 @@ async fn the_writers_advisory_lock_held_elsewhere_costs_a_503_not_a_hang() {
     let Some(database) = ScratchDatabase::create().await else {
         return;
     };
-    let app = TestApp::kakao().database(&database.url).spawn().await;
+    let app = TestApp::kakao()
+        .database(&database.url)
+        .var("SPOOL_MAX_BYTES", 1)
+        .spawn()
+        .await;
     let mut other = PgConnection::connect(&database.url).await.unwrap();
     // The lock every instance's event writer takes for a batch.
     sqlx::raw_sql("SELECT pg_advisory_lock(7438201)")
