@@ -26,13 +26,15 @@ impl Settings {
         let public = reachable_from_outside(self.bind_addr);
         let addr = self.bind_addr;
         let mut warnings = Vec::new();
-        if public && self.skill_secret.is_none() {
+        let kakao_only = self.kakao_source_ips.is_some();
+        if public && self.skill_secret.is_none() && !kakao_only {
             if !self.skill_allow_any_caller {
                 return Err(ConfigError::new(
                     "skill_secret",
                     format!(
                         "BIND_ADDR {addr} is reachable from outside, and POST /kakao/skill would answer anyone: \
                          set SKILL_SECRET and send it from the skill's headers in OpenBuilder, \
+                         or KAKAO_SOURCE_IPS to Kakao's addresses, \
                          or set SKILL_ALLOW_ANY_CALLER=true to accept that"
                     ),
                 ));
@@ -44,13 +46,14 @@ impl Settings {
         // A bot that is not configured answers 503, and one on the gateway
         // answers 404: neither needs a guard.
         let bot_webhook = self.kakao_bot_token.is_some() && !self.kakao_bot_gateway;
-        if public && bot_webhook && self.kakao_bot_webhook_secret.is_none() {
+        if public && bot_webhook && self.kakao_bot_webhook_secret.is_none() && !kakao_only {
             if !self.kakao_bot_allow_any_caller {
                 return Err(ConfigError::new(
                     "kakao_bot_webhook_secret",
                     format!(
                         "BIND_ADDR {addr} is reachable from outside, and POST /kakao/bot would take events from anyone: \
                          set KAKAO_BOT_WEBHOOK_SECRET to the custom header registered with the webhook, \
+                         or KAKAO_SOURCE_IPS to Kakao's addresses, \
                          or set KAKAO_BOT_ALLOW_ANY_CALLER=true to accept that"
                     ),
                 ));
@@ -141,6 +144,12 @@ mod tests {
         );
         let with_secret = [public.as_slice(), &[("SKILL_SECRET", "s")]].concat();
         assert_eq!(exposure(&with_secret), Ok(Vec::new()));
+        let kakao_only = [
+            public.as_slice(),
+            &[("KAKAO_SOURCE_IPS", "198.51.100.0/24")],
+        ]
+        .concat();
+        assert_eq!(exposure(&kakao_only), Ok(Vec::new()));
         let opted_out = [public.as_slice(), &[("SKILL_ALLOW_ANY_CALLER", "true")]].concat();
         let warnings = exposure(&opted_out).unwrap();
         assert!(

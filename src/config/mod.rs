@@ -71,6 +71,9 @@ pub struct Settings {
     pub internal_api_public: bool,
     #[serde(deserialize_with = "ip_networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `None`: off.
+    #[serde(deserialize_with = "source_ips")]
+    pub kakao_source_ips: Option<Vec<ipnet::IpNet>>,
     pub auth_failures_per_minute: u32,
     pub auth_lockout_seconds: u64,
 
@@ -316,7 +319,7 @@ pub use self::values::*;
 use self::values::{
     bot_commands, gateway_url, header_name, host_patterns, ip_networks, kakao_url, millis,
     millis_list, millis_or_zero, optional_app_url, optional_digits, optional_kakao_url,
-    optional_secret, optional_signing_secret, optional_socket_addr, required_text,
+    optional_secret, optional_signing_secret, optional_socket_addr, required_text, source_ips,
     validate_commands,
 };
 

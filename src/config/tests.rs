@@ -204,3 +204,16 @@ fn host_patterns_match_subdomains_only() {
     );
     assert!(HostPattern::parse("bad host/").is_err());
 }
+
+#[test]
+fn kakao_source_ips_takes_off_or_cidrs_and_says_auto_is_not_built_yet() {
+    let off = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "off")]).unwrap();
+    assert!(off.kakao_source_ips.is_none());
+    let listed =
+        Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "198.51.100.0/24, 203.0.113.7")]).unwrap();
+    assert_eq!(listed.kakao_source_ips.map(|list| list.len()), Some(2));
+    let auto = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "auto")]).unwrap_err();
+    assert!(auto.to_string().contains("not built yet"), "{auto}");
+    let bad = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "kakao")]).unwrap_err();
+    assert!(bad.to_string().contains("KAKAO_SOURCE_IPS"), "{bad}");
+}

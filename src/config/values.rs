@@ -322,6 +322,26 @@ pub(super) fn ip_networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::
         .collect()
 }
 
+/// `kakao_source_ips`: `off` (or empty), or Kakao's addresses as CIDRs.
+pub(super) fn source_ips<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<ipnet::IpNet>>, D::Error> {
+    let text = String::deserialize(d)?;
+    match text.trim() {
+        "" | "off" => Ok(None),
+        "auto" => Err(de::Error::custom(
+            "\"auto\" (fetching Kakao's list) is not built yet: list the CIDRs that GET https://kapi.kakao.com/v1/system/ips gives",
+        )),
+        list => {
+            let networks = ip_networks(serde::de::value::StrDeserializer::<D::Error>::new(list))?;
+            if networks.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(networks))
+        }
+    }
+}
+
 /// One entry of the bot's command menu (`kakao_bot_commands`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -25,6 +25,7 @@ use crate::{
     http::auth_limit::AuthLimiter,
     http::routes::{RouteMetrics, Routes},
     security_events::{self, SecurityEvents},
+    server::source_ips::{SourceFilter, only_from_kakao},
     server::{
         connections::{self, ConnectionLimits},
         edge::Edge,
@@ -39,13 +40,25 @@ use crate::{
 };
 
 /// What Kakao calls, and the probes: the routes of the public listener.
-fn public_routes() -> Routes<AppState> {
-    Routes::new()
-        .merge(health::router())
+/// With `KAKAO_SOURCE_IPS`, Kakao's routes answer only Kakao's addresses
+/// (the layer is added only then: a route layer costs every request).
+fn public_routes(state: &AppState) -> Routes<AppState> {
+    let mut kakao = Routes::new()
         .merge(skill::router())
         .merge(admin_key::router())
         .merge(security_events::router())
-        .merge(bot::router())
+        .merge(bot::router());
+    if let Some(allowed) = state.settings.kakao_source_ips.clone() {
+        let filter = Arc::new(SourceFilter {
+            allowed,
+            trusted_proxies: state.settings.trusted_proxies.clone(),
+        });
+        kakao = kakao.route_layer(axum::middleware::from_fn_with_state(
+            filter,
+            only_from_kakao,
+        ));
+    }
+    Routes::new().merge(health::router()).merge(kakao)
 }
 
 /// What only the team's own app and monitoring call.
@@ -248,12 +261,12 @@ impl Server {
         let tasks = state.tasks.clone();
         let (public_app, internal_app) = match &internal {
             Some(_) => (
-                serving(public_routes(), state.clone(), extra_routes),
+                serving(public_routes(&state), state.clone(), extra_routes),
                 Some(serving(internal_routes(&state), state.clone(), None)),
             ),
             None => (
                 serving(
-                    public_routes().merge(internal_routes(&state)),
+                    public_routes(&state).merge(internal_routes(&state)),
                     state.clone(),
                     extra_routes,
                 ),

@@ -9,5 +9,6 @@ pub mod connections;
 pub mod edge;
 pub mod handlers;
 pub mod health;
+pub mod source_ips;
 
 pub use app::Server;

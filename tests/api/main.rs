@@ -38,6 +38,7 @@ mod share;
 mod skill_callback;
 mod skill_endpoint;
 mod slow_clients;
+mod source_ips;
 mod spool;
 mod startup;
 mod sustained;
