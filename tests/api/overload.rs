@@ -1,7 +1,13 @@
 //! Past `MAX_REQUESTS_IN_FLIGHT`, a request is answered 503 at once instead
 //! of taking one more request's memory; the ones in flight finish.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use kakao_webhooks::skill::{SkillRequest, SkillResponse};
 use tokio::sync::Notify;
@@ -11,43 +17,55 @@ use crate::helpers::{TestApp, skill_request};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_requests_in_flight_the_answer_is_503_at_once() {
     let release = Arc::new(Notify::new());
-    let held = Arc::clone(&release);
+    let entered = Arc::new(AtomicBool::new(false));
+    let (held, inside) = (Arc::clone(&release), Arc::clone(&entered));
     let app = TestApp::builder()
         .var("MAX_REQUESTS_IN_FLIGHT", 1)
-        .var("SKILL_SYNC_BUDGET_MS", 4000)
+        // As long as a handler may hold its request: the check below has all of it.
+        .var("SKILL_SYNC_BUDGET_MS", 4700)
         .handler(move |_: SkillRequest| {
-            let held = Arc::clone(&held);
+            let (held, inside) = (Arc::clone(&held), Arc::clone(&inside));
             async move {
+                inside.store(true, Ordering::SeqCst);
                 held.notified().await;
                 Ok(SkillResponse::text("done"))
             }
         })
         .spawn()
         .await;
+    // The first request takes the one slot and waits in its handler. (It
+    // is sent again if it met the slot taken by a probe of this test.)
     let first = {
         let client = app.client.clone();
         let url = app.url("/kakao/skill");
         tokio::spawn(async move {
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(skill_request("first", None))
-                .send()
-                .await
-                .unwrap()
-                .status()
+            loop {
+                let status = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(skill_request("first", None))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status();
+                if status != 503 {
+                    return status;
+                }
+            }
         })
     };
-    // Once the first is in flight, every other request is refused.
     let started = std::time::Instant::now();
-    let refused = loop {
-        let response = app.get("/health").await;
-        if response.status() == 503 {
-            break response.text().await.unwrap();
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "never refused");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    while !entered.load(Ordering::SeqCst) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first request never got in"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // It is in flight until released: every other request is refused.
+    let refused = app.get("/health").await;
+    assert_eq!(refused.status(), 503);
+    let refused = refused.text().await.unwrap();
     assert!(refused.contains("\"error\":\"overloaded\""), "{refused}");
     release.notify_one();
     assert_eq!(first.await.unwrap(), 200, "the request in flight finishes");
