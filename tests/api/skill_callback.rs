@@ -126,7 +126,9 @@ async fn a_fast_handler_answers_directly_even_with_a_callback_url() {
 #[tokio::test]
 async fn past_skill_max_in_flight_a_request_gets_the_fallback_at_once() {
     let receiver = CallbackReceiver::start().await;
-    let app = app_with_slow_handler(Duration::from_secs(3), &[("SKILL_MAX_IN_FLIGHT", "1")]).await;
+    // The handler takes long enough that the second request always comes
+    // while the first still holds the slot.
+    let app = app_with_slow_handler(Duration::from_secs(8), &[("SKILL_MAX_IN_FLIGHT", "1")]).await;
     // The first overruns its budget and waits for its callback, holding
     // the one slot.
     let ack = app
@@ -147,7 +149,7 @@ async fn past_skill_max_in_flight_a_request_gets_the_fallback_at_once() {
     );
     // Once the first is done, the slot is free again: the next request runs
     // its handler (which overruns the budget: a fallback for that reason).
-    receiver.wait_for(1, Duration::from_secs(20)).await;
+    receiver.wait_for(1, Duration::from_secs(40)).await;
     let started = std::time::Instant::now();
     loop {
         let after = app.post_skill(skill_request("셋째", None)).await;
