@@ -50,7 +50,11 @@ pub mod skill;
 /// changes are kept at second precision, as Kakao's SETs carry them, so that
 /// changes within one second tie and arrival order decides.
 pub fn end_of_second(millis: i64) -> i64 {
-    millis.div_euclid(1000) * 1000 + 999
+    // Saturating: a time near i64::MAX (a SET's absurd `iat`) stays a time.
+    millis
+        .div_euclid(1000)
+        .saturating_mul(1000)
+        .saturating_add(999)
 }
 
 #[cfg(test)]
@@ -60,6 +64,8 @@ mod tests {
         assert_eq!(super::end_of_second(1_000), 1_999);
         assert_eq!(super::end_of_second(1_999), 1_999);
         assert_eq!(super::end_of_second(-1), -1);
+        assert_eq!(super::end_of_second(i64::MAX), i64::MAX);
+        assert_eq!(super::end_of_second(i64::MIN), i64::MIN + 999);
     }
 }
 
