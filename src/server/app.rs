@@ -259,6 +259,7 @@ impl Server {
         }
         let storage = state.storage.clone();
         let tasks = state.tasks.clone();
+        let deliveries = Arc::clone(&state.deliveries);
         let (public_app, internal_app) = match &internal {
             Some(_) => (
                 serving(public_routes(&state), state.clone(), extra_routes),
@@ -281,6 +282,7 @@ impl Server {
             limits,
             shutdown.clone(),
             connections.clone(),
+            Arc::clone(&deliveries),
         ))];
         if let (Some(listener), Some(app)) = (internal, internal_app) {
             tracing::info!(addr = %listener.local_addr()?, "internal API and /metrics listening");
@@ -290,6 +292,7 @@ impl Server {
                 limits,
                 shutdown.clone(),
                 connections.clone(),
+                Arc::clone(&deliveries),
             )));
         }
         shutdown.cancelled().await;

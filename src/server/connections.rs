@@ -36,7 +36,11 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
-use crate::{config::Settings, server::app::App};
+use crate::{
+    config::Settings,
+    delivery::log::{self, DeliveryLog},
+    server::app::App,
+};
 
 /// The largest request head (request line and headers) read, and the
 /// largest HTTP/2 header list: Kakao's are under 2 KiB. hyper's defaults
@@ -76,6 +80,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: CancellationToken,
     connections: TaskTracker,
+    deliveries: Arc<DeliveryLog>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(limits.max_requests_in_flight));
@@ -118,6 +123,7 @@ pub async fn serve(
         connections.spawn(serve_connection(
             stream,
             Arc::clone(&in_flight),
+            Arc::clone(&deliveries),
             app.clone(),
             Arc::clone(&builder),
             limits,
@@ -130,6 +136,7 @@ pub async fn serve(
 async fn serve_connection(
     (stream, peer): (TcpStream, SocketAddr),
     in_flight: Arc<Semaphore>,
+    deliveries: Arc<DeliveryLog>,
     app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
@@ -151,11 +158,18 @@ async fn serve_connection(
             // Past the cap on requests in flight (every connection of this
             // listener), 503 at once rather than one more request's memory.
             let slot = Arc::clone(&in_flight).try_acquire_owned();
+            let deliveries = Arc::clone(&deliveries);
             async move {
                 let Ok(_slot) = slot else {
                     drop(in_progress);
                     metrics::counter!("kakao_http_overloaded_total").increment(1);
-                    return Ok::<_, Infallible>(overloaded());
+                    let response = overloaded();
+                    // Refused before the edge: a delivery from Kakao is
+                    // still counted, a failure like any other 503.
+                    if let Some(kakao) = log::family(request.uri().path()) {
+                        log::record(&deliveries, kakao, Duration::ZERO, &response, None);
+                    }
+                    return Ok::<_, Infallible>(response);
                 };
                 let mut request = request.map(axum::body::Body::new);
                 // Who is calling, for the limits kept per client address.
@@ -187,6 +201,11 @@ fn overloaded() -> axum::response::Response {
         r#"{"error":"overloaded","message":"too many requests in flight; retry later"}"#,
     );
     *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    response
+        .extensions_mut()
+        .insert(crate::http::error::Refusal(
+            "too many requests in flight (MAX_REQUESTS_IN_FLIGHT)".to_owned(),
+        ));
     response
 }
 

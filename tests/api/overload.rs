@@ -33,6 +33,8 @@ async fn past_max_requests_in_flight_the_answer_is_503_at_once() {
         })
         .spawn()
         .await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let unavailable_before = unavailable_unlinks(&metrics);
     // The first request takes the one slot and waits in its handler. (It
     // is sent again if it met the slot taken by a probe of this test.)
     let first = {
@@ -67,9 +69,34 @@ async fn past_max_requests_in_flight_the_answer_is_503_at_once() {
     assert_eq!(refused.status(), 503);
     let refused = refused.text().await.unwrap();
     assert!(refused.contains("\"error\":\"overloaded\""), "{refused}");
+    // A delivery from Kakao refused so is counted as its family's failure.
+    let unlink = app
+        .kakao_request(reqwest::Method::GET, "/kakao/unlink?app_id=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlink.status(), 503);
     release.notify_one();
     assert_eq!(first.await.unwrap(), 200, "the request in flight finishes");
     assert_eq!(app.get("/health").await.status(), 200);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("kakao_http_overloaded_total"), "{metrics}");
+    // The recorder is shared by this binary's tests: count the rise.
+    assert!(
+        unavailable_unlinks(&metrics) > unavailable_before,
+        "{metrics}"
+    );
+}
+
+/// `kakao_webhooks_received_total{family="unlink",outcome="unavailable"}`.
+fn unavailable_unlinks(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|line| {
+            line.starts_with(
+                r#"kakao_webhooks_received_total{family="unlink",outcome="unavailable"}"#,
+            )
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
 }
