@@ -83,7 +83,10 @@ pub async fn serve(
     deliveries: Arc<DeliveryLog>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let in_flight = Arc::new(Semaphore::new(limits.max_requests_in_flight));
+    let in_flight = Arc::new(RequestSlots {
+        slots: Arc::new(Semaphore::new(limits.max_requests_in_flight)),
+        deliveries,
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No timer for HTTP/1: hyper would otherwise default its header timer to 30 s.
     builder
@@ -123,7 +126,6 @@ pub async fn serve(
         connections.spawn(serve_connection(
             stream,
             Arc::clone(&in_flight),
-            Arc::clone(&deliveries),
             app.clone(),
             Arc::clone(&builder),
             limits,
@@ -135,8 +137,7 @@ pub async fn serve(
 
 async fn serve_connection(
     (stream, peer): (TcpStream, SocketAddr),
-    in_flight: Arc<Semaphore>,
-    deliveries: Arc<DeliveryLog>,
+    in_flight: Arc<RequestSlots>,
     app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
@@ -157,8 +158,8 @@ async fn serve_connection(
             let app = app.clone();
             // Past the cap on requests in flight (every connection of this
             // listener), 503 at once rather than one more request's memory.
-            let slot = Arc::clone(&in_flight).try_acquire_owned();
-            let deliveries = Arc::clone(&deliveries);
+            let slot = Arc::clone(&in_flight.slots).try_acquire_owned();
+            let in_flight = Arc::clone(&in_flight);
             async move {
                 let Ok(_slot) = slot else {
                     drop(in_progress);
@@ -167,7 +168,13 @@ async fn serve_connection(
                     // Refused before the edge: a delivery from Kakao is
                     // still counted, a failure like any other 503.
                     if let Some(kakao) = log::family(request.uri().path()) {
-                        log::record(&deliveries, kakao, Duration::ZERO, &response, None);
+                        log::record(
+                            &in_flight.deliveries,
+                            kakao,
+                            Duration::ZERO,
+                            &response,
+                            None,
+                        );
                     }
                     return Ok::<_, Infallible>(response);
                 };
@@ -193,6 +200,13 @@ async fn serve_connection(
         _ = connection => {}
         reason = watchdog(&activity, limits) => cut(reason),
     }
+}
+
+/// A listener's requests being answered (`MAX_REQUESTS_IN_FLIGHT`), and the
+/// log a Kakao delivery refused for it is counted in.
+struct RequestSlots {
+    slots: Arc<Semaphore>,
+    deliveries: Arc<DeliveryLog>,
 }
 
 /// The answer past `MAX_REQUESTS_IN_FLIGHT`: Kakao retries a 503.
