@@ -35,6 +35,7 @@ struct HealthPage {
     warnings: Vec<String>,
     families: Vec<FamilyHealth>,
     keys: String,
+    spool: String,
 }
 
 /// `n` deliveries by outcome: `12 accepted, 1 refused`.
@@ -141,6 +142,15 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
             _ => "not loaded".to_owned(),
         },
     };
+    // Admin-key webhooks storage could not take, waiting to be stored.
+    let spool = match state.spool.waiting() {
+        (0, _) => page.t.spool_empty.to_owned(),
+        (entries, oldest) => {
+            let waited =
+                oldest.map_or(0, |at| crate::clock::now_millis().saturating_sub(at) / 1000);
+            format!("{entries} · {waited} s")
+        }
+    };
     render(&HealthPage {
         t: page.t,
         csrf: page.csrf,
@@ -148,6 +158,7 @@ pub async fn health(State(state): State<AppState>, Extension(page): Extension<Pa
         warnings,
         families,
         keys,
+        spool,
     })
 }
 

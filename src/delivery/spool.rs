@@ -87,6 +87,34 @@ impl Spool {
         }
     }
 
+    /// Checked at start-up, so that a spool that could not be written is
+    /// found before an outage needs it: the folder, or the nearest folder
+    /// above it that exists, takes writes.
+    pub fn check(&self) -> Result<(), SpoolError> {
+        let existing = self
+            .dir
+            .ancestors()
+            .find(|dir| dir.as_os_str().is_empty() || dir.exists())
+            .map(|dir| {
+                if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let writable = std::fs::metadata(existing)
+            .is_ok_and(|meta| meta.is_dir() && !meta.permissions().readonly());
+        if writable {
+            Ok(())
+        } else {
+            Err(self.io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{} cannot be written", existing.display()),
+            )))
+        }
+    }
+
     /// Whether entries were left from before (a restart after an outage).
     pub fn left_from_before(&self) -> bool {
         std::fs::metadata(self.dir.join(FILE)).is_ok_and(|meta| meta.len() > 0)

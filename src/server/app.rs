@@ -186,6 +186,9 @@ impl Server {
             settings.spool_dir.clone(),
             settings.spool_max_bytes,
         ));
+        spool
+            .check()
+            .map_err(|err| anyhow::anyhow!("invalid setting SPOOL_DIR: {}", Chain(&err)))?;
         let auth_limiter = Arc::new(AuthLimiter::new(
             settings.auth_failures_per_minute,
             Duration::from_secs(settings.auth_lockout_seconds),

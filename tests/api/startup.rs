@@ -48,7 +48,19 @@ async fn serve(vars: &[(&str, &str)], limit: Duration) -> (Option<i32>, String) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_refuses_what_would_fail_only_when_kakao_calls() {
+    // A spool that could not be written, found before an outage needs it.
+    let read_only = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        read_only.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o555),
+    )
+    .unwrap();
+    let spool = read_only.path().join("spool").display().to_string();
     let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("SPOOL_DIR", spool.as_str())],
+            "invalid setting SPOOL_DIR",
+        ),
         (
             &[("KAKAO_APP_ID", "abc")],
             "invalid setting KAKAO_APP_ID: \"abc\" is not digits",
