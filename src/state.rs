@@ -57,13 +57,6 @@ pub struct AppParts {
     pub spool: Arc<crate::delivery::spool::Spool>,
 }
 
-impl AppState {
-    /// Deliveries in the spool, and when the oldest arrived (ms).
-    pub fn storage_spool_waiting(&self) -> (usize, Option<i64>) {
-        self.spool.waiting()
-    }
-}
-
 // Each family's router takes only its own part of the state (axum's
 // substates), so the families never import this module.
 

@@ -274,8 +274,9 @@ pub(super) fn header_name<'de, D: Deserializer<'de>>(
         .map_err(|_| de::Error::custom(format!("{text:?} is not a valid HTTP header name")))
 }
 
-/// A comma-separated string (as environment variables carry it) or a TOML array.
-pub(super) fn host_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostPattern>, D::Error> {
+/// The items of a comma-separated string (as environment variables carry
+/// it) or a TOML array, trimmed, empty ones left out.
+fn list_items<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum List {
@@ -286,9 +287,17 @@ pub(super) fn host_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostP
         List::Joined(text) => text.split(',').map(str::to_owned).collect(),
         List::Items(items) => items,
     };
-    items
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect())
+}
+
+/// `skill_callback_hosts`: host patterns, as a list.
+pub(super) fn host_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostPattern>, D::Error> {
+    list_items(d)?
         .iter()
-        .filter(|item| !item.trim().is_empty())
         .map(|item| HostPattern::parse(item).map_err(de::Error::custom))
         .collect()
 }
@@ -296,20 +305,8 @@ pub(super) fn host_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HostP
 /// `trusted_proxies`: addresses (`10.0.0.2`) and networks (`10.0.0.0/8`),
 /// comma-separated or as a list.
 pub(super) fn ip_networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum List {
-        Joined(String),
-        Items(Vec<String>),
-    }
-    let items = match List::deserialize(d)? {
-        List::Joined(text) => text.split(',').map(str::to_owned).collect(),
-        List::Items(items) => items,
-    };
-    items
+    list_items(d)?
         .iter()
-        .map(|item| item.trim())
-        .filter(|item| !item.is_empty())
         .map(|item| {
             item.parse::<ipnet::IpNet>()
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))

@@ -70,7 +70,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     };
     let database_ok = database_ok && writable && writer_running;
     // Deliveries spooled while storage failed, still waiting a while after.
-    let (spooled, oldest) = state.storage_spool_waiting();
+    let (spooled, oldest) = state.spool.waiting();
     let spool_stuck = oldest.is_some_and(|at| {
         crate::clock::now_millis().saturating_sub(at)
             > crate::delivery::spool::GRACE.as_millis() as i64

@@ -110,24 +110,16 @@ pub enum MessageQueued {
     NotInRoom,
 }
 
-/// SQLite's claim (`$lock` empty: SQLite has one writer at a time). The
-/// outer condition repeats the inner one, as PostgreSQL's claim does: it is
+/// SQLite's claim (one writer at a time, so nothing to lock). The outer
+/// condition repeats the inner one, as PostgreSQL's claim does: it is
 /// checked again on the rows as another claim left them.
-macro_rules! claim_outbox {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE bot_outbox SET run_at = $1, attempts = attempts + 1
-             WHERE status = 'pending' AND run_at <= $2
-               AND outbox_id IN (SELECT outbox_id FROM bot_outbox
-                                 WHERE status = 'pending' AND run_at <= $2
-                                 ORDER BY run_at, outbox_id LIMIT $3 ",
-            $lock,
-            ")
-             RETURNING outbox_id, kind, event_id, target_kind, target, callback_token,
-                       skill_response, expires_at, created_at, attempts"
-        )
-    };
-}
+const CLAIM_OUTBOX_SQLITE: &str = "UPDATE bot_outbox SET run_at = $1, attempts = attempts + 1
+    WHERE status = 'pending' AND run_at <= $2
+      AND outbox_id IN (SELECT outbox_id FROM bot_outbox
+                        WHERE status = 'pending' AND run_at <= $2
+                        ORDER BY run_at, outbox_id LIMIT $3)
+    RETURNING outbox_id, kind, event_id, target_kind, target, callback_token,
+              skill_response, expires_at, created_at, attempts";
 
 /// PostgreSQL's claim: the rows are picked once, in a materialized CTE.
 /// `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be run again for each
@@ -151,7 +143,7 @@ impl Storage {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<OutboxItem>, StorageError> {
-        let sql = self.dialect(claim_outbox!(""), CLAIM_OUTBOX_POSTGRES);
+        let sql = self.dialect(CLAIM_OUTBOX_SQLITE, CLAIM_OUTBOX_POSTGRES);
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(sql)
                 .bind(lease_until)

@@ -84,23 +84,16 @@ pub struct AttemptFailure {
     pub error: String,
 }
 
-/// SQLite's claim (`$lock` empty: one writer at a time). The outer condition
-/// repeats the inner one, as in `bot.rs`.
-macro_rules! claim_notifications {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE notifications SET run_at = $1, attempts = attempts + 1
-             WHERE status = 'pending' AND run_at <= $2 AND destination = $4
-               AND notification_id IN (SELECT notification_id FROM notifications
-                                       WHERE status = 'pending' AND run_at <= $2
-                                         AND destination = $4
-                                       ORDER BY run_at, notification_id LIMIT $3 ",
-            $lock,
-            ")
-             RETURNING notification_id, body, created_at, attempts"
-        )
-    };
-}
+/// SQLite's claim (one writer at a time, so nothing to lock). The outer
+/// condition repeats the inner one, as in `bot.rs`.
+const CLAIM_NOTIFICATIONS_SQLITE: &str =
+    "UPDATE notifications SET run_at = $1, attempts = attempts + 1
+    WHERE status = 'pending' AND run_at <= $2 AND destination = $4
+      AND notification_id IN (SELECT notification_id FROM notifications
+                              WHERE status = 'pending' AND run_at <= $2
+                                AND destination = $4
+                              ORDER BY run_at, notification_id LIMIT $3)
+    RETURNING notification_id, body, created_at, attempts";
 
 /// PostgreSQL's claim, picked once in a materialized CTE (see `bot.rs`:
 /// `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may claim more than `n`).
@@ -125,7 +118,7 @@ impl Storage {
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedNotification>, StorageError> {
-        let sql = self.dialect(claim_notifications!(""), CLAIM_NOTIFICATIONS_POSTGRES);
+        let sql = self.dialect(CLAIM_NOTIFICATIONS_SQLITE, CLAIM_NOTIFICATIONS_POSTGRES);
         Ok(in_write_tx!(self, |tx| {
             sqlx::query_as(sql)
                 .bind(lease_until)
@@ -274,14 +267,7 @@ impl Storage {
             SELECT notification_id FROM notifications
             WHERE status <> 'pending' AND created_at < $1
             ORDER BY notification_id LIMIT $2)";
-        Ok(in_write_tx!(self, |tx| {
-            sqlx::query(SQL)
-                .bind(before)
-                .bind(batch)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        }))
+        self.delete_batch(SQL, before, batch).await
     }
 
     /// When the oldest pending notification for `destination` was queued

@@ -7,6 +7,24 @@
 use super::{Storage, StorageError, in_write_tx, with_pool};
 
 impl Storage {
+    /// Runs a delete of one batch, `sql` taking the cut-off (`$1`) and the
+    /// batch's size (`$2`); how many rows went.
+    pub(super) async fn delete_batch(
+        &self,
+        sql: &'static str,
+        before: i64,
+        batch: i64,
+    ) -> Result<u64, StorageError> {
+        Ok(in_write_tx!(self, |tx| {
+            sqlx::query(sql)
+                .bind(before)
+                .bind(batch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// Deletes up to `batch` events received before `before` (ms), oldest
     /// first; returns how many. Outbox rows that still name one lose the
     /// reference, not their row.
@@ -66,14 +84,7 @@ impl Storage {
             SELECT outbox_id FROM bot_outbox
             WHERE status <> 'pending' AND finished_at < $1
             ORDER BY outbox_id LIMIT $2)";
-        Ok(in_write_tx!(self, |tx| {
-            sqlx::query(SQL)
-                .bind(before)
-                .bind(batch)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        }))
+        self.delete_batch(SQL, before, batch).await
     }
 
     /// Deletes up to `batch` sessions revoked before `before` (ms); active
@@ -81,13 +92,6 @@ impl Storage {
     pub async fn delete_old_sessions(&self, before: i64, batch: i64) -> Result<u64, StorageError> {
         const SQL: &str = "DELETE FROM sessions WHERE session_id IN (
             SELECT session_id FROM sessions WHERE revoked_at < $1 LIMIT $2)";
-        Ok(in_write_tx!(self, |tx| {
-            sqlx::query(SQL)
-                .bind(before)
-                .bind(batch)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        }))
+        self.delete_batch(SQL, before, batch).await
     }
 }

@@ -10,22 +10,13 @@ use std::time::{Duration, Instant};
 
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-use crate::helpers::{ChildProcess, free_addr};
+use crate::helpers::{ChildProcess, free_addr, resident_kib};
 
 const CONNECTIONS: usize = 1000;
 /// The server reads heads up to 8 KiB (`MAX_HEAD_BYTES`); each client
 /// sends just under it, and never the blank line that ends a head.
 const HEAD_BYTES: usize = 8 * 1024 - 512;
 const GROWTH_LIMIT_KIB: u64 = 28 * 1024;
-
-fn resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
 
 /// A request head of about `bytes`, in headers of 1 KiB, left unfinished.
 fn unfinished_head(bytes: usize) -> Vec<u8> {

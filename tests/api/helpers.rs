@@ -410,7 +410,6 @@ impl ScratchDatabase {
         })
     }
 
-    /// Refuses new connections and ends the open ones: the database is gone.
     /// Sets `parameter` as the database's default for new sessions, and
     /// ends the open ones so that the pool reconnects with it.
     pub async fn set_default(&self, parameter: &str, value: &str) {
@@ -419,6 +418,11 @@ impl ScratchDatabase {
             self.name
         ))
         .await;
+        self.end_sessions().await;
+    }
+
+    /// Ends every open connection to the database.
+    async fn end_sessions(&self) {
         self.sql(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
             self.name
@@ -426,17 +430,14 @@ impl ScratchDatabase {
         .await;
     }
 
+    /// Refuses new connections and ends the open ones: the database is gone.
     pub async fn take_away(&self) {
         self.sql(&format!(
             "ALTER DATABASE {} ALLOW_CONNECTIONS false",
             self.name
         ))
         .await;
-        self.sql(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-            self.name
-        ))
-        .await;
+        self.end_sessions().await;
     }
 
     pub async fn bring_back(&self) {
@@ -526,4 +527,14 @@ impl Drop for ChildProcess {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A process's resident memory (VmRSS), in KiB.
+pub fn resident_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }

@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::json;
 
-use crate::helpers::{ADMIN_KEY, APP_ID, ChildProcess, free_addr, skill_request};
+use crate::helpers::{ADMIN_KEY, APP_ID, ChildProcess, free_addr, resident_kib, skill_request};
 
 const LOAD: Duration = Duration::from_secs(60);
 /// Memory is compared between these two windows, after a warm-up (SQLite's
@@ -129,15 +129,6 @@ async fn a_minute_of_mixed_load_has_no_errors_and_flat_memory() {
         "memory grew from {baseline} KiB to {last} KiB: {rss_kib:?}"
     );
     drop(service);
-}
-
-fn resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 async fn stored_events(database: &str) -> usize {
