@@ -56,6 +56,20 @@ impl Settings {
                 "must be 1 to 3650 days",
             ));
         }
+        // A proxy list covering every address would believe anyone's
+        // X-Forwarded-For: no per-address limit, no source check.
+        if let Some(everyone) = self
+            .trusted_proxies
+            .iter()
+            .find(|net| net.prefix_len() == 0)
+        {
+            return Err(ConfigError::new(
+                "trusted_proxies",
+                format!(
+                    "{everyone} trusts every address's X-Forwarded-For; list the proxies themselves"
+                ),
+            ));
+        }
         if self.skill_max_in_flight == 0 {
             return Err(ConfigError::new(
                 "skill_max_in_flight",

@@ -214,6 +214,12 @@ fn kakao_source_ips_takes_off_or_cidrs_and_says_auto_is_not_built_yet() {
     assert_eq!(listed.kakao_source_ips.map(|list| list.len()), Some(2));
     let auto = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "auto")]).unwrap_err();
     assert!(auto.to_string().contains("not built yet"), "{auto}");
+    let everyone =
+        Settings::from_vars(None, [("TRUSTED_PROXIES", "10.0.0.1, 0.0.0.0/0")]).unwrap_err();
+    assert!(
+        everyone.to_string().contains("TRUSTED_PROXIES"),
+        "{everyone}"
+    );
     let bad = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "kakao")]).unwrap_err();
     assert!(bad.to_string().contains("KAKAO_SOURCE_IPS"), "{bad}");
 }
