@@ -25,7 +25,8 @@
 //! 5. [`delivery`]: store, then acknowledge: the one path from an accepted
 //!    delivery to its 2xx, and the log of how each was answered;
 //!    [`outbound`]: what is sent to the team's app, signed, from the
-//!    durable outbox.
+//!    durable outbox; [`tls`]: HTTPS, the certificate served, obtained
+//!    from an ACME CA or read from the team's files.
 //! 6. [`storage`]: the one database boundary (SQLite or PostgreSQL).
 //! 7. [`config`]: the settings, checked at start-up.
 //! 8. [`http`], [`telemetry`], [`clock`], [`ids`]: plumbing with no
@@ -49,6 +50,7 @@ pub mod skill;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 pub mod workers;
 
 /// The one policy for ids presented from outside (from `kakao_protocol`).

@@ -57,6 +57,10 @@ enum Command {
         /// Trust the CA certificates in this PEM file too (a private CA).
         #[arg(long, value_name = "PEM")]
         ca_file: Option<PathBuf>,
+        /// Connect to this address instead of the host's DNS answer (check a
+        /// server before DNS points at it), e.g. 203.0.113.7:443.
+        #[arg(long, value_name = "IP:PORT")]
+        resolve: Option<std::net::SocketAddr>,
     },
     /// Send a running server what Kakao sends, and judge its answer.
     Simulate {
@@ -86,8 +90,12 @@ async fn main() -> ExitCode {
     let result = match command {
         // Quiet: a HEALTHCHECK runs it every few seconds.
         Command::Healthcheck => return healthcheck(&settings).await,
-        Command::Doctor { url, ca_file } => {
-            return match kakao_webhooks::doctor::examine(&url, ca_file.as_deref()).await {
+        Command::Doctor {
+            url,
+            ca_file,
+            resolve,
+        } => {
+            return match kakao_webhooks::doctor::examine(&url, ca_file.as_deref(), resolve).await {
                 Ok(checks) if kakao_webhooks::doctor::print(&url, &checks) => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::FAILURE,
                 Err(err) => {

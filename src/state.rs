@@ -55,6 +55,10 @@ pub struct AppParts {
     pub auth_limiter: Arc<crate::http::auth_limit::AuthLimiter>,
     /// The admin-key webhooks' spool (`SPOOL_DIR`).
     pub spool: Arc<crate::delivery::spool::Spool>,
+    /// With HTTPS on: the certificate served.
+    pub tls: Option<Arc<crate::tls::ServedCertificate>>,
+    /// With `KAKAO_SOURCE_IPS`: who may call Kakao's routes.
+    pub source_filter: Option<Arc<crate::http::source_filter::SourceFilter>>,
 }
 
 // Each family's router takes only its own part of the state (axum's

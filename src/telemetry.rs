@@ -240,6 +240,26 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Stores that failed and were answered 503, by family.",
     ),
     (
+        "kakao_source_ips_refresh_failures_total",
+        "Failed refreshes of Kakao's list of addresses (KAKAO_SOURCE_IPS=auto).",
+    ),
+    (
+        "kakao_tls_certificate_expiry_timestamp_seconds",
+        "When the certificate served expires (Unix time).",
+    ),
+    (
+        "kakao_tls_certificates_issued_total",
+        "Certificates obtained from the ACME CA by this instance.",
+    ),
+    (
+        "kakao_tls_renewal_failures_total",
+        "Attempts to obtain or renew the certificate that failed.",
+    ),
+    (
+        "kakao_tls_reload_failures_total",
+        "Reloads of TLS_CERT_FILE / TLS_KEY_FILE that failed (the previous certificate stays).",
+    ),
+    (
         "kakao_upstream_calls_total",
         "Requests forwarded to the app, by target and outcome.",
     ),

@@ -189,7 +189,7 @@ impl Settings {
         let app_id = self.kakao_app_id.is_some();
         let bot_token = self.kakao_bot_token.is_some();
         // (what is set, what it needs, whether that is set, why)
-        let needs: [(&str, &str, bool, &str); 7] = [
+        let needs: [(&str, &str, bool, &str); 8] = [
             (
                 "kakao_admin_key",
                 "KAKAO_APP_ID",
@@ -232,6 +232,14 @@ impl Settings {
                 self.kakao_jwks_url.is_none() || self.kakao_rest_api_key.is_some(),
                 "account status change tokens are checked against it as their aud",
             ),
+            (
+                "kakao_source_ips",
+                "KAKAO_ADMIN_KEY or KAKAO_REST_API_KEY",
+                self.kakao_source_ips != super::SourceIps::Auto
+                    || admin_key
+                    || self.kakao_rest_api_key.is_some(),
+                "\"auto\" fetches Kakao's list with one of the app's keys",
+            ),
         ];
         for (setting, needed, satisfied, why) in needs {
             if !satisfied {
@@ -240,6 +248,56 @@ impl Settings {
                     format!("is set without {needed}: {why}; set {needed} too, or unset this"),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// HTTPS: one source of certificates, each half of a pair, and what a
+    /// challenge needs.
+    pub(super) fn validate_tls(&self) -> Result<(), ConfigError> {
+        let acme = !self.tls_domains.is_empty();
+        if acme && self.tls_cert_file.is_some() {
+            return Err(ConfigError::new(
+                "tls_cert_file",
+                "is set with TLS_DOMAINS: choose one, certificates from ACME (TLS_DOMAINS) or your own (TLS_CERT_FILE and TLS_KEY_FILE)",
+            ));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            let (setting, needed) = if self.tls_cert_file.is_some() {
+                ("tls_cert_file", "TLS_KEY_FILE")
+            } else {
+                ("tls_key_file", "TLS_CERT_FILE")
+            };
+            return Err(ConfigError::new(
+                setting,
+                format!("is set without {needed}: a certificate is served with its key; set both"),
+            ));
+        }
+        for (setting, set) in [
+            ("acme_email", self.acme_email.is_some()),
+            ("acme_ca_file", self.acme_ca_file.is_some()),
+        ] {
+            if set && !acme {
+                return Err(ConfigError::new(
+                    setting,
+                    "is set without TLS_DOMAINS: it only applies to certificates from ACME",
+                ));
+            }
+        }
+        if acme
+            && self.acme_challenge == super::AcmeChallenge::Http01
+            && self.http_bind_addr.is_none()
+        {
+            return Err(ConfigError::new(
+                "acme_challenge",
+                "is http-01 without HTTP_BIND_ADDR: the CA fetches the challenge over plain HTTP (port 80); set HTTP_BIND_ADDR or use tls-alpn-01",
+            ));
+        }
+        if self.tls_enabled() && !(1..=3600).contains(&self.tls_reload_seconds) {
+            return Err(ConfigError::new(
+                "tls_reload_seconds",
+                "must be 1 to 3600 seconds",
+            ));
         }
         Ok(())
     }

@@ -26,7 +26,7 @@ impl Settings {
         let public = reachable_from_outside(self.bind_addr);
         let addr = self.bind_addr;
         let mut warnings = Vec::new();
-        let kakao_only = self.kakao_source_ips.is_some();
+        let kakao_only = self.kakao_source_ips.is_on();
         if public && self.skill_secret.is_none() && !kakao_only {
             if !self.skill_allow_any_caller {
                 return Err(ConfigError::new(

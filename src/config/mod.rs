@@ -40,6 +40,24 @@ pub struct Settings {
     pub spool_dir: std::path::PathBuf,
     pub spool_max_bytes: u64,
 
+    #[serde(deserialize_with = "domain_list")]
+    pub tls_domains: Vec<String>,
+    #[serde(deserialize_with = "optional_text")]
+    pub acme_email: Option<String>,
+    #[serde(deserialize_with = "https_url")]
+    pub acme_directory_url: Url,
+    #[serde(deserialize_with = "optional_path")]
+    pub acme_ca_file: Option<std::path::PathBuf>,
+    pub acme_challenge: AcmeChallenge,
+    #[serde(deserialize_with = "optional_path")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    #[serde(deserialize_with = "optional_path")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// Opened only with HTTPS on.
+    #[serde(deserialize_with = "optional_socket_addr")]
+    pub http_bind_addr: Option<SocketAddr>,
+    pub tls_reload_seconds: u64,
+
     pub database_url: DatabaseUrl,
     pub event_retention_days: u32,
     pub event_row_retention_days: u32,
@@ -71,9 +89,8 @@ pub struct Settings {
     pub internal_api_public: bool,
     #[serde(deserialize_with = "ip_networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// `None`: off.
     #[serde(deserialize_with = "source_ips")]
-    pub kakao_source_ips: Option<Vec<ipnet::IpNet>>,
+    pub kakao_source_ips: SourceIps,
     pub auth_failures_per_minute: u32,
     pub auth_lockout_seconds: u64,
 
@@ -206,12 +223,28 @@ impl Settings {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let settings: Settings = figment.extract().map_err(|err| {
+        let mut settings: Settings = figment.extract().map_err(|err| {
             let setting = err.path.last().cloned().unwrap_or_else(|| "config".into());
             ConfigError::new(&setting, err.kind)
         })?;
+        // With HTTPS on, an unset BIND_ADDR means the HTTPS port.
+        if settings.tls_enabled() && !is_set(&figment, "bind_addr") {
+            settings.bind_addr = SocketAddr::from(([0, 0, 0, 0], 443));
+        }
+        if !settings.tls_enabled() && is_set(&figment, "http_bind_addr") {
+            return Err(ConfigError::new(
+                "http_bind_addr",
+                "is only opened with HTTPS on: set TLS_DOMAINS or TLS_CERT_FILE, or unset HTTP_BIND_ADDR",
+            ));
+        }
         settings.validate()?;
+        settings.validate_tls()?;
         Ok(settings)
+    }
+
+    /// Whether the service serves HTTPS (ACME or its own certificate).
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls_domains.is_empty() || self.tls_cert_file.is_some()
     }
 
     /// The buckets deliveries are tallied in for the alerts: the widest of
@@ -294,6 +327,16 @@ impl<'a> IntoIterator for SecretPair<'a> {
     }
 }
 
+/// Whether `key` was given by a file or the environment, not the built-in defaults.
+fn is_set(figment: &Figment, key: &str) -> bool {
+    figment
+        .find_metadata(key)
+        .is_some_and(|metadata| metadata.name != DEFAULTS_NAME)
+}
+
+/// How figment names the built-in defaults' provider.
+const DEFAULTS_NAME: &str = "TOML source string";
+
 fn known_keys() -> Vec<&'static str> {
     default_keys().collect()
 }
@@ -317,10 +360,10 @@ pub use self::signing_secret::SigningSecret;
 
 pub use self::values::*;
 use self::values::{
-    bot_commands, gateway_url, header_name, host_patterns, ip_networks, kakao_url, millis,
-    millis_list, millis_or_zero, optional_app_url, optional_digits, optional_kakao_url,
-    optional_secret, optional_signing_secret, optional_socket_addr, required_text, source_ips,
-    validate_commands,
+    bot_commands, domain_list, gateway_url, header_name, host_patterns, https_url, ip_networks,
+    kakao_url, millis, millis_list, millis_or_zero, optional_app_url, optional_digits,
+    optional_kakao_url, optional_path, optional_secret, optional_signing_secret,
+    optional_socket_addr, optional_text, required_text, source_ips, validate_commands,
 };
 
 #[cfg(test)]

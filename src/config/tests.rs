@@ -206,14 +206,20 @@ fn host_patterns_match_subdomains_only() {
 }
 
 #[test]
-fn kakao_source_ips_takes_off_or_cidrs_and_says_auto_is_not_built_yet() {
+fn kakao_source_ips_takes_off_auto_or_cidrs() {
     let off = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "off")]).unwrap();
-    assert!(off.kakao_source_ips.is_none());
+    assert_eq!(off.kakao_source_ips, SourceIps::Off);
     let listed =
         Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "198.51.100.0/24, 203.0.113.7")]).unwrap();
-    assert_eq!(listed.kakao_source_ips.map(|list| list.len()), Some(2));
-    let auto = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "auto")]).unwrap_err();
-    assert!(auto.to_string().contains("not built yet"), "{auto}");
+    assert!(matches!(listed.kakao_source_ips, SourceIps::Listed(list) if list.len() == 2));
+    let auto = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "auto")]).unwrap();
+    assert_eq!(auto.kakao_source_ips, SourceIps::Auto);
+    // Fetched with one of the app's keys.
+    let keyless = auto.check_families().unwrap_err();
+    assert!(
+        keyless.to_string().contains("KAKAO_REST_API_KEY"),
+        "{keyless}"
+    );
     let everyone =
         Settings::from_vars(None, [("TRUSTED_PROXIES", "10.0.0.1, 0.0.0.0/0")]).unwrap_err();
     assert!(
@@ -222,4 +228,56 @@ fn kakao_source_ips_takes_off_or_cidrs_and_says_auto_is_not_built_yet() {
     );
     let bad = Settings::from_vars(None, [("KAKAO_SOURCE_IPS", "kakao")]).unwrap_err();
     assert!(bad.to_string().contains("KAKAO_SOURCE_IPS"), "{bad}");
+}
+
+#[test]
+fn https_settings_are_checked_at_start() {
+    let acme =
+        Settings::from_vars(None, [("TLS_DOMAINS", "Bot.Example.com, api.example.com")]).unwrap();
+    assert_eq!(acme.tls_domains, ["bot.example.com", "api.example.com"]);
+    // Unset, BIND_ADDR becomes the HTTPS port; set, it is kept.
+    assert_eq!(acme.bind_addr.to_string(), "0.0.0.0:443");
+    assert_eq!(acme.http_bind_addr.unwrap().to_string(), "0.0.0.0:80");
+    let kept = Settings::from_vars(
+        None,
+        [
+            ("TLS_DOMAINS", "bot.example.com"),
+            ("BIND_ADDR", "127.0.0.1:8443"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(kept.bind_addr.to_string(), "127.0.0.1:8443");
+    let plain = Settings::from_vars(None, []).unwrap();
+    assert_eq!(plain.bind_addr.to_string(), "127.0.0.1:8080");
+    for (vars, setting) in [
+        (vec![("TLS_DOMAINS", "*.example.com")], "TLS_DOMAINS"),
+        (vec![("TLS_DOMAINS", "127.0.0.1")], "TLS_DOMAINS"),
+        (vec![("TLS_CERT_FILE", "cert.pem")], "TLS_CERT_FILE"),
+        (vec![("TLS_KEY_FILE", "key.pem")], "TLS_KEY_FILE"),
+        (
+            vec![
+                ("TLS_DOMAINS", "a.example.com"),
+                ("TLS_CERT_FILE", "c"),
+                ("TLS_KEY_FILE", "k"),
+            ],
+            "TLS_CERT_FILE",
+        ),
+        (vec![("ACME_EMAIL", "ops@example.com")], "ACME_EMAIL"),
+        (vec![("HTTP_BIND_ADDR", "0.0.0.0:80")], "HTTP_BIND_ADDR"),
+        (
+            vec![("ACME_DIRECTORY_URL", "http://ca.example/dir")],
+            "ACME_DIRECTORY_URL",
+        ),
+        (
+            vec![
+                ("TLS_DOMAINS", "a.example.com"),
+                ("ACME_CHALLENGE", "http-01"),
+                ("HTTP_BIND_ADDR", ""),
+            ],
+            "ACME_CHALLENGE",
+        ),
+    ] {
+        let err = Settings::from_vars(None, vars.clone()).unwrap_err();
+        assert_eq!(err.setting, setting, "{vars:?}: {err}");
+    }
 }

@@ -189,6 +189,22 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
         settings.kakao_api_base_url = base.parse().context("dev Bot API URL")?;
         filled.push(format!("KAKAO_API_BASE_URL={base}"));
     }
+    // Kakao's list of addresses is the local stand-in's (loopback): fetched
+    // at start it would be asked of this very server before it serves.
+    if settings.kakao_source_ips == crate::config::SourceIps::Auto
+        && settings
+            .kakao_api_base_url
+            .as_str()
+            .starts_with(&format!("http://{addr}"))
+    {
+        settings.kakao_source_ips = crate::config::SourceIps::Listed(
+            DEV_SOURCE_IPS
+                .iter()
+                .map(|net| net.parse().expect("static network"))
+                .collect(),
+        );
+        filled.push(format!("KAKAO_SOURCE_IPS={}", DEV_SOURCE_IPS.join(",")));
+    }
     // The gateway is the local one, unless pointed elsewhere.
     if settings.kakao_bot_gateway
         && settings.kakao_bot_gateway_url.as_str() == "wss://bot-gateway.kakao.com/gateway"
@@ -206,9 +222,13 @@ pub fn apply(settings: &mut Settings, allow_remote: bool) -> anyhow::Result<Vec<
     Ok(filled)
 }
 
+/// The stand-in for Kakao's published callback addresses: this machine.
+const DEV_SOURCE_IPS: [&str; 2] = ["127.0.0.0/8", "::1/128"];
+
 /// `/dev/.well-known/sse-configuration` and `/dev/jwks.json`, like Kakao's,
 /// and the local Bot API platform and gateway under `/dev/bot` (the gateway
-/// accepting `bot_token`).
+/// accepting `bot_token`), with a stand-in for Kakao's list of addresses
+/// (`/dev/bot/v1/system/ips`, what `KAKAO_SOURCE_IPS=auto` fetches).
 pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str, storage: Storage) -> Routes {
     #[derive(Clone)]
     struct Dev {
@@ -247,6 +267,15 @@ pub fn router(key: Arc<DevKey>, addr: SocketAddr, bot_token: &str, storage: Stor
             ),
         )
         .with_state(storage)
+        .route(
+            &format!("{}/v1/system/ips", bot_platform::PREFIX),
+            get(|| async {
+                Json(json!({
+                    "inbound": [{"type": "callback", "ips": DEV_SOURCE_IPS}],
+                    "outbound": [{"domain": "kapi.kakao.com", "ips": ["127.0.0.1/32"]}],
+                }))
+            }),
+        )
         .merge(bot_platform::BotPlatform::new().router())
         .merge(gateway::router(bot_token))
 }

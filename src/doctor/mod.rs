@@ -66,8 +66,14 @@ impl std::fmt::Display for Check {
     }
 }
 
-/// Runs every check against `base`; `ca_file` adds trusted roots (PEM).
-pub async fn examine(base: &Url, ca_file: Option<&Path>) -> anyhow::Result<Vec<Check>> {
+/// Runs every check against `base`; `ca_file` adds trusted roots (PEM);
+/// `resolve` is where to connect instead of the host's DNS answer (a server
+/// checked before DNS points at it).
+pub async fn examine(
+    base: &Url,
+    ca_file: Option<&Path>,
+    resolve: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Vec<Check>> {
     let extra = match ca_file {
         Some(path) => CertificateDer::pem_file_iter(path)
             .with_context(|| format!("cannot read {}", path.display()))?
@@ -80,7 +86,7 @@ pub async fn examine(base: &Url, ca_file: Option<&Path>) -> anyhow::Result<Vec<C
     if base.scheme() == "https" {
         let port = base.port_or_known_default().unwrap_or(443);
         let roots = tls::roots(&extra);
-        match tls::inspect(&host, port, roots, TIMEOUT).await {
+        match tls::inspect(&host, port, resolve, roots, TIMEOUT).await {
             Ok(findings) => checks.extend(tls_checks(&host, &findings)),
             Err(err) => checks.push(Check::fail(
                 "TLS",
@@ -95,12 +101,14 @@ pub async fn examine(base: &Url, ca_file: Option<&Path>) -> anyhow::Result<Vec<C
             "Kakao calls https URLs only: serve the service behind TLS",
         ));
     }
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
-        .tls_certs_only(native_and_extra(&extra))
-        .build()
-        .context("cannot build the HTTP client")?;
+        .tls_certs_only(native_and_extra(&extra));
+    if let Some(address) = resolve {
+        client = client.resolve(&host, address);
+    }
+    let client = client.build().context("cannot build the HTTP client")?;
     for path in ["/kakao/skill", "/kakao/skill/"] {
         checks.push(verification(&client, base, path).await);
     }

@@ -94,10 +94,12 @@ pub fn roots(extra: &[CertificateDer<'static>]) -> RootCertStore {
     roots
 }
 
-/// Connects to `host:port` and shakes hands once, within `timeout`.
+/// Connects to `host:port` (or to `resolve`, named `host`) and shakes
+/// hands once, within `timeout`.
 pub async fn inspect(
     host: &str,
     port: u16,
+    resolve: Option<std::net::SocketAddr>,
     roots: RootCertStore,
     timeout: Duration,
 ) -> anyhow::Result<TlsFindings> {
@@ -116,11 +118,14 @@ pub async fn inspect(
         .with_custom_certificate_verifier(recorder.clone())
         .with_no_client_auth();
     let name = ServerName::try_from(host.to_owned()).context("not a TLS server name")?;
-    let address = (host, port)
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {host}"))?
-        .next()
-        .with_context(|| format!("{host} has no address"))?;
+    let address = match resolve {
+        Some(address) => address,
+        None => (host, port)
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve {host}"))?
+            .next()
+            .with_context(|| format!("{host} has no address"))?,
+    };
     let handshake = async {
         let tcp = TcpStream::connect(address).await?;
         tokio_rustls::TlsConnector::from(Arc::new(config))

@@ -7,6 +7,7 @@ pub mod auth_limit;
 pub mod client_addr;
 pub mod error;
 pub mod routes;
+pub mod source_filter;
 
 use subtle::ConstantTimeEq;
 

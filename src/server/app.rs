@@ -15,28 +15,25 @@ use tower::{Layer, Service};
 
 use crate::{
     admin_key, api,
-    bot::{
-        self, BotHandler, BotOutbox,
-        gateway::Gateway,
-        kakao_api::{BotApi, CallOutcome},
-    },
+    bot::{self, BotHandler, BotOutbox, gateway::Gateway, kakao_api::BotApi},
     config::Settings,
     delivery::log::DeliveryLog,
     http::auth_limit::AuthLimiter,
     http::routes::{RouteMetrics, Routes},
+    http::source_filter::only_from_kakao,
     security_events::{self, SecurityEvents},
-    server::source_ips::{SourceFilter, only_from_kakao},
     server::{
         connections::{self, ConnectionLimits},
         edge::Edge,
         health,
+        https::{self, Https},
+        source_ips::KakaoList,
     },
     skill::{self, SkillHandler, SkillService},
     state::{AppParts, AppState},
-    storage::{Storage, gateway::GatewayLease, jobs::PROFILE_REFRESH, notifications::Destination},
+    storage::{Storage, gateway::GatewayLease},
     telemetry,
     telemetry::Chain,
-    workers::profile_refresh::ProfileRefresher,
 };
 
 /// What Kakao calls, and the probes: the routes of the public listener.
@@ -48,11 +45,7 @@ fn public_routes(state: &AppState) -> Routes<AppState> {
         .merge(admin_key::router())
         .merge(security_events::router())
         .merge(bot::router());
-    if let Some(allowed) = state.settings.kakao_source_ips.clone() {
-        let filter = Arc::new(SourceFilter {
-            allowed,
-            trusted_proxies: state.settings.trusted_proxies.clone(),
-        });
+    if let Some(filter) = state.source_filter.clone() {
         kakao = kakao.route_layer(axum::middleware::from_fn_with_state(
             filter,
             only_from_kakao,
@@ -112,6 +105,12 @@ pub struct Server {
     extra_routes: Option<Routes>,
     /// The gateway client and, when this instance holds it, its lease.
     gateway: Option<(Gateway, Option<GatewayLease>)>,
+    /// With HTTPS on: the certificate and what keeps it current.
+    https: Option<Https>,
+    /// `HTTP_BIND_ADDR`'s listener, with HTTPS on.
+    plain_http: Option<TcpListener>,
+    /// `KAKAO_SOURCE_IPS=auto`: refreshes Kakao's list daily.
+    kakao_list: Option<KakaoList>,
 }
 
 impl Server {
@@ -145,6 +144,8 @@ impl Server {
         let listener = TcpListener::bind(settings.bind_addr)
             .await
             .with_context(|| format!("cannot listen on BIND_ADDR {}", settings.bind_addr))?;
+        let https = Https::prepare(&settings, &storage).await?;
+        let plain_http = https::bind_plain_http(&settings).await?;
         let internal = match settings.internal_bind_addr {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -154,6 +155,11 @@ impl Server {
             None => None,
         };
         let http = crate::http::outbound_client().context("cannot build the HTTP client")?;
+        let (source_filter, kakao_list) =
+            match crate::server::source_ips::prepare(&settings, &storage, &http).await? {
+                Some((filter, list)) => (Some(filter), list),
+                None => (None, None),
+            };
         let (skill_handler, bot_handler) =
             crate::server::handlers::app_handlers(&settings, &http, skill_handler, bot_handler);
         let skill = Arc::new(SkillService::new(
@@ -207,6 +213,8 @@ impl Server {
             tasks,
             auth_limiter,
             spool,
+            tls: https.as_ref().map(|https| Arc::clone(&https.tls.served)),
+            source_filter,
         }));
         Ok(Self {
             listener,
@@ -214,6 +222,9 @@ impl Server {
             state,
             extra_routes: None,
             gateway,
+            https,
+            plain_http,
+            kakao_list,
         })
     }
 
@@ -232,6 +243,15 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where plain HTTP is served (challenges, `/health`, redirects), with HTTPS on.
+    pub fn plain_http_addr(&self) -> Option<SocketAddr> {
+        self.plain_http.as_ref().map(|listener| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
     }
 
     /// Where `/api` and `/metrics` are served, when `INTERNAL_BIND_ADDR` is set.
@@ -253,12 +273,21 @@ impl Server {
             state,
             extra_routes,
             gateway,
+            https,
+            plain_http,
+            kakao_list,
         } = self;
         let grace = state.settings.shutdown_grace_ms;
         let limits = ConnectionLimits::from_settings(&state.settings);
-        start_background(&state, &shutdown);
+        crate::server::background::start(&state, &shutdown);
         if let Some((gateway, lease)) = gateway {
             state.tasks.spawn(gateway.run(lease, shutdown.clone()));
+        }
+        let tls = https.map(|https| https.start(&state.settings, &state.tasks, shutdown.clone()));
+        if let (Some(list), Some(filter)) = (kakao_list, &state.source_filter) {
+            state
+                .tasks
+                .spawn(list.refresh(Arc::clone(filter), shutdown.clone()));
         }
         let storage = state.storage.clone();
         let tasks = state.tasks.clone();
@@ -278,7 +307,8 @@ impl Server {
             ),
         };
         let connections = TaskTracker::new();
-        tracing::info!(addr = %listener.local_addr()?, "kakao-webhooks listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(addr = %listener.local_addr()?, scheme, "kakao-webhooks listening");
         let mut listeners = vec![tokio::spawn(connections::serve(
             listener,
             public_app,
@@ -286,7 +316,20 @@ impl Server {
             shutdown.clone(),
             connections.clone(),
             Arc::clone(&deliveries),
+            tls.clone(),
         ))];
+        if let (Some(listener), Some(tls)) = (plain_http, &tls) {
+            tracing::info!(addr = %listener.local_addr()?, "plain HTTP listening: ACME challenges, /health, redirects to https");
+            listeners.push(tokio::spawn(connections::serve(
+                listener,
+                https::plain_http_app(tls, state.clone()),
+                limits,
+                shutdown.clone(),
+                connections.clone(),
+                Arc::clone(&deliveries),
+                None,
+            )));
+        }
         if let (Some(listener), Some(app)) = (internal, internal_app) {
             tracing::info!(addr = %listener.local_addr()?, "internal API and /metrics listening");
             listeners.push(tokio::spawn(connections::serve(
@@ -296,6 +339,7 @@ impl Server {
                 shutdown.clone(),
                 connections.clone(),
                 Arc::clone(&deliveries),
+                None,
             )));
         }
         shutdown.cancelled().await;
@@ -327,136 +371,6 @@ impl Server {
         }
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// The loops that run beside the server until `shutdown`, all on the
-/// state's one task tracker.
-fn start_background(state: &AppState, shutdown: &CancellationToken) {
-    if let Some(events) = &state.security_events {
-        events.start(&state.tasks, shutdown.clone());
-    }
-    let settings = &state.settings;
-    if let (true, Some(admin_key)) = (settings.kakao_profile_refresh, &settings.kakao_admin_key) {
-        let refresher = ProfileRefresher::new(
-            state.storage.clone(),
-            state.http.clone(),
-            settings.kakao_api_base_url.clone(),
-            admin_key.clone(),
-        );
-        state.tasks.spawn(refresher.run(shutdown.clone()));
-    }
-    if let Some(outbox) = &state.bot {
-        state
-            .tasks
-            .spawn(outbox.clone().run(state.tasks.clone(), shutdown.clone()));
-        if !settings.kakao_bot_commands.is_empty() {
-            let api = outbox.api().clone();
-            let commands = settings.kakao_bot_commands.clone();
-            state.tasks.spawn(
-                shutdown
-                    .clone()
-                    .run_until_cancelled_owned(update_commands(api, commands)),
-            );
-        }
-    }
-    if let (Some(url), Some(secret)) = (&settings.app_notify_url, &settings.app_signing_secret) {
-        let notifier = crate::outbound::notifier::Notifier::new(
-            state.storage.clone(),
-            state.http.clone(),
-            (Destination::App, url.clone()),
-            Some(secret.clone()),
-            settings.app_notify_timeout_ms,
-            settings.app_notify_retry_schedule_ms.clone(),
-        );
-        state
-            .tasks
-            .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
-    }
-    if let Some(url) = &settings.alert_webhook_url {
-        let notifier = crate::outbound::notifier::Notifier::new(
-            state.storage.clone(),
-            state.http.clone(),
-            (Destination::Alert, url.clone()),
-            settings.app_signing_secret.clone(),
-            settings.app_notify_timeout_ms,
-            settings.app_notify_retry_schedule_ms.clone(),
-        );
-        state
-            .tasks
-            .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
-    }
-    state
-        .tasks
-        .spawn(crate::workers::alerts::run(state.clone(), shutdown.clone()));
-    state.tasks.spawn(crate::admin_key::replay::run(
-        state.spool.clone(),
-        state.storage.clone(),
-        shutdown.clone(),
-    ));
-    state.tasks.spawn(crate::workers::retention::run(
-        state.storage.clone(),
-        crate::workers::retention::Retention {
-            payloads: settings.event_retention(),
-            rows: settings.event_row_retention(),
-        },
-        shutdown.clone(),
-    ));
-    state
-        .tasks
-        .spawn(metrics_upkeep(state.clone(), shutdown.clone()));
-}
-
-/// Replaces the bot's command menu with `KAKAO_BOT_COMMANDS`, retrying a
-/// transient failure a few times.
-async fn update_commands(api: BotApi, commands: Vec<crate::config::BotCommand>) {
-    let mut delay = Duration::from_secs(1);
-    for attempt in 1..=5 {
-        match api.update_commands(&commands).await {
-            CallOutcome::Sent(_) => {
-                tracing::info!(commands = commands.len(), "bot command menu replaced");
-                return;
-            }
-            CallOutcome::Refused(error) => {
-                tracing::error!(kakao.code = error.code, kakao.msg = %crate::telemetry::loggable(&error.msg), "Kakao refused KAKAO_BOT_COMMANDS");
-                return;
-            }
-            CallOutcome::Transient(error) => {
-                tracing::warn!(attempt, kakao.code = error.code, kakao.msg = %crate::telemetry::loggable(&error.msg), "cannot replace the bot command menu yet");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-            }
-        }
-    }
-}
-
-/// Every few seconds: keeps the recorder's histogram buffers from growing,
-/// and sets the gauges that are read, not counted.
-async fn metrics_upkeep(state: AppState, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    while shutdown.run_until_cancelled(tick.tick()).await.is_some() {
-        state.metrics.run_upkeep();
-        if let Some(events) = &state.security_events {
-            if let Some(age) = events.key_set_age() {
-                metrics::gauge!("kakao_jwks_key_set_age_seconds").set(age.as_secs_f64());
-            }
-            let stale = if events.keys_stale() { 1.0 } else { 0.0 };
-            metrics::gauge!("kakao_jwks_key_set_stale").set(stale);
-        }
-        if state.bot.is_some() {
-            match state.storage.pending_bot_outbox().await {
-                Ok(pending) => metrics::gauge!("kakao_bot_outbox_pending").set(pending as f64),
-                Err(err) => {
-                    tracing::debug!(error = %Chain(&err), "metrics: cannot count the bot outbox")
-                }
-            }
-        }
-        match state.storage.pending_jobs(PROFILE_REFRESH).await {
-            Ok(pending) => {
-                metrics::gauge!("kakao_jobs_pending", "kind" => PROFILE_REFRESH).set(pending as f64)
-            }
-            Err(err) => tracing::debug!(error = %Chain(&err), "metrics: cannot count pending jobs"),
-        }
     }
 }
 

@@ -29,7 +29,7 @@ use hyper_util::{
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     sync::{OwnedSemaphorePermit, Semaphore},
     time::Instant,
 };
@@ -40,6 +40,7 @@ use crate::{
     config::Settings,
     delivery::log::{self, DeliveryLog},
     server::app::App,
+    tls::{HandshakeError, Tls},
 };
 
 /// The largest request head (request line and headers) read, and the
@@ -73,7 +74,9 @@ impl ConnectionLimits {
 
 /// Serves `app` on `listener` until `shutdown`, each connection a task on
 /// `connections`; once `shutdown` fires no connection is accepted, and open
-/// ones finish their request and close.
+/// ones finish their request and close. With `tls`, each connection's TLS
+/// handshake comes first, bounded by `HEADER_READ_TIMEOUT_MS` like a
+/// request's headers.
 pub async fn serve(
     listener: TcpListener,
     app: impl App,
@@ -81,6 +84,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     connections: TaskTracker,
     deliveries: Arc<DeliveryLog>,
+    tls: Option<Tls>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let in_flight = Arc::new(RequestSlots {
@@ -123,28 +127,81 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => return,
         };
-        connections.spawn(serve_connection(
-            stream,
-            Arc::clone(&in_flight),
-            app.clone(),
-            Arc::clone(&builder),
+        let connection = Connection {
+            in_flight: Arc::clone(&in_flight),
+            builder: Arc::clone(&builder),
             limits,
-            shutdown.clone(),
-            permit,
-        ));
+            shutdown: shutdown.clone(),
+        };
+        let app = app.clone();
+        match &tls {
+            None => connections.spawn(async move {
+                let (stream, peer) = stream;
+                let _ = stream.set_nodelay(true);
+                connection.serve(stream, peer, app, permit).await
+            }),
+            Some(tls) => {
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    let (stream, peer) = stream;
+                    let _ = stream.set_nodelay(true);
+                    let _open = OpenConnection::count();
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, tls.accept(stream));
+                    let stream = tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(HandshakeError::Challenge)) => return cut("acme_challenge"),
+                            Ok(Err(HandshakeError::Io(_))) => return cut("tls_handshake"),
+                            Err(_) => return cut("tls_handshake_timeout"),
+                        },
+                        () = connection.shutdown.cancelled() => return,
+                    };
+                    drop(_open);
+                    connection.serve(stream, peer, app, permit).await
+                })
+            }
+        };
     }
 }
 
-async fn serve_connection(
-    (stream, peer): (TcpStream, SocketAddr),
+/// What every connection of a listener shares.
+struct Connection {
+    in_flight: Arc<RequestSlots>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+}
+
+impl Connection {
+    async fn serve<S>(self, stream: S, peer: SocketAddr, app: impl App, slot: OwnedSemaphorePermit)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        serve_connection(
+            (stream, peer),
+            self.in_flight,
+            app,
+            self.builder,
+            self.limits,
+            self.shutdown,
+            slot,
+        )
+        .await
+    }
+}
+
+async fn serve_connection<S>(
+    (stream, peer): (S, SocketAddr),
     in_flight: Arc<RequestSlots>,
     app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     shutdown: CancellationToken,
     _slot: OwnedSemaphorePermit,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let _open = OpenConnection::count();
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
@@ -338,13 +395,14 @@ impl Drop for InFlight {
     }
 }
 
-/// The socket, reporting each read to the connection's [`Activity`].
-struct Watched {
-    stream: TcpStream,
+/// The socket (or its TLS session), reporting each read to the
+/// connection's [`Activity`].
+struct Watched<S> {
+    stream: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -359,7 +417,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

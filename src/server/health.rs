@@ -125,6 +125,19 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         },
         "families": checks,
         "warnings": warnings(settings),
+        // With HTTPS on: the certificate served, or that none is yet.
+        "tls": state.tls.as_ref().map(|served| match served.get() {
+            Some(certificate) => json!({
+                "certificate": "served",
+                "names": certificate.names,
+                "not_after": crate::clock::rfc3339(certificate.not_after),
+            }),
+            None => json!({"certificate": "waiting"}),
+        }),
+        "source_ips": state.source_filter.as_ref().map(|filter| json!({
+            "networks": filter.allowed().len(),
+            "refresh_error": filter.refresh_error().map(|(_, why)| why),
+        })),
         "gateway": gateway.map(|state| match state {
             GatewayState::Standby => json!({"state": "standby"}),
             GatewayState::Connecting => json!({"state": "connecting"}),

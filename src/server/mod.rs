@@ -5,10 +5,12 @@
 //! skills and bot events ([`handlers`]).
 
 pub mod app;
+pub mod background;
 pub mod connections;
 pub mod edge;
 pub mod handlers;
 pub mod health;
+pub mod https;
 pub mod source_ips;
 
 pub use app::Server;

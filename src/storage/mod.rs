@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod bot;
+pub mod certificates;
 mod changes;
 pub mod console;
 mod effects;

@@ -16,6 +16,7 @@
 //!   the app's admin key (Kakao Login unlink, Kakao Talk Channel, Kakao
 //!   Talk Share).
 //! - [`ids`]: the one policy for ids presented from outside.
+//! - [`system_ips`]: which of Kakao's published addresses call webhooks.
 //!
 //! # A skill in five lines
 //!
@@ -45,6 +46,7 @@ pub mod bot;
 pub mod ids;
 pub mod security_event;
 pub mod skill;
+pub mod system_ips;
 
 /// The last millisecond of the second `millis` falls in. Times that order
 /// changes are kept at second precision, as Kakao's SETs carry them, so that
