@@ -4,6 +4,7 @@
 
 mod alerts;
 mod backends;
+mod certificates;
 mod contract;
 mod notifications;
 mod privacy;
@@ -114,12 +115,16 @@ mod sqlite_writer_thread {
 }
 
 use alerts::*;
+use certificates::*;
 use contract::*;
 use notifications::*;
 use privacy::*;
 use retention::*;
 
 on_both_backends!(
+    one_of_several_instances_takes_the_lease_until_it_lapses,
+    a_certificate_failure_is_kept_until_one_is_stored,
+    a_challenge_is_answered_until_it_expires,
     rows_past_retention_are_deleted_and_nothing_else,
     a_notification_claim_takes_at_most_its_limit,
     leaving_erases_the_users_channel_relations,
