@@ -162,6 +162,7 @@ struct LoginForm {
 async fn login(
     State(state): State<AppState>,
     peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    over_tls: Option<axum::Extension<crate::http::OverTls>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -180,11 +181,12 @@ async fn login(
         return (StatusCode::UNAUTHORIZED, pages::render(&page)).into_response();
     }
     let token = tokens.current().unwrap_or_default();
-    let cookie = session::set_cookie(&session::issue(token), &headers);
+    let cookie = session::set_cookie(&session::issue(token), &headers, over_tls.is_some());
     ([(header::SET_COOKIE, cookie)], Redirect::to("/console")).into_response()
 }
 
 async fn logout(
+    over_tls: Option<axum::Extension<crate::http::OverTls>>,
     headers: HeaderMap,
     axum::Extension(page): axum::Extension<Page>,
     Form(form): Form<CsrfForm>,
@@ -192,7 +194,7 @@ async fn logout(
     if let Some(refused) = csrf_refused(&page, &form.csrf) {
         return refused;
     }
-    let cookie = session::set_cookie("", &headers);
+    let cookie = session::set_cookie("", &headers, over_tls.is_some());
     (
         [(header::SET_COOKIE, cookie)],
         Redirect::to("/console/login"),

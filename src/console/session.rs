@@ -63,11 +63,13 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `Set-Cookie` for `value` (empty: sign out). `Secure` when the request
-/// came over https (as a TLS-terminating proxy says).
-pub fn set_cookie(value: &str, headers: &HeaderMap) -> HeaderValue {
-    let https = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
+/// came over https: to the service's own TLS listener (`over_tls`), or as a
+/// TLS-terminating proxy says.
+pub fn set_cookie(value: &str, headers: &HeaderMap, over_tls: bool) -> HeaderValue {
+    let https = over_tls
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
     let age = if value.is_empty() {
         0
     } else {

@@ -28,6 +28,10 @@ pub fn json_response(body: impl Into<axum::body::Body>) -> axum::response::Respo
 /// followed (a redirect is an answer, not an instruction: a callback URL's
 /// host could otherwise send our POST anywhere). Each call sets its own
 /// timeout; this bounds connecting.
+/// Marks a request that came over the service's own TLS listener.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 pub fn outbound_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

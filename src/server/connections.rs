@@ -132,6 +132,7 @@ pub async fn serve(
             builder: Arc::clone(&builder),
             limits,
             shutdown: shutdown.clone(),
+            over_tls: tls.is_some(),
         };
         let app = app.clone();
         match &tls {
@@ -171,6 +172,8 @@ struct Connection {
     builder: Arc<auto::Builder<TokioExecutor>>,
     limits: ConnectionLimits,
     shutdown: CancellationToken,
+    /// Each request is marked [`crate::http::OverTls`].
+    over_tls: bool,
 }
 
 impl Connection {
@@ -179,7 +182,7 @@ impl Connection {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         serve_connection(
-            (stream, peer),
+            (stream, peer, self.over_tls),
             self.in_flight,
             app,
             self.builder,
@@ -192,7 +195,7 @@ impl Connection {
 }
 
 async fn serve_connection<S>(
-    (stream, peer): (S, SocketAddr),
+    (stream, peer, over_tls): (S, SocketAddr, bool),
     in_flight: Arc<RequestSlots>,
     app: impl App,
     builder: Arc<auto::Builder<TokioExecutor>>,
@@ -238,6 +241,9 @@ async fn serve_connection<S>(
                 let mut request = request.map(axum::body::Body::new);
                 // Who is calling, for the limits kept per client address.
                 request.extensions_mut().insert(ConnectInfo(peer));
+                if over_tls {
+                    request.extensions_mut().insert(crate::http::OverTls);
+                }
                 let response = app.oneshot(request).await;
                 drop(in_progress);
                 Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))

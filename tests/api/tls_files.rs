@@ -95,7 +95,7 @@ async fn plain_http_is_not_spoken_on_the_https_listener() {
     let dir = tempfile::tempdir().unwrap();
     let root = root();
     write_leaf(&root, dir.path());
-    let app = TestApp::builder()
+    let app = TestApp::kakao()
         .var("TLS_CERT_FILE", dir.path().join("cert.pem").display())
         .var("TLS_KEY_FILE", dir.path().join("key.pem").display())
         .var("BIND_ADDR", "127.0.0.1:0")
@@ -112,6 +112,7 @@ async fn plain_http_is_not_spoken_on_the_https_listener() {
         .tls_certs_only([reqwest::Certificate::from_pem(root.pem().as_bytes()).unwrap()])
         .resolve(DOMAIN, app.addr)
         .http1_only()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let response = client
@@ -121,4 +122,13 @@ async fn plain_http_is_not_spoken_on_the_https_listener() {
         .unwrap();
     assert_eq!(response.version(), reqwest::Version::HTTP_11);
     assert_eq!(response.status(), 200);
+    // The console's session cookie is Secure over the service's own TLS.
+    let signed_in = client
+        .post(format!("https://{DOMAIN}:{}/console/login", app.addr.port()))
+        .form(&[("token", crate::helpers::API_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
 }
