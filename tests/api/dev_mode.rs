@@ -372,3 +372,25 @@ async fn simulate_bot_completes_at_once_when_no_reply_is_expected() {
         String::from_utf8_lossy(&printed.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_with_auto_source_ips_uses_the_local_stand_in_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let _server = start_dev_server_with(dir.path(), &addr, &[("KAKAO_SOURCE_IPS", "auto")]).await;
+    // What a second instance pointed at the dev server would fetch.
+    let list = get_json(format!("http://{addr}/dev/bot/v1/system/ips"), None).await;
+    let networks =
+        kakao_protocol::system_ips::inbound_callback_networks(list.to_string().as_bytes(), 0)
+            .unwrap();
+    assert_eq!(networks, ["127.0.0.0/8", "::1/128"]);
+    // Loopback is on it: simulate is let in.
+    simulate_accepted(dir.path(), &addr, &["skill", "--utterance", "안녕"]).await;
+    let ready = get_json(format!("http://{addr}/ready"), None).await;
+    assert_eq!(ready["source_ips"]["networks"], 2, "{ready}");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("KAKAO_SOURCE_IPS=127.0.0.0/8,::1/128"),
+        "{log}"
+    );
+}

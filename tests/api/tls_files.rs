@@ -124,11 +124,57 @@ async fn plain_http_is_not_spoken_on_the_https_listener() {
     assert_eq!(response.status(), 200);
     // The console's session cookie is Secure over the service's own TLS.
     let signed_in = client
-        .post(format!("https://{DOMAIN}:{}/console/login", app.addr.port()))
+        .post(format!(
+            "https://{DOMAIN}:{}/console/login",
+            app.addr.port()
+        ))
         .form(&[("token", crate::helpers::API_TOKEN)])
         .send()
         .await
         .unwrap();
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.ends_with("; Secure"), "{cookie}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_in_the_tls_handshake_is_cut_and_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let root = root();
+    let first = write_leaf(&root, dir.path());
+    let app = TestApp::builder()
+        .var("TLS_CERT_FILE", dir.path().join("cert.pem").display())
+        .var("TLS_KEY_FILE", dir.path().join("key.pem").display())
+        .var("BIND_ADDR", "127.0.0.1:0")
+        .var("HTTP_BIND_ADDR", "")
+        .var("HEADER_READ_TIMEOUT_MS", 500)
+        .var("MAX_CONNECTIONS", 40)
+        .spawn()
+        .await;
+    // 30 connections: some say nothing, some send half a ClientHello.
+    let mut stalled = Vec::new();
+    for i in 0..30 {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        if i % 2 == 1 {
+            stream
+                .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+                .await
+                .unwrap();
+        }
+        stalled.push(stream);
+    }
+    assert_eq!(
+        served_serial(&root, &app).await,
+        Some(first),
+        "others are served"
+    );
+    for mut stream in stalled {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut byte)).await;
+        // Closed (0 bytes or a reset), never left open.
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "a stalled handshake was not cut: {read:?}"
+        );
+    }
 }
