@@ -141,7 +141,10 @@ async fn a_short_lived_certificate_is_renewed_and_its_expiry_raises_an_alert() {
     let ports = Ports::pick();
     // Renewal is due two thirds into a 30 s life.
     let pebble = Pebble::start(&ports, Some(30)).await;
-    let app = with_acme(TestApp::kakao(), &pebble, &ports).spawn().await;
+    let app = with_acme(TestApp::kakao(), &pebble, &ports)
+        .var("KEEP_ALIVE_TIMEOUT_MS", 300_000)
+        .spawn()
+        .await;
     let client = pebble.client(DOMAIN, app.addr);
     let url = https_url(ports.https, "/kakao/skill");
     let first = served_certificate(&client, &url, Duration::from_secs(90)).await;
@@ -159,6 +162,14 @@ async fn a_short_lived_certificate_is_renewed_and_its_expiry_raises_an_alert() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The connection opened before the renewal was not dropped: it still
+    // has the certificate it began with.
+    let kept = served_certificate(&client, &url, Duration::from_secs(30)).await;
+    assert_eq!(
+        serial(&kept),
+        serial(&first),
+        "the open connection was kept"
+    );
     // Every certificate here is within 14 days of expiry: the alert is raised.
     let alerts = app.storage.alerts(100).await.unwrap();
     let expiry = alerts.iter().find(|a| a.name == "tls_expiry");
