@@ -240,6 +240,14 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Stores that failed and were answered 503, by family.",
     ),
     (
+        "kakao_app_notifications_paused",
+        "1 while APP_NOTIFY_URL is paused (it failed for APP_NOTIFY_PAUSE_AFTER_SECONDS, or answered 410).",
+    ),
+    (
+        "kakao_app_notification_pauses_total",
+        "Times this instance paused APP_NOTIFY_URL.",
+    ),
+    (
         "kakao_source_ips_refresh_failures_total",
         "Failed refreshes of Kakao's list of addresses (KAKAO_SOURCE_IPS=auto).",
     ),

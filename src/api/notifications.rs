@@ -1,5 +1,7 @@
 //! `/api/notifications` (behind the API token): what was sent to the app,
-//! how each attempt went, and a retry for a failed one.
+//! how each attempt went, a retry for a failed one, a bulk replay by
+//! filter, and the destination's state (paused after failing for long, and
+//! resumed here).
 
 use axum::{
     Json,
@@ -16,7 +18,10 @@ use crate::{
     clock::rfc3339,
     http::{error::ApiError, routes::Routes},
     state::AppState,
-    storage::notifications::{Notification, NotificationStatus},
+    storage::{
+        destinations::{DestinationState, ReplayFilter},
+        notifications::{Destination, Notification, NotificationStatus},
+    },
 };
 
 pub fn routes() -> Routes<AppState> {
@@ -24,6 +29,139 @@ pub fn routes() -> Routes<AppState> {
         .route("/api/notifications", get(list))
         .route("/api/notifications/{id}", get(one))
         .route("/api/notifications/{id}/retry", post(retry))
+        .route("/api/notifications/replay", post(replay))
+        .route("/api/notifications/destination", get(destination))
+        .route("/api/notifications/resume", post(resume))
+}
+
+/// `POST /api/notifications/replay`: which notifications to queue again.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    /// `delivered` and/or `failed` (default: failed).
+    #[serde(default)]
+    status: Vec<String>,
+    /// Notification types; empty: every type.
+    #[serde(default, rename = "type")]
+    types: Vec<String>,
+    user_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// Most types one replay names.
+const MAX_REPLAY_TYPES: usize = 64;
+
+async fn replay(
+    State(state): State<AppState>,
+    body: Result<Json<ReplayRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(request) = body.map_err(|err| {
+        invalid(format!(
+            "the body is JSON {{\"status\": [\"failed\", \"delivered\"], \"type\": [...], \"user_id\", \"since\", \"until\"}}: {err}"
+        ))
+    })?;
+    let mut statuses = Vec::new();
+    for text in &request.status {
+        match NotificationStatus::parse(text) {
+            Some(NotificationStatus::Pending) => {
+                return Err(invalid(
+                    "pending notifications are queued already: replay delivered or failed ones",
+                ));
+            }
+            Some(status) => statuses.push(status.as_str()),
+            None => {
+                return Err(invalid(format!(
+                    "status {text:?} is not one of delivered, failed"
+                )));
+            }
+        }
+    }
+    if statuses.is_empty() {
+        statuses.push(NotificationStatus::Failed.as_str());
+    }
+    if request.types.len() > MAX_REPLAY_TYPES {
+        return Err(invalid(format!("at most {MAX_REPLAY_TYPES} types")));
+    }
+    let user_id = request
+        .user_id
+        .map(|id| {
+            crate::ids::UserId::parse(&id)
+                .map(|id| id.as_str().to_owned())
+                .map_err(|err| invalid(format!("user_id: {err}")))
+        })
+        .transpose()?;
+    let filter = ReplayFilter {
+        statuses,
+        types: request.types,
+        user_id,
+        since: request
+            .since
+            .as_deref()
+            .map(|t| parse_time("since", t))
+            .transpose()?,
+        until: request
+            .until
+            .as_deref()
+            .map(|t| parse_time("until", t))
+            .transpose()?,
+    };
+    let queued = state
+        .storage
+        .replay_notifications(&filter, crate::clock::now_millis())
+        .await
+        .map_err(|err| ApiError::storage(&err))?;
+    tracing::info!(queued, "notifications queued again (replay)");
+    Ok(Json(json!({ "queued": queued })))
+}
+
+fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            invalid(format!(
+                "{field} {text:?} is not an RFC 3339 time like 2026-12-07T09:00:00+09:00"
+            ))
+        })
+}
+
+/// `GET /api/notifications/destination`: active or paused, since when, why.
+async fn destination(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let row = state
+        .storage
+        .destination_state(Destination::App)
+        .await
+        .map_err(|err| ApiError::storage(&err))?;
+    Ok(Json(destination_view(&row)))
+}
+
+/// `POST /api/notifications/resume`: the backlog goes out, oldest first.
+async fn resume(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let storage = &state.storage;
+    let resumed = storage
+        .resume_destination(Destination::App, crate::clock::now_millis())
+        .await
+        .map_err(|err| ApiError::storage(&err))?;
+    if resumed {
+        tracing::info!("APP_NOTIFY_URL resumed: the backlog goes out, oldest first");
+    }
+    let row = storage
+        .destination_state(Destination::App)
+        .await
+        .map_err(|err| ApiError::storage(&err))?;
+    let mut view = destination_view(&row);
+    view["resumed"] = resumed.into();
+    Ok(Json(view))
+}
+
+fn destination_view(row: &DestinationState) -> Value {
+    json!({
+        "destination": row.destination,
+        "state": row.state,
+        "since": (row.since > 0).then(|| rfc3339(row.since)),
+        "reason": row.reason,
+        "failing_since": maybe_time(row.failing_since),
+    })
 }
 
 #[derive(Deserialize)]

@@ -302,6 +302,22 @@ impl Settings {
         Ok(())
     }
 
+    pub(super) fn validate_notify(&self) -> Result<(), ConfigError> {
+        if self.app_notify_max_per_second == 0 {
+            return Err(ConfigError::new(
+                "app_notify_max_per_second",
+                "must be at least 1 notification a second",
+            ));
+        }
+        if self.app_notify_pause_after_seconds == 0 {
+            return Err(ConfigError::new(
+                "app_notify_pause_after_seconds",
+                "must be at least 1 second",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_alerts(&self) -> Result<(), ConfigError> {
         if !(self.alert_failure_ratio > 0.0 && self.alert_failure_ratio <= 1.0) {
             return Err(ConfigError::new(

@@ -143,6 +143,8 @@ pub struct Settings {
     pub app_notify_timeout_ms: Duration,
     #[serde(deserialize_with = "millis_list")]
     pub app_notify_retry_schedule_ms: Vec<Duration>,
+    pub app_notify_pause_after_seconds: u64,
+    pub app_notify_max_per_second: u32,
     #[serde(deserialize_with = "optional_app_url")]
     pub skill_upstream_url: Option<Url>,
     #[serde(deserialize_with = "optional_app_url")]
@@ -239,6 +241,7 @@ impl Settings {
         }
         settings.validate()?;
         settings.validate_tls()?;
+        settings.validate_notify()?;
         Ok(settings)
     }
 

@@ -7,8 +7,21 @@
 //! Each claim's lease outlasts the attempt's timeout, so a notification is
 //! never sent by two instances at once; one claimed by an instance that died
 //! is taken over when the lease ends.
+//!
+//! The app's destination pauses once every attempt has failed for
+//! `APP_NOTIFY_PAUSE_AFTER_SECONDS`, or at once on `410 Gone`: nothing is
+//! attempted and nothing becomes failed until it is resumed. A `Retry-After`
+//! on a `429` or `503` is honoured (at most an hour). At most
+//! `APP_NOTIFY_MAX_PER_SECOND` go out per instance, so a backlog does not
+//! flatten a recovering app.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use url::Url;
@@ -39,13 +52,40 @@ pub struct Notifier {
     timeout: Duration,
     /// Waits after failed attempt 1, 2, …; then the notification is failed.
     schedule: Vec<Duration>,
+    /// The app's destination: when it pauses, and how fast it is sent to.
+    pacing: Option<Pacing>,
+    /// Whether the destination was failing when last looked at (a success
+    /// then clears it in the database).
+    failing: AtomicBool,
+}
+
+/// Pausing and rate limiting, for the app's destination.
+pub struct Pacing {
+    pub pause_after: Duration,
+    rate: TokenBucket,
+}
+
+impl Pacing {
+    pub fn new(pause_after: Duration, per_second: u32) -> Self {
+        Self {
+            pause_after,
+            rate: TokenBucket::new(f64::from(per_second)),
+        }
+    }
 }
 
 /// How one attempt went.
 enum Attempt {
     Delivered(u16),
-    Failed(AttemptFailure),
+    /// With how long the app asked us to wait (`Retry-After`).
+    Failed(AttemptFailure, Option<Duration>),
 }
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// While paused, a notification past its schedule waits this long (and is
+/// not claimed until the destination resumes).
+const PAUSED_WAIT: Duration = Duration::from_secs(60);
 
 impl Notifier {
     pub fn new(
@@ -64,7 +104,15 @@ impl Notifier {
             secret,
             timeout,
             schedule,
+            pacing: None,
+            failing: AtomicBool::new(false),
         }
+    }
+
+    /// Pauses after failing for long, and sends at most so many a second.
+    pub fn pacing(mut self, pacing: Pacing) -> Self {
+        self.pacing = Some(pacing);
+        self
     }
 
     /// Claims and delivers due notifications until `shutdown`.
@@ -74,9 +122,28 @@ impl Notifier {
         let this = &self;
         let claim = |limit| async move {
             this.record_oldest_pending().await;
-            this.storage
-                .claim_notifications(this.destination, millis_from_now(lease), limit)
-                .await
+            let Some(pacing) = &this.pacing else {
+                return this
+                    .storage
+                    .claim_notifications(this.destination, millis_from_now(lease), limit)
+                    .await;
+            };
+            let state = this.storage.destination_state(this.destination).await?;
+            let paused = if state.paused() { 1.0 } else { 0.0 };
+            metrics::gauge!("kakao_app_notifications_paused").set(paused);
+            if state.paused() {
+                return Ok(Vec::new());
+            }
+            this.failing
+                .store(state.failing_since.is_some(), Ordering::Relaxed);
+            let allowed = pacing.rate.take(limit as u64).await;
+            let claimed = this
+                .storage
+                .claim_notifications(this.destination, millis_from_now(lease), allowed as i64)
+                .await;
+            let used = claimed.as_ref().map_or(0, Vec::len) as u64;
+            pacing.rate.give_back(allowed - used);
+            claimed
         };
         let work = |row| {
             let notifier = self.clone();
@@ -106,11 +173,26 @@ impl Notifier {
                 metrics::counter!(self.counter(), "outcome" => "delivered").increment(1);
                 metrics::histogram!("kakao_app_notification_delay_seconds")
                     .record((now_millis() - row.created_at).max(0) as f64 / 1000.0);
+                if self.pacing.is_some()
+                    && self.failing.swap(false, Ordering::Relaxed)
+                    && let Err(err) = self.storage.destination_succeeded(self.destination).await
+                {
+                    tracing::warn!(error = %Chain(&err), "notifier: cannot record that the app answers again");
+                }
                 self.storage.notification_delivered(&row, *status).await
             }
-            Attempt::Failed(failure) => {
-                let next = retry_after(&self.schedule, row.attempts)
-                    .map(|wait| millis_from_now(jittered(wait)));
+            Attempt::Failed(failure, asked) => {
+                let paused = self.destination_failed(failure).await;
+                let mut next = retry_after(&self.schedule, row.attempts).map(jittered);
+                // The app asked for a longer wait: at least that, at most an hour.
+                if let (Some(wait), Some(asked)) = (next.as_mut(), asked) {
+                    *wait = (*wait).max((*asked).min(MAX_RETRY_AFTER));
+                }
+                // Paused: nothing becomes failed; it waits for the resume.
+                if paused && next.is_none() {
+                    next = Some(PAUSED_WAIT);
+                }
+                let next = next.map(millis_from_now);
                 let outcome = if next.is_some() { "retried" } else { "failed" };
                 metrics::counter!(self.counter(), "outcome" => outcome).increment(1);
                 tracing::warn!(
@@ -164,21 +246,76 @@ impl Notifier {
         let response = match sent {
             Ok(response) => response,
             Err(err) => {
-                return Attempt::Failed(AttemptFailure {
-                    status: None,
-                    error: describe(&err),
-                });
+                return Attempt::Failed(
+                    AttemptFailure {
+                        status: None,
+                        error: describe(&err),
+                    },
+                    None,
+                );
             }
         };
         let status = response.status();
+        let asked = matches!(status.as_u16(), 429 | 503)
+            .then(|| retry_after_header(response.headers()))
+            .flatten();
         let _ = crate::http::read_limited(response, ANSWER_LIMIT).await;
         if status.is_success() {
             Attempt::Delivered(status.as_u16())
         } else {
-            Attempt::Failed(AttemptFailure {
-                status: Some(status.as_u16()),
-                error: format!("answered {status}"),
-            })
+            Attempt::Failed(
+                AttemptFailure {
+                    status: Some(status.as_u16()),
+                    error: format!("answered {status}"),
+                },
+                asked,
+            )
+        }
+    }
+
+    /// Records a failed attempt against the destination; true when it is
+    /// (now, or already) paused.
+    async fn destination_failed(&self, failure: &AttemptFailure) -> bool {
+        let Some(pacing) = &self.pacing else {
+            return false;
+        };
+        self.failing.store(true, Ordering::Relaxed);
+        let gone = failure.status == Some(410);
+        let reason = if gone {
+            "the app answered 410 Gone".to_owned()
+        } else {
+            format!(
+                "every attempt failed for {} s (the last: {})",
+                pacing.pause_after.as_secs(),
+                failure.error
+            )
+        };
+        let now = now_millis();
+        match self
+            .storage
+            .destination_failed(
+                self.destination,
+                now,
+                pacing.pause_after.as_millis() as i64,
+                gone,
+                &reason,
+            )
+            .await
+        {
+            Ok(true) => {
+                metrics::counter!("kakao_app_notification_pauses_total").increment(1);
+                tracing::error!(reason = %reason, "APP_NOTIFY_URL paused: notifications wait until POST /api/notifications/resume");
+                true
+            }
+            Ok(false) => self
+                .storage
+                .destination_state(self.destination)
+                .await
+                .is_ok_and(|state| state.paused()),
+            Err(err) => {
+                tracing::warn!(error = %Chain(&err), "notifier: cannot record a failed attempt against the destination");
+                false
+            }
         }
     }
 
@@ -216,6 +353,63 @@ pub fn webhook_id(notification_id: i64, created_at: i64) -> String {
 fn retry_after(schedule: &[Duration], attempts: i64) -> Option<Duration> {
     let index = usize::try_from(attempts.checked_sub(1)?).ok()?;
     schedule.get(index).copied()
+}
+
+/// `Retry-After`: seconds, or an HTTP date (RFC 9110).
+fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let format = time::format_description::well_known::Rfc2822;
+    let at = time::OffsetDateTime::parse(value, &format).ok()?;
+    let wait = at - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// A token bucket: `per_second` tokens a second, holding at most a
+/// second's worth.
+struct TokenBucket {
+    per_second: f64,
+    state: Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl TokenBucket {
+    fn new(per_second: f64) -> Self {
+        Self {
+            per_second,
+            state: Mutex::new((per_second, tokio::time::Instant::now())),
+        }
+    }
+
+    /// Up to `want` tokens, waiting until at least one is there.
+    async fn take(&self, want: u64) -> u64 {
+        loop {
+            let wait = {
+                let mut state = self.state.lock().expect("never poisoned");
+                let now = tokio::time::Instant::now();
+                let (tokens, last) = *state;
+                let tokens =
+                    (tokens + (now - last).as_secs_f64() * self.per_second).min(self.per_second);
+                let taken = (tokens.floor() as u64).min(want);
+                *state = (tokens - taken as f64, now);
+                if taken > 0 {
+                    return taken;
+                }
+                Duration::from_secs_f64((1.0 - tokens) / self.per_second)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn give_back(&self, tokens: u64) {
+        let mut state = self.state.lock().expect("never poisoned");
+        state.0 = (state.0 + tokens as f64).min(self.per_second);
+    }
 }
 
 /// `wait` ± 20%.

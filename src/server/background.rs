@@ -52,7 +52,11 @@ pub fn start(state: &AppState, shutdown: &CancellationToken) {
             Some(secret.clone()),
             settings.app_notify_timeout_ms,
             settings.app_notify_retry_schedule_ms.clone(),
-        );
+        )
+        .pacing(crate::outbound::notifier::Pacing::new(
+            Duration::from_secs(settings.app_notify_pause_after_seconds),
+            settings.app_notify_max_per_second,
+        ));
         state
             .tasks
             .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));

@@ -14,6 +14,7 @@ pub mod bot;
 pub mod certificates;
 mod changes;
 pub mod console;
+pub mod destinations;
 mod effects;
 mod events;
 pub mod gateway;

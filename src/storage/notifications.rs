@@ -85,14 +85,15 @@ pub struct AttemptFailure {
 }
 
 /// SQLite's claim (one writer at a time, so nothing to lock). The outer
-/// condition repeats the inner one, as in `bot.rs`.
+/// condition repeats the inner one, as in `bot.rs`. Due rows go oldest
+/// first, so a backlog (after a pause) reaches the app in order.
 const CLAIM_NOTIFICATIONS_SQLITE: &str =
     "UPDATE notifications SET run_at = $1, attempts = attempts + 1
     WHERE status = 'pending' AND run_at <= $2 AND destination = $4
       AND notification_id IN (SELECT notification_id FROM notifications
                               WHERE status = 'pending' AND run_at <= $2
                                 AND destination = $4
-                              ORDER BY run_at, notification_id LIMIT $3)
+                              ORDER BY notification_id LIMIT $3)
     RETURNING notification_id, body, created_at, attempts";
 
 /// PostgreSQL's claim, picked once in a materialized CTE (see `bot.rs`:
@@ -100,7 +101,7 @@ const CLAIM_NOTIFICATIONS_SQLITE: &str =
 const CLAIM_NOTIFICATIONS_POSTGRES: &str = "WITH due AS MATERIALIZED (
         SELECT notification_id FROM notifications
         WHERE status = 'pending' AND run_at <= $2 AND destination = $4
-        ORDER BY run_at, notification_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+        ORDER BY notification_id LIMIT $3 FOR UPDATE SKIP LOCKED)
     UPDATE notifications SET run_at = $1, attempts = attempts + 1
     FROM due WHERE notifications.notification_id = due.notification_id
       AND status = 'pending' AND run_at <= $2 AND destination = $4

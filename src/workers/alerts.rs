@@ -361,6 +361,28 @@ async fn app_notifications(state: &AppState, now: i64) -> Option<Judgement> {
             return None;
         }
     };
+    if let Ok(destination) = storage
+        .destination_state(crate::storage::notifications::Destination::App)
+        .await
+        && destination.paused()
+    {
+        let why = destination.reason.unwrap_or_default();
+        return Some(judgement(
+            "app_notifications",
+            None,
+            true,
+            (
+                format!(
+                    "APP_NOTIFY_URL 일시 중지됨: {why}. 알림은 pending으로 대기 중 (POST /api/notifications/resume)"
+                ),
+                format!(
+                    "APP_NOTIFY_URL is paused: {why}. Notifications wait as pending (POST /api/notifications/resume)"
+                ),
+            ),
+            failed as f64,
+            0.0,
+        ));
+    }
     let schedule: Duration = settings.app_notify_retry_schedule_ms.iter().sum();
     let attempts = settings.app_notify_retry_schedule_ms.len() as u32 + 1;
     // Each wait may run 20% long (jitter), and each attempt takes its timeout.

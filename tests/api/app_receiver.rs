@@ -65,6 +65,8 @@ pub enum Answer {
     Json(String),
     /// The answer, after a while.
     Late(Duration, Box<Answer>),
+    /// This status with `Retry-After: seconds`.
+    RetryAfter(u16, u64),
 }
 
 #[derive(Clone)]
@@ -171,6 +173,11 @@ async fn answer_with(answer: Answer, addr: SocketAddr) -> Response {
             Box::pin(answer_with(*answer, addr)).await
         }
         Answer::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Answer::RetryAfter(code, seconds) => (
+            StatusCode::from_u16(code).unwrap(),
+            [("retry-after", seconds.to_string())],
+        )
+            .into_response(),
         Answer::Redirect => (
             StatusCode::TEMPORARY_REDIRECT,
             [("location", format!("http://{addr}/elsewhere"))],

@@ -32,6 +32,7 @@ mod prometheus_rules;
 mod python_app;
 mod readiness;
 mod readme_tour;
+mod recovery;
 mod rotation;
 mod security_events;
 mod service;

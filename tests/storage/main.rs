@@ -6,6 +6,7 @@ mod alerts;
 mod backends;
 mod certificates;
 mod contract;
+mod destinations;
 mod notifications;
 mod privacy;
 mod retention;
@@ -117,11 +118,14 @@ mod sqlite_writer_thread {
 use alerts::*;
 use certificates::*;
 use contract::*;
+use destinations::*;
 use notifications::*;
 use privacy::*;
 use retention::*;
 
 on_both_backends!(
+    a_destination_pauses_once_after_failing_for_long_and_resumes_once,
+    a_replay_queues_only_what_its_filter_names,
     one_of_several_instances_takes_the_lease_until_it_lapses,
     a_certificate_failure_is_kept_until_one_is_stored,
     a_challenge_is_answered_until_it_expires,
