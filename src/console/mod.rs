@@ -43,6 +43,14 @@ pub fn router(state: AppState) -> Routes<AppState> {
             "/console/notifications/{id}/retry",
             post(status::retry_notification),
         )
+        .route(
+            "/console/notifications/retry-failed",
+            post(status::retry_failed_notifications),
+        )
+        .route(
+            "/console/notifications/resume",
+            post(status::resume_notifications),
+        )
         .route("/console/logout", post(logout))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

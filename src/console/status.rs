@@ -186,6 +186,10 @@ struct OutboxesPage {
     csrf: String,
     alerts: Vec<String>,
     notifications: Vec<NotificationRow>,
+    /// Failed notifications to the app shown ("retry all failed").
+    failed_to_app: usize,
+    /// The app's destination, when paused: since when, and why.
+    paused: Option<(String, String)>,
     bot: Vec<BotRow>,
 }
 
@@ -212,10 +216,23 @@ pub async fn outboxes(State(state): State<AppState>, Extension(page): Extension<
         .unfinished_bot_outbox(100)
         .await
         .unwrap_or_default();
+    let failed_to_app = notifications
+        .iter()
+        .filter(|n| n.status == "failed" && !n.notification_type.starts_with("alert"))
+        .count();
+    let paused = state
+        .storage
+        .destination_state(D::App)
+        .await
+        .ok()
+        .filter(|d| d.paused())
+        .map(|d| (crate::clock::rfc3339(d.since), d.reason.unwrap_or_default()));
     render(&OutboxesPage {
         t: page.t,
         csrf: page.csrf,
         alerts: page.alerts,
+        failed_to_app,
+        paused,
         notifications: notifications
             .into_iter()
             .map(|n| NotificationRow {
@@ -257,6 +274,52 @@ pub async fn retry_notification(
         return crate::http::error::ApiError::storage(&err).into_response();
     }
     Redirect::to("/console/outboxes").into_response()
+}
+
+/// Every failed notification to the app, queued again (their own ids).
+pub async fn retry_failed_notifications(
+    State(state): State<AppState>,
+    Extension(page): Extension<Page>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = csrf_refused(&page, &form.csrf) {
+        return refused;
+    }
+    let filter = crate::storage::destinations::ReplayFilter {
+        statuses: vec!["failed"],
+        ..Default::default()
+    };
+    match state
+        .storage
+        .replay_notifications(&filter, crate::clock::now_millis())
+        .await
+    {
+        Ok(queued) => {
+            tracing::info!(queued, "console: failed notifications queued again");
+            Redirect::to("/console/outboxes").into_response()
+        }
+        Err(err) => crate::http::error::ApiError::storage(&err).into_response(),
+    }
+}
+
+/// Resumes the app's paused destination.
+pub async fn resume_notifications(
+    State(state): State<AppState>,
+    Extension(page): Extension<Page>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = csrf_refused(&page, &form.csrf) {
+        return refused;
+    }
+    let destination = crate::storage::notifications::Destination::App;
+    match state
+        .storage
+        .resume_destination(destination, crate::clock::now_millis())
+        .await
+    {
+        Ok(_) => Redirect::to("/console/outboxes").into_response(),
+        Err(err) => crate::http::error::ApiError::storage(&err).into_response(),
+    }
 }
 
 struct SettingRow {

@@ -26,7 +26,11 @@ fn notifying(receiver: &AppReceiver) -> TestAppBuilder {
 /// A Kakao Talk Channel change for `user` at second `second` (each one a
 /// notification).
 async fn channel_change(app: &TestApp, user: &str, second: u32) {
-    let event = if second.is_multiple_of(2) { "added" } else { "blocked" };
+    let event = if second.is_multiple_of(2) {
+        "added"
+    } else {
+        "blocked"
+    };
     let body = json!({
         "event": event, "id": user, "id_type": "app_user_id", "channel_public_id": "_FLX",
         "updated_at": format!("2024-01-01T00:{:02}:{:02}Z", second / 60, second % 60),
@@ -307,4 +311,90 @@ async fn retry_after_on_a_503_is_waited_out_even_when_the_schedule_is_shorter() 
     );
     until_listed(&app, "?status=delivered", |rows| !rows.is_empty()).await;
     assert_eq!(destination(&app).await["state"], "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_paused_app_resumes_it_and_retries_all_failed() {
+    let receiver = AppReceiver::start().await;
+    receiver.script([Answer::Status(410)], Answer::Status(200));
+    let app = notifying(&receiver)
+        .var("APP_NOTIFY_RETRY_SCHEDULE_MS", "50")
+        .spawn()
+        .await;
+    let (client, signed_in) = app.console_sign_in().await;
+    let session = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = |lang: &'static str| {
+        let client = client.clone();
+        let session = session.clone();
+        let url = app.url(&format!("/console/outboxes?lang={lang}"));
+        async move {
+            let response = client
+                .get(url)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    assert!(
+        page("en").await.contains("Nothing to send."),
+        "the empty outbox says what appears there"
+    );
+    channel_change(&app, "7", 1).await;
+    until_paused(&app).await;
+    let shown = page("ko").await;
+    assert!(shown.contains("APP_NOTIFY_URL 일시 중지됨"), "{shown}");
+    assert!(shown.contains("410"), "{shown}");
+    let csrf = shown
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let post = |path: &'static str| {
+        let client = client.clone();
+        let session = session.clone();
+        let csrf = csrf.clone();
+        let url = app.url(path);
+        async move {
+            let response = client
+                .post(url)
+                .header("cookie", session)
+                .form(&[("csrf", csrf)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 303);
+        }
+    };
+    post("/console/notifications/resume").await;
+    assert_eq!(destination(&app).await["state"], "active");
+    until_listed(&app, "?status=delivered", |rows| !rows.is_empty()).await;
+
+    // Failed for good, then all retried from the console.
+    receiver.script([], Answer::Status(500));
+    channel_change(&app, "8", 2).await;
+    channel_change(&app, "9", 3).await;
+    until_listed(&app, "?status=failed", |rows| rows.len() >= 2).await;
+    receiver.script([], Answer::Status(200));
+    let shown = page("en").await;
+    assert!(shown.contains("Retry all failed ("), "{shown}");
+    post("/console/notifications/retry-failed").await;
+    until_listed(&app, "?status=delivered", |rows| {
+        rows.iter()
+            .filter(|r| r["type"].as_str().unwrap().starts_with("channel."))
+            .count()
+            == 3
+    })
+    .await;
 }
