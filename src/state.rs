@@ -57,6 +57,8 @@ pub struct AppParts {
     pub spool: Arc<crate::delivery::spool::Spool>,
     /// With HTTPS on: the certificate served.
     pub tls: Option<Arc<crate::tls::ServedCertificate>>,
+    /// With `EVENT_STREAM_URL`: the broker notifications are published to.
+    pub stream: Option<Arc<crate::outbound::stream::Publisher>>,
     /// With `KAKAO_SOURCE_IPS`: who may call Kakao's routes.
     pub source_filter: Option<Arc<crate::http::source_filter::SourceFilter>>,
 }

@@ -240,6 +240,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Stores that failed and were answered 503, by family.",
     ),
     (
+        "kakao_stream_notifications_total",
+        "Notifications published to EVENT_STREAM_URL, by outcome.",
+    ),
+    (
         "kakao_app_notifications_paused",
         "1 while APP_NOTIFY_URL is paused (it failed for APP_NOTIFY_PAUSE_AFTER_SECONDS, or answered 410).",
     ),

@@ -125,28 +125,61 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
         })
 }
 
+/// `?destination=app|stream` (default app).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationQuery {
+    destination: Option<String>,
+}
+
+fn parse_destination(text: Option<&str>) -> Result<Destination, ApiError> {
+    match text {
+        None => Ok(Destination::App),
+        Some(text) => Destination::parse(text)
+            .ok_or_else(|| invalid(format!("destination {text:?} is not one of app, stream"))),
+    }
+}
+
+fn destination_query(
+    query: Result<Query<DestinationQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Destination, ApiError> {
+    let Query(query) = query.map_err(|err| invalid(format!("?destination=app|stream: {err}")))?;
+    parse_destination(query.destination.as_deref())
+}
+
 /// `GET /api/notifications/destination`: active or paused, since when, why.
-async fn destination(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn destination(
+    State(state): State<AppState>,
+    query: Result<Query<DestinationQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let destination = destination_query(query)?;
     let row = state
         .storage
-        .destination_state(Destination::App)
+        .destination_state(destination)
         .await
         .map_err(|err| ApiError::storage(&err))?;
     Ok(Json(destination_view(&row)))
 }
 
 /// `POST /api/notifications/resume`: the backlog goes out, oldest first.
-async fn resume(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn resume(
+    State(state): State<AppState>,
+    query: Result<Query<DestinationQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let destination = destination_query(query)?;
     let storage = &state.storage;
     let resumed = storage
-        .resume_destination(Destination::App, crate::clock::now_millis())
+        .resume_destination(destination, crate::clock::now_millis())
         .await
         .map_err(|err| ApiError::storage(&err))?;
     if resumed {
-        tracing::info!("APP_NOTIFY_URL resumed: the backlog goes out, oldest first");
+        tracing::info!(
+            destination = destination.as_str(),
+            "notifications resumed: the backlog goes out, oldest first"
+        );
     }
     let row = storage
-        .destination_state(Destination::App)
+        .destination_state(destination)
         .await
         .map_err(|err| ApiError::storage(&err))?;
     let mut view = destination_view(&row);
@@ -168,6 +201,7 @@ fn destination_view(row: &DestinationState) -> Value {
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<String>,
+    destination: Option<String>,
     #[serde(default)]
     after: i64,
     limit: Option<i64>,
@@ -199,9 +233,10 @@ async fn list(
         .transpose()?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let after = query.after.max(0);
+    let destination = parse_destination(query.destination.as_deref())?;
     let rows = state
         .storage
-        .notifications(status, after, limit)
+        .notifications_to(destination, status, after, limit)
         .await
         .map_err(|err| ApiError::storage(&err))?;
     let next = rows.last().map_or(after, |n| n.notification_id);

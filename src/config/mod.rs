@@ -145,6 +145,10 @@ pub struct Settings {
     pub app_notify_retry_schedule_ms: Vec<Duration>,
     pub app_notify_pause_after_seconds: u64,
     pub app_notify_max_per_second: u32,
+    #[serde(deserialize_with = "optional_stream_url")]
+    pub event_stream_url: Option<StreamUrl>,
+    pub event_stream_create: bool,
+    pub event_stream_maxlen: u64,
     #[serde(deserialize_with = "optional_app_url")]
     pub skill_upstream_url: Option<Url>,
     #[serde(deserialize_with = "optional_app_url")]
@@ -356,17 +360,20 @@ fn default_keys() -> impl Iterator<Item = &'static str> {
 mod checks;
 mod environment;
 mod exposure;
+mod network;
 mod signing_secret;
 mod values;
 
 pub use self::signing_secret::SigningSecret;
 
+pub use self::network::{AcmeChallenge, SourceIps, StreamUrl};
+use self::network::{domain_list, https_url, optional_path, optional_stream_url, source_ips};
 pub use self::values::*;
 use self::values::{
-    bot_commands, domain_list, gateway_url, header_name, host_patterns, https_url, ip_networks,
-    kakao_url, millis, millis_list, millis_or_zero, optional_app_url, optional_digits,
-    optional_kakao_url, optional_path, optional_secret, optional_signing_secret,
-    optional_socket_addr, optional_text, required_text, source_ips, validate_commands,
+    bot_commands, gateway_url, header_name, host_patterns, ip_networks, kakao_url, millis,
+    millis_list, millis_or_zero, optional_app_url, optional_digits, optional_kakao_url,
+    optional_secret, optional_signing_secret, optional_socket_addr, optional_text, required_text,
+    validate_commands,
 };
 
 #[cfg(test)]

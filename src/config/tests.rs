@@ -281,3 +281,43 @@ fn https_settings_are_checked_at_start() {
         assert_eq!(err.setting, setting, "{vars:?}: {err}");
     }
 }
+
+#[test]
+fn event_stream_url_names_a_broker_and_hides_its_password() {
+    let nats = StreamUrl::parse("nats://127.0.0.1:4222/acme.kakao").unwrap();
+    assert_eq!(
+        nats,
+        StreamUrl::Nats {
+            server: "nats://127.0.0.1:4222".into(),
+            prefix: "acme.kakao".into()
+        }
+    );
+    let amqp = StreamUrl::parse("amqp://u:secret@mq:5672/%2f?exchange=kakao&heartbeat=10").unwrap();
+    let StreamUrl::Amqp { uri, exchange } = &amqp else {
+        panic!("{amqp:?}")
+    };
+    assert_eq!(
+        (uri.as_str(), exchange.as_str()),
+        ("amqp://u:secret@mq:5672/%2f?heartbeat=10", "kakao")
+    );
+    assert!(!format!("{amqp:?}").contains("secret"), "{amqp:?}");
+    let redis = StreamUrl::parse("redis://:pw@cache:6379/2?stream=kakao").unwrap();
+    assert_eq!(
+        redis,
+        StreamUrl::Redis {
+            url: "redis://:pw@cache:6379/2".into(),
+            key: "kakao".into()
+        }
+    );
+    for (bad, says) in [
+        ("kafka://broker:9092/topic", "Kafka is not offered yet"),
+        ("amqp://mq:5672/%2f", "?exchange="),
+        ("redis://cache:6379/0", "?stream="),
+        ("nats://n:4222/bad prefix", "subject prefix"),
+        ("http://example.com", "not a broker"),
+    ] {
+        let err = Settings::from_vars(None, [("EVENT_STREAM_URL", bad)]).unwrap_err();
+        assert_eq!(err.setting, "EVENT_STREAM_URL");
+        assert!(err.to_string().contains(says), "{bad}: {err}");
+    }
+}

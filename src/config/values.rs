@@ -276,7 +276,7 @@ pub(super) fn header_name<'de, D: Deserializer<'de>>(
 
 /// The items of a comma-separated string (as environment variables carry
 /// it) or a TOML array, trimmed, empty ones left out.
-fn list_items<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(super) fn list_items<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum List {
@@ -317,97 +317,6 @@ pub(super) fn ip_networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::
                 })
         })
         .collect()
-}
-
-/// `kakao_source_ips`: who may call Kakao's routes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceIps {
-    /// Anyone (the default).
-    Off,
-    /// The callback addresses Kakao publishes, fetched and kept in the database.
-    Auto,
-    /// These networks.
-    Listed(Vec<ipnet::IpNet>),
-}
-
-impl SourceIps {
-    pub fn is_on(&self) -> bool {
-        !matches!(self, Self::Off)
-    }
-}
-
-/// `kakao_source_ips`: `off` (or empty), `auto`, or Kakao's addresses as CIDRs.
-pub(super) fn source_ips<'de, D: Deserializer<'de>>(d: D) -> Result<SourceIps, D::Error> {
-    let text = String::deserialize(d)?;
-    match text.trim() {
-        "" | "off" => Ok(SourceIps::Off),
-        "auto" => Ok(SourceIps::Auto),
-        list => {
-            let networks = ip_networks(serde::de::value::StrDeserializer::<D::Error>::new(list))?;
-            if networks.is_empty() {
-                return Ok(SourceIps::Off);
-            }
-            Ok(SourceIps::Listed(networks))
-        }
-    }
-}
-
-/// `acme_challenge`: how the CA checks that the domains are ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum AcmeChallenge {
-    /// A certificate served on BIND_ADDR to the `acme-tls/1` protocol.
-    #[serde(rename = "tls-alpn-01")]
-    TlsAlpn01,
-    /// A file served on HTTP_BIND_ADDR under `/.well-known/acme-challenge/`.
-    #[serde(rename = "http-01")]
-    Http01,
-}
-
-/// `tls_domains`: DNS names, comma-separated, each a plain host name (no
-/// wildcard: the challenges offered here cannot prove one).
-pub(super) fn domain_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    list_items(d)?
-        .into_iter()
-        .map(|item| {
-            let name = item.trim().trim_end_matches('.').to_ascii_lowercase();
-            let valid = !name.is_empty()
-                && name.len() <= 253
-                && name.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && !label.starts_with('-')
-                        && !label.ends_with('-')
-                        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                })
-                && name.parse::<std::net::IpAddr>().is_err();
-            if valid {
-                Ok(name)
-            } else {
-                Err(de::Error::custom(format!(
-                    "{item:?} is not a DNS name like bot.example.com (no wildcard, no address; comma-separated)"
-                )))
-            }
-        })
-        .collect()
-}
-
-/// An https URL (the ACME directory).
-pub(super) fn https_url<'de, D: Deserializer<'de>>(d: D) -> Result<Url, D::Error> {
-    let text = required_text(d)?;
-    let url = Url::parse(&text)
-        .map_err(|err| de::Error::custom(format!("{text:?} is not a URL: {err}")))?;
-    if url.scheme() != "https" || url.host_str().is_none() {
-        return Err(de::Error::custom(format!(
-            "{text:?} must be an https URL (ACME is spoken over HTTPS only)"
-        )));
-    }
-    Ok(url)
-}
-
-pub(super) fn optional_path<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<std::path::PathBuf>, D::Error> {
-    Ok(optional_text(d)?.map(std::path::PathBuf::from))
 }
 
 /// One entry of the bot's command menu (`kakao_bot_commands`).

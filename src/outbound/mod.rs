@@ -6,11 +6,15 @@
 //!   bot families' upstream handlers use.
 //! - [`claim_loop`]: the loop every outbox worker runs (this one's and the
 //!   bot's replies to Kakao).
+//! - [`pacing`]: pausing a failing destination, the rate limit, `Retry-After`.
+//! - [`stream`]: publishing into the team's broker (`EVENT_STREAM_URL`).
 
 pub mod claim_loop;
 pub mod forward;
 pub mod notifier;
+pub mod pacing;
 pub mod signing;
+pub mod stream;
 
 pub use forward::{ForwardError, Upstream};
 pub use signing::SigningSecret;

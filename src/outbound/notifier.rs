@@ -17,7 +17,7 @@
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -26,7 +26,8 @@ use std::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use url::Url;
 
-use super::signing::SigningSecret;
+pub use super::pacing::Pacing;
+use super::{pacing::retry_after_header, signing::SigningSecret};
 use crate::{
     clock::{millis_from_now, now_millis},
     storage::{
@@ -57,21 +58,8 @@ pub struct Notifier {
     /// Whether the destination was failing when last looked at (a success
     /// then clears it in the database).
     failing: AtomicBool,
-}
-
-/// Pausing and rate limiting, for the app's destination.
-pub struct Pacing {
-    pub pause_after: Duration,
-    rate: TokenBucket,
-}
-
-impl Pacing {
-    pub fn new(pause_after: Duration, per_second: u32) -> Self {
-        Self {
-            pause_after,
-            rate: TokenBucket::new(f64::from(per_second)),
-        }
-    }
+    /// The broker, for `Destination::Stream` (no POST then).
+    publisher: Option<Arc<super::stream::Publisher>>,
 }
 
 /// How one attempt went.
@@ -106,7 +94,29 @@ impl Notifier {
             schedule,
             pacing: None,
             failing: AtomicBool::new(false),
+            publisher: None,
         }
+    }
+
+    /// A worker publishing the broker's rows (`EVENT_STREAM_URL`) instead
+    /// of POSTing them.
+    pub fn to_stream(
+        storage: Storage,
+        client: reqwest::Client,
+        publisher: Arc<super::stream::Publisher>,
+        timeout: Duration,
+        schedule: Vec<Duration>,
+    ) -> Self {
+        let mut notifier = Self::new(
+            storage,
+            client,
+            (Destination::Stream, Url::parse("stream:").expect("a URL")),
+            None,
+            timeout,
+            schedule,
+        );
+        notifier.publisher = Some(publisher);
+        notifier
     }
 
     /// Pauses after failing for long, and sends at most so many a second.
@@ -153,6 +163,7 @@ impl Notifier {
         let name = match self.destination {
             Destination::App => "notifier",
             Destination::Alert => "alert notifier",
+            Destination::Stream => "stream publisher",
         };
         crate::outbound::claim_loop::run(
             name,
@@ -225,9 +236,14 @@ impl Notifier {
     /// so the connection can be reused.
     async fn attempt(&self, row: &ClaimedNotification) -> Attempt {
         let id = match self.destination {
-            Destination::App => webhook_id(row.notification_id, row.created_at),
+            Destination::App | Destination::Stream => {
+                webhook_id(row.notification_id, row.created_at)
+            }
             Destination::Alert => format!("alr_{}_{}", row.created_at, row.notification_id),
         };
+        if let Some(publisher) = &self.publisher {
+            return publish(publisher, &id, row).await;
+        }
         let timestamp = now_millis() / 1000;
         let headers = self
             .secret
@@ -281,6 +297,7 @@ impl Notifier {
         };
         self.failing.store(true, Ordering::Relaxed);
         let gone = failure.status == Some(410);
+        let setting = self.setting();
         let reason = if gone {
             "the app answered 410 Gone".to_owned()
         } else {
@@ -304,7 +321,7 @@ impl Notifier {
         {
             Ok(true) => {
                 metrics::counter!("kakao_app_notification_pauses_total").increment(1);
-                tracing::error!(reason = %reason, "APP_NOTIFY_URL paused: notifications wait until POST /api/notifications/resume");
+                tracing::error!(reason = %reason, "{setting} paused: notifications wait until POST /api/notifications/resume");
                 true
             }
             Ok(false) => self
@@ -319,10 +336,20 @@ impl Notifier {
         }
     }
 
+    /// The setting this destination comes from, for the logs.
+    fn setting(&self) -> &'static str {
+        match self.destination {
+            Destination::App => "APP_NOTIFY_URL",
+            Destination::Alert => "ALERT_WEBHOOK_URL",
+            Destination::Stream => "EVENT_STREAM_URL",
+        }
+    }
+
     fn counter(&self) -> &'static str {
         match self.destination {
             Destination::App => "kakao_app_notifications_total",
             Destination::Alert => "kakao_alert_notifications_total",
+            Destination::Stream => "kakao_stream_notifications_total",
         }
     }
 
@@ -341,6 +368,30 @@ impl Notifier {
     }
 }
 
+/// One publish to the broker: the notification's JSON with its `id`.
+async fn publish(
+    publisher: &super::stream::Publisher,
+    id: &str,
+    row: &ClaimedNotification,
+) -> Attempt {
+    let mut body: serde_json::Value = serde_json::from_str(&row.body).unwrap_or_default();
+    let kind = body["type"].as_str().unwrap_or("unknown").to_owned();
+    if let Some(object) = body.as_object_mut() {
+        object.insert("id".into(), id.into());
+    }
+    let body = body.to_string();
+    match publisher.publish(id, &kind, body.as_bytes()).await {
+        Ok(()) => Attempt::Delivered(200),
+        Err(error) => Attempt::Failed(
+            AttemptFailure {
+                status: None,
+                error: format!("{}: {error}", publisher.kind()),
+            },
+            None,
+        ),
+    }
+}
+
 /// The `webhook-id` of a notification: the same on every attempt. The time
 /// it was queued is part of it, so a new database (ids from 1 again) never
 /// reuses an id the app has already seen and deduplicated.
@@ -353,63 +404,6 @@ pub fn webhook_id(notification_id: i64, created_at: i64) -> String {
 fn retry_after(schedule: &[Duration], attempts: i64) -> Option<Duration> {
     let index = usize::try_from(attempts.checked_sub(1)?).ok()?;
     schedule.get(index).copied()
-}
-
-/// `Retry-After`: seconds, or an HTTP date (RFC 9110).
-fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let format = time::format_description::well_known::Rfc2822;
-    let at = time::OffsetDateTime::parse(value, &format).ok()?;
-    let wait = at - time::OffsetDateTime::now_utc();
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
-}
-
-/// A token bucket: `per_second` tokens a second, holding at most a
-/// second's worth.
-struct TokenBucket {
-    per_second: f64,
-    state: Mutex<(f64, tokio::time::Instant)>,
-}
-
-impl TokenBucket {
-    fn new(per_second: f64) -> Self {
-        Self {
-            per_second,
-            state: Mutex::new((per_second, tokio::time::Instant::now())),
-        }
-    }
-
-    /// Up to `want` tokens, waiting until at least one is there.
-    async fn take(&self, want: u64) -> u64 {
-        loop {
-            let wait = {
-                let mut state = self.state.lock().expect("never poisoned");
-                let now = tokio::time::Instant::now();
-                let (tokens, last) = *state;
-                let tokens =
-                    (tokens + (now - last).as_secs_f64() * self.per_second).min(self.per_second);
-                let taken = (tokens.floor() as u64).min(want);
-                *state = (tokens - taken as f64, now);
-                if taken > 0 {
-                    return taken;
-                }
-                Duration::from_secs_f64((1.0 - tokens) / self.per_second)
-            };
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    fn give_back(&self, tokens: u64) {
-        let mut state = self.state.lock().expect("never poisoned");
-        state.0 = (state.0 + tokens as f64).min(self.per_second);
-    }
 }
 
 /// `wait` ± 20%.

@@ -138,6 +138,22 @@ impl Server {
         if settings.app_notify_url.is_some() {
             storage = storage.notifying_app();
         }
+        let stream = match &settings.event_stream_url {
+            Some(url) => {
+                storage = storage.notifying_stream();
+                let publisher = crate::outbound::stream::Publisher::new(
+                    url.clone(),
+                    settings.event_stream_create,
+                    settings.event_stream_maxlen,
+                );
+                publisher
+                    .check()
+                    .await
+                    .map_err(|why| anyhow::anyhow!("invalid setting EVENT_STREAM_URL: {why}"))?;
+                Some(Arc::new(publisher))
+            }
+            None => None,
+        };
         if settings.auto_migrate {
             storage.migrate().await?;
         }
@@ -214,6 +230,7 @@ impl Server {
             auth_limiter,
             spool,
             tls: https.as_ref().map(|https| Arc::clone(&https.tls.served)),
+            stream,
             source_filter,
         }));
         Ok(Self {

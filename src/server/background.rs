@@ -61,6 +61,22 @@ pub fn start(state: &AppState, shutdown: &CancellationToken) {
             .tasks
             .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
     }
+    if let Some(publisher) = &state.stream {
+        let notifier = crate::outbound::notifier::Notifier::to_stream(
+            state.storage.clone(),
+            state.http.clone(),
+            Arc::clone(publisher),
+            settings.app_notify_timeout_ms,
+            settings.app_notify_retry_schedule_ms.clone(),
+        )
+        .pacing(crate::outbound::notifier::Pacing::new(
+            Duration::from_secs(settings.app_notify_pause_after_seconds),
+            settings.app_notify_max_per_second,
+        ));
+        state
+            .tasks
+            .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
+    }
     if let Some(url) = &settings.alert_webhook_url {
         let notifier = crate::outbound::notifier::Notifier::new(
             state.storage.clone(),

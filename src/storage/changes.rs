@@ -157,8 +157,14 @@ pub(super) fn merged(changes: Vec<Change>) -> Vec<Change> {
     out
 }
 
-/// The row that queues `change`, caused by event `event_id`, at `now` (ms).
-pub(super) fn notification(change: Change, event_id: i64, now: i64) -> Statement {
+/// The row that queues `change` for `destination`, caused by event
+/// `event_id`, at `now` (ms).
+pub(super) fn notification(
+    change: Change,
+    event_id: i64,
+    now: i64,
+    destination: super::notifications::Destination,
+) -> Statement {
     let mut data = change.data;
     data.insert("event_id".into(), event_id.into());
     let timestamp = crate::clock::rfc3339(now);
@@ -168,6 +174,7 @@ pub(super) fn notification(change: Change, event_id: i64, now: i64) -> Statement
         event_id,
         body: body.to_string(),
         now,
+        destination: destination.as_str(),
     }
     .into()
 }
@@ -209,9 +216,12 @@ mod tests {
             now: 1,
         }
         .into();
-        let Statement::InsertNotification(row) =
-            notification(of(&link, 1).unwrap(), 42, 1_764_000_000_000)
-        else {
+        let Statement::InsertNotification(row) = notification(
+            of(&link, 1).unwrap(),
+            42,
+            1_764_000_000_000,
+            crate::storage::notifications::Destination::App,
+        ) else {
             panic!("not a notification row");
         };
         let body: Value = serde_json::from_str(&row.body).unwrap();

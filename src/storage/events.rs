@@ -15,14 +15,14 @@ use crate::clock::{end_of_second, now_millis};
 pub(super) struct Prepared {
     pub(super) insert: EventInsert,
     pub(super) statements: Vec<Statement>,
-    /// Whether the app is notified of what the statements change.
-    pub(super) notify: bool,
+    /// Where what the statements change is notified.
+    pub(super) notify: super::NotifyTo,
     /// What storing the event tells the app by itself.
     pub(super) on_store: Option<Change>,
 }
 
 impl Prepared {
-    pub(super) fn new(event: &NewEvent, notify: bool) -> Self {
+    pub(super) fn new(event: &NewEvent, notify: super::NotifyTo) -> Self {
         let now = now_millis();
         let event_time = event.event_time.unwrap_or_else(|| end_of_second(now));
         let payload = event.payload.as_str().to_owned();
@@ -104,7 +104,7 @@ impl Storage {
     #[tracing::instrument(skip_all, fields(event.source = event.source.as_str(), event.type = %event.event_type))]
     pub async fn record(&self, event: &NewEvent) -> Result<Recorded, StorageError> {
         self.writer()
-            .record(Prepared::new(event, self.notifies_app))
+            .record(Prepared::new(event, self.notify))
             .await
     }
 

@@ -118,8 +118,32 @@ pub(crate) use in_write_tx;
 #[derive(Clone, Debug)]
 pub struct Storage {
     backend: Backend,
-    /// Whether each applied change also queues a notification to the app.
-    notifies_app: bool,
+    /// Where each applied change is also notified.
+    notify: NotifyTo,
+}
+
+/// The destinations every applied change queues a notification for, in its
+/// own transaction: the app (`APP_NOTIFY_URL`), the broker (`EVENT_STREAM_URL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotifyTo {
+    pub app: bool,
+    pub stream: bool,
+}
+
+impl NotifyTo {
+    pub fn any(self) -> bool {
+        self.app || self.stream
+    }
+
+    pub fn destinations(self) -> impl Iterator<Item = notifications::Destination> {
+        use notifications::Destination;
+        [
+            (self.app, Destination::App),
+            (self.stream, Destination::Stream),
+        ]
+        .into_iter()
+        .filter_map(|(on, destination)| on.then_some(destination))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -156,14 +180,21 @@ impl Storage {
         };
         Ok(Self {
             backend,
-            notifies_app: false,
+            notify: NotifyTo::default(),
         })
     }
 
     /// From now on, every change this handle applies also queues a
     /// notification to the app, in the same transaction.
     pub fn notifying_app(mut self) -> Self {
-        self.notifies_app = true;
+        self.notify.app = true;
+        self
+    }
+
+    /// From now on, every change this handle applies also queues a
+    /// notification for the broker, in the same transaction.
+    pub fn notifying_stream(mut self) -> Self {
+        self.notify.stream = true;
         self
     }
 

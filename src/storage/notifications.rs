@@ -60,12 +60,14 @@ impl NotificationStatus {
     }
 }
 
-/// Where a notification goes: the app (`APP_NOTIFY_URL`) or the alert
-/// webhook (`ALERT_WEBHOOK_URL`). One outbox holds both.
+/// Where a notification goes: the app (`APP_NOTIFY_URL`), the alert
+/// webhook (`ALERT_WEBHOOK_URL`) or the broker (`EVENT_STREAM_URL`). One
+/// outbox holds them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
     App,
     Alert,
+    Stream,
 }
 
 impl Destination {
@@ -73,7 +75,15 @@ impl Destination {
         match self {
             Self::App => "app",
             Self::Alert => "alert",
+            Self::Stream => "stream",
         }
+    }
+
+    /// The destinations the API names (`app`, `stream`).
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::App, Self::Stream]
+            .into_iter()
+            .find(|destination| destination.as_str() == text)
     }
 }
 

@@ -323,9 +323,9 @@ statements! {
 
     /// A notification to the app, queued by the event writer for a change
     /// it just applied (see `changes.rs`).
-    InsertNotification { notification_type: &'static str, event_id: i64, body: String, now: i64 } = "
-        INSERT INTO notifications (notification_type, event_id, body, run_at, created_at)
-        VALUES ($1, $2, $3, $4, $4)";
+    InsertNotification { notification_type: &'static str, event_id: i64, body: String, now: i64, destination: &'static str } = "
+        INSERT INTO notifications (notification_type, event_id, body, run_at, created_at, destination)
+        VALUES ($1, $2, $3, $4, $4, $5)";
 
     /// A later ENTRANCE or LEAVE wins; `joined_at`/`left_at` keep the last of each.
     UpsertBotRoom { bot_group_key: String, present: bool, time: i64 } = "

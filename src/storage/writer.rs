@@ -217,7 +217,7 @@ async fn execute<B: WriteBackend>(
             changes_asked = true;
             changed |= rows > 0;
         }
-        if prepared.notify && rows > 0 {
+        if prepared.notify.any() && rows > 0 {
             applied.extend(changes::of(statement, rows));
         }
     }
@@ -225,12 +225,19 @@ async fn execute<B: WriteBackend>(
         db.execute(&MarkEventChangedNothing { event_id }.into())
             .await?;
     }
-    if prepared.notify {
+    if prepared.notify.any() {
         let now = crate::clock::now_millis();
         let told = prepared.on_store.iter().cloned().chain(applied);
         for change in changes::merged(told.collect()) {
-            db.execute(&changes::notification(change, event_id, now))
+            for destination in prepared.notify.destinations() {
+                db.execute(&changes::notification(
+                    change.clone(),
+                    event_id,
+                    now,
+                    destination,
+                ))
                 .await?;
+            }
         }
     }
     Ok(Recorded::Stored { event_id })

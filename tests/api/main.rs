@@ -44,6 +44,7 @@ mod slow_clients;
 mod source_ips;
 mod spool;
 mod startup;
+mod stream;
 mod sustained;
 mod tls_files;
 mod unlink;

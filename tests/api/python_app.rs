@@ -29,7 +29,7 @@ impl Drop for Killed {
     }
 }
 
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     match std::env::var("KAKAO_WEBHOOKS_PYTHON") {
         Ok(python) => Some(python),
         Err(_) if std::env::var_os("CI").is_some() => {

@@ -19,6 +19,8 @@
 //! change is made by one instance (`storage::alerts`), which queues it to
 //! `ALERT_WEBHOOK_URL` and, as `alert.raised` / `alert.resolved`, to the app.
 
+mod outside;
+
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::json;
@@ -34,7 +36,7 @@ use crate::{
 };
 
 /// Every condition's name, as `kakao_alerts_active{name}` and the API say it.
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "webhook_failures",
     "app_notifications",
     "bot_replies",
@@ -44,10 +46,8 @@ pub const NAMES: [&str; 9] = [
     "tls_certificate",
     "tls_expiry",
     "kakao_source_ips",
+    "event_stream",
 ];
-
-/// A certificate this close to expiry is an alert, whatever renews it.
-const EXPIRY_WARNING_MS: i64 = 14 * 86_400_000;
 
 /// How long the gateway may be down before it is an alert.
 const GATEWAY_GRACE: Duration = Duration::from_secs(60);
@@ -184,7 +184,8 @@ async fn judge_all(state: &AppState) {
             GATEWAY_GRACE.as_secs_f64(),
         ));
     }
-    judged.extend(https_judgements(state, now).await);
+    judged.extend(outside::https_judgements(state, now).await);
+    judged.extend(outside::stream_judgement(state, now).await);
     // A clear condition with no alert raised has nothing to change: no
     // write transaction for it, every round, on every instance.
     let raised: Vec<String> = match state.storage.alerts(1000).await {
@@ -204,75 +205,6 @@ async fn judge_all(state: &AppState) {
         }
     }
     set_gauge(state).await;
-}
-
-/// The certificate: obtaining or renewing it fails (shared by every
-/// instance through the database), or the one served expires soon; and
-/// Kakao's list of addresses cannot be refreshed.
-async fn https_judgements(state: &AppState, now: i64) -> Vec<Judgement> {
-    let mut judged = Vec::new();
-    let settings = &state.settings;
-    if !settings.tls_domains.is_empty() {
-        let key = crate::tls::acme::domains_key(&settings.tls_domains);
-        match state.storage.certificate(&key).await {
-            Ok(row) => {
-                let failing = row
-                    .as_ref()
-                    .and_then(|row| row.failed_since.zip(row.last_error.clone()));
-                let minutes = failing
-                    .as_ref()
-                    .map_or(0, |(since, _)| (now - since) / 60_000);
-                let why = failing
-                    .as_ref()
-                    .map_or(String::new(), |(_, why)| why.clone());
-                judged.push(judgement(
-                    "tls_certificate",
-                    None,
-                    failing.is_some(),
-                    (
-                        format!("{key} 인증서를 {minutes}분째 받거나 갱신하지 못함: {why}"),
-                        format!("the certificate for {key} cannot be obtained or renewed for {minutes} min: {why}"),
-                    ),
-                    minutes as f64,
-                    0.0,
-                ));
-            }
-            Err(err) => tracing::warn!(error = %Chain(&err), "alerts: cannot read the certificate"),
-        }
-    }
-    if let Some(served) = &state.tls {
-        let left = served.not_after().map(|at| at - now);
-        let days = left.map_or(0, |ms| ms / 86_400_000);
-        judged.push(judgement(
-            "tls_expiry",
-            None,
-            left.is_some_and(|ms| ms < EXPIRY_WARNING_MS),
-            (
-                format!("제공 중인 인증서가 {days}일 안에 만료됨"),
-                format!("the certificate served expires in {days} days"),
-            ),
-            left.unwrap_or(0) as f64 / 86_400_000.0,
-            14.0,
-        ));
-    }
-    if let Some(filter) = &state.source_filter {
-        let failing = filter.refresh_error();
-        let hours = failing
-            .as_ref()
-            .map_or(0, |(since, _)| (now - since) / 3_600_000);
-        judged.push(judgement(
-            "kakao_source_ips",
-            None,
-            failing.is_some(),
-            (
-                format!("카카오 IP 목록을 {hours}시간째 갱신하지 못해 마지막 목록을 씀"),
-                format!("Kakao's list of addresses cannot be refreshed for {hours} h; the last good one is used"),
-            ),
-            hours as f64,
-            0.0,
-        ));
-    }
-    judged
 }
 
 /// An alert's key: its name, and its family for per-family ones.
