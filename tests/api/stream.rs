@@ -430,3 +430,87 @@ async fn the_example_consumer_prints_what_the_service_published() {
     );
     assert!(printed.contains(r#""user_id": "42""#), "{printed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_publish_each_message_once() {
+    let Some(database) = crate::helpers::ScratchDatabase::create().await else {
+        return; // the storage suite says once that PostgreSQL was skipped
+    };
+    let key = unique("kakao-webhooks-two-");
+    let url = format!("redis://127.0.0.1:6379/0?stream={key}");
+    let one = streaming(&url).database(&database.url).spawn().await;
+    let two = streaming(&url).database(&database.url).spawn().await;
+    for n in 0..30u32 {
+        let app = if n % 2 == 0 { &one } else { &two };
+        channel_change(app, &format!("{}", 100 + n), 1).await;
+    }
+    let ids = delivered_ids(&one, 30).await;
+    let entries = xrange("redis://127.0.0.1:6379/0", &key).await;
+    assert_eq!(entries.len(), 30, "each published once");
+    let mut published: Vec<String> = entries.into_iter().map(|(id, _, _)| id).collect();
+    published.sort();
+    assert_eq!(published, ids);
+    database.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_killed_while_publishing_publishes_the_rest_after_its_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/killed.db", dir.path().display());
+    let key = unique("kakao-webhooks-killed-");
+    let url = format!("redis://127.0.0.1:6379/0?stream={key}");
+    let addr = crate::helpers::free_addr();
+    let vars = [
+        ("EVENT_STREAM_URL", url.as_str()),
+        ("APP_NOTIFY_MAX_PER_SECOND", "5"),
+    ];
+    let service = crate::helpers::ChildProcess::serve_with(&database, &addr, &vars).await;
+    let client = reqwest::Client::new();
+    for n in 0..20u32 {
+        let body = json!({
+            "event": "added", "id": format!("{}", 200 + n), "id_type": "app_user_id",
+            "channel_public_id": "_FLX", "updated_at": "2024-01-01T00:00:01Z",
+        });
+        let response = client
+            .post(format!("http://{addr}/kakao/channel"))
+            .header(
+                "authorization",
+                format!("KakaoAK {}", crate::helpers::ADMIN_KEY),
+            )
+            .header("x-kakao-resource-id", format!("killed-{n}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // At five a second, the kill comes mid-way through the twenty.
+    let deadline = Instant::now() + WAIT;
+    while xrange("redis://127.0.0.1:6379/0", &key).await.len() < 3 {
+        assert!(Instant::now() < deadline, "nothing published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(service); // SIGKILL
+    let before = xrange("redis://127.0.0.1:6379/0", &key).await.len();
+    assert!(before < 20, "killed before the end ({before} published)");
+    let _service = crate::helpers::ChildProcess::serve_with(&database, &addr, &vars).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut ids: Vec<String> = xrange("redis://127.0.0.1:6379/0", &key)
+            .await
+            .into_iter()
+            .map(|(id, _, _)| id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() == 20 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 20 after the restart",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
