@@ -1,7 +1,8 @@
 //! `/api/notifications` (behind the API token): what was sent to the app,
 //! how each attempt went, a retry for a failed one, a bulk replay by
-//! filter, and the destination's state (paused after failing for long, and
-//! resumed here).
+//! filter, the destination's state (paused after failing for long, and
+//! resumed here), and `POST /api/events/renotify` for the changes applied
+//! while `APP_NOTIFY_URL` was unset.
 
 use axum::{
     Json,
@@ -19,7 +20,7 @@ use crate::{
     http::{error::ApiError, routes::Routes},
     state::AppState,
     storage::{
-        destinations::{DestinationState, ReplayFilter},
+        destinations::{DestinationState, RenotifyFilter, ReplayFilter},
         notifications::{Destination, Notification, NotificationStatus},
     },
 };
@@ -32,6 +33,49 @@ pub fn routes() -> Routes<AppState> {
         .route("/api/notifications/replay", post(replay))
         .route("/api/notifications/destination", get(destination))
         .route("/api/notifications/resume", post(resume))
+        .route("/api/events/renotify", post(renotify))
+}
+
+/// `POST /api/events/renotify`: which changes to tell the app of now.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenotifyRequest {
+    since: String,
+    until: Option<String>,
+    #[serde(default, rename = "type")]
+    types: Vec<String>,
+}
+
+/// The notifications applied changes produced while `APP_NOTIFY_URL` was
+/// unset, queued now; `already` counts the matching ones queued before.
+async fn renotify(
+    State(state): State<AppState>,
+    body: Result<Json<RenotifyRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(request) = body.map_err(|err| {
+        invalid(format!(
+            "the body is JSON {{\"since\": \"<RFC 3339>\", \"until\"?, \"type\"?: [...]}}: {err}"
+        ))
+    })?;
+    if request.types.len() > MAX_REPLAY_TYPES {
+        return Err(invalid(format!("at most {MAX_REPLAY_TYPES} types")));
+    }
+    let filter = RenotifyFilter {
+        since: parse_time("since", &request.since)?,
+        until: request
+            .until
+            .as_deref()
+            .map(|t| parse_time("until", t))
+            .transpose()?,
+        types: request.types,
+    };
+    let (queued, already) = state
+        .storage
+        .renotify(&filter, crate::clock::now_millis())
+        .await
+        .map_err(|err| ApiError::storage(&err))?;
+    tracing::info!(queued, already, "held notifications queued (renotify)");
+    Ok(Json(json!({ "queued": queued, "already": already })))
 }
 
 /// `POST /api/notifications/replay`: which notifications to queue again.
@@ -217,7 +261,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|err| {
         invalid(format!(
-            "status is pending, delivered or failed; after and limit are numbers: {err}"
+            "status is pending, delivered, failed or held; after and limit are numbers: {err}"
         ))
     })?;
     let status = query
@@ -226,7 +270,7 @@ async fn list(
         .map(|text| {
             NotificationStatus::parse(text).ok_or_else(|| {
                 invalid(format!(
-                    "status {text:?} is not one of pending, delivered, failed"
+                    "status {text:?} is not one of pending, delivered, failed, held"
                 ))
             })
         })

@@ -163,7 +163,7 @@ pub(super) fn notification(
     change: Change,
     event_id: i64,
     now: i64,
-    destination: super::notifications::Destination,
+    (destination, status): (super::notifications::Destination, &'static str),
 ) -> Statement {
     let mut data = change.data;
     data.insert("event_id".into(), event_id.into());
@@ -175,6 +175,7 @@ pub(super) fn notification(
         body: body.to_string(),
         now,
         destination: destination.as_str(),
+        status,
     }
     .into()
 }
@@ -220,7 +221,7 @@ mod tests {
             of(&link, 1).unwrap(),
             42,
             1_764_000_000_000,
-            crate::storage::notifications::Destination::App,
+            (crate::storage::notifications::Destination::App, "pending"),
         ) else {
             panic!("not a notification row");
         };

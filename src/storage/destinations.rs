@@ -39,7 +39,70 @@ pub struct ReplayFilter {
     pub until: Option<i64>,
 }
 
+/// Which held notifications `renotify` sends: queued in `[since, until)`
+/// (ms), of these types (empty: all).
+#[derive(Debug, Clone, Default)]
+pub struct RenotifyFilter {
+    pub since: i64,
+    pub until: Option<i64>,
+    pub types: Vec<String>,
+}
+
 impl Storage {
+    /// The app's notifications written while `APP_NOTIFY_URL` was unset
+    /// (`held`) that match `filter`, queued now; and how many matching ones
+    /// were queued already. Each row was written with its change, so
+    /// running this twice queues nothing new.
+    pub async fn renotify(
+        &self,
+        filter: &RenotifyFilter,
+        now: i64,
+    ) -> Result<(u64, i64), StorageError> {
+        let mut conditions =
+            String::from("destination = 'app' AND event_id IS NOT NULL AND created_at >= $2");
+        let mut next = 3;
+        if filter.until.is_some() {
+            conditions.push_str(&format!(" AND created_at < ${next}"));
+            next += 1;
+        }
+        if !filter.types.is_empty() {
+            let list: Vec<String> = (next..next + filter.types.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            conditions.push_str(&format!(" AND notification_type IN ({})", list.join(", ")));
+        }
+        // `$1` is `now` in both, so the binds are the same.
+        let already = format!(
+            "SELECT COUNT(*) FROM notifications WHERE {conditions} AND status <> 'held' AND $1 = $1"
+        );
+        let queue = format!(
+            "UPDATE notifications SET status = 'pending', run_at = $1
+             WHERE {conditions} AND status = 'held'"
+        );
+        macro_rules! bound {
+            ($query:expr) => {{
+                let mut query = $query.bind(now).bind(filter.since);
+                if let Some(until) = filter.until {
+                    query = query.bind(until);
+                }
+                for kind in &filter.types {
+                    query = query.bind(kind.as_str());
+                }
+                query
+            }};
+        }
+        Ok(in_write_tx!(self, |tx| {
+            let already: i64 = bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(already.as_str())))
+                .fetch_one(&mut *tx)
+                .await?;
+            let queued = bound!(sqlx::query(sqlx::AssertSqlSafe(queue.as_str())))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            (queued, already)
+        }))
+    }
+
     pub async fn destination_state(
         &self,
         destination: Destination,

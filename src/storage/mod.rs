@@ -131,18 +131,18 @@ pub struct NotifyTo {
 }
 
 impl NotifyTo {
-    pub fn any(self) -> bool {
-        self.app || self.stream
-    }
-
-    pub fn destinations(self) -> impl Iterator<Item = notifications::Destination> {
+    /// Each row a change queues: its destination and status. The app's is
+    /// always written, `held` while `APP_NOTIFY_URL` is unset, so that
+    /// `POST /api/events/renotify` can send it once it is set.
+    pub fn rows(self) -> impl Iterator<Item = (notifications::Destination, &'static str)> {
         use notifications::Destination;
+        let app = if self.app { "pending" } else { "held" };
         [
-            (self.app, Destination::App),
-            (self.stream, Destination::Stream),
+            (true, Destination::App, app),
+            (self.stream, Destination::Stream, "pending"),
         ]
         .into_iter()
-        .filter_map(|(on, destination)| on.then_some(destination))
+        .filter_map(|(on, destination, status)| on.then_some((destination, status)))
     }
 }
 

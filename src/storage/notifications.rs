@@ -42,6 +42,8 @@ pub enum NotificationStatus {
     Pending,
     Delivered,
     Failed,
+    /// Written while `APP_NOTIFY_URL` was unset; sent by `renotify`.
+    Held,
 }
 
 impl NotificationStatus {
@@ -50,11 +52,12 @@ impl NotificationStatus {
             Self::Pending => "pending",
             Self::Delivered => "delivered",
             Self::Failed => "failed",
+            Self::Held => "held",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Delivered, Self::Failed]
+        [Self::Pending, Self::Delivered, Self::Failed, Self::Held]
             .into_iter()
             .find(|status| status.as_str() == text)
     }

@@ -321,11 +321,12 @@ statements! {
     MarkEventChangedNothing { event_id: i64 } = "
         UPDATE events SET changed_nothing = TRUE WHERE event_id = $1";
 
-    /// A notification to the app, queued by the event writer for a change
-    /// it just applied (see `changes.rs`).
-    InsertNotification { notification_type: &'static str, event_id: i64, body: String, now: i64, destination: &'static str } = "
-        INSERT INTO notifications (notification_type, event_id, body, run_at, created_at, destination)
-        VALUES ($1, $2, $3, $4, $4, $5)";
+    /// A notification, queued by the event writer for a change it just
+    /// applied (see `changes.rs`); `held` for the app while `APP_NOTIFY_URL`
+    /// is unset.
+    InsertNotification { notification_type: &'static str, event_id: i64, body: String, now: i64, destination: &'static str, status: &'static str } = "
+        INSERT INTO notifications (notification_type, event_id, body, run_at, created_at, destination, status)
+        VALUES ($1, $2, $3, $4, $4, $5, $6)";
 
     /// A later ENTRANCE or LEAVE wins; `joined_at`/`left_at` keep the last of each.
     UpsertBotRoom { bot_group_key: String, present: bool, time: i64 } = "

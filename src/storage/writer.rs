@@ -217,7 +217,7 @@ async fn execute<B: WriteBackend>(
             changes_asked = true;
             changed |= rows > 0;
         }
-        if prepared.notify.any() && rows > 0 {
+        if rows > 0 {
             applied.extend(changes::of(statement, rows));
         }
     }
@@ -225,19 +225,12 @@ async fn execute<B: WriteBackend>(
         db.execute(&MarkEventChangedNothing { event_id }.into())
             .await?;
     }
-    if prepared.notify.any() {
-        let now = crate::clock::now_millis();
-        let told = prepared.on_store.iter().cloned().chain(applied);
-        for change in changes::merged(told.collect()) {
-            for destination in prepared.notify.destinations() {
-                db.execute(&changes::notification(
-                    change.clone(),
-                    event_id,
-                    now,
-                    destination,
-                ))
+    let now = crate::clock::now_millis();
+    let told = prepared.on_store.iter().cloned().chain(applied);
+    for change in changes::merged(told.collect()) {
+        for row in prepared.notify.rows() {
+            db.execute(&changes::notification(change.clone(), event_id, now, row))
                 .await?;
-            }
         }
     }
     Ok(Recorded::Stored { event_id })

@@ -398,3 +398,59 @@ async fn the_console_shows_a_paused_app_resumes_it_and_retries_all_failed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renotify_sends_the_changes_applied_before_app_notify_url_was_set_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/renotify.db", dir.path().display());
+    // No APP_NOTIFY_URL yet: the changes are applied, their notifications held.
+    let before = TestApp::kakao().database(&database).spawn().await;
+    for second in 1..=3 {
+        channel_change(&before, "7", second).await;
+    }
+    assert_eq!(listed(&before, "?status=held").await.len(), 3);
+    before.stop().await.unwrap();
+
+    let receiver = AppReceiver::start().await;
+    let app = notifying(&receiver).database(&database).spawn().await;
+    for bad in [
+        json!({}),
+        json!({"since": "soon"}),
+        json!({"since": "2020-01-01T00:00:00Z", "user": "7"}),
+    ] {
+        let (status, body) = post_json(&app, "/api/events/renotify", bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let since = json!({"since": "2020-01-01T00:00:00Z", "type": ["user.unlinked"]});
+    assert_eq!(
+        post_json(&app, "/api/events/renotify", since).await,
+        (200, json!({"queued": 0, "already": 0}))
+    );
+    // An absence: held rows are not sent by themselves (two of the
+    // notifier's polls of 500 ms).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 0, "held rows wait for renotify");
+
+    let all = json!({"since": "2020-01-01T00:00:00Z"});
+    assert_eq!(
+        post_json(&app, "/api/events/renotify", all.clone()).await,
+        (200, json!({"queued": 3, "already": 0}))
+    );
+    let received = receiver.wait_for(3, WAIT).await;
+    let mut kinds: Vec<String> = received
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["channel.added", "channel.blocked", "channel.blocked"]
+    );
+    assert!(received.iter().all(|r| r.signed_with(SIGNING_SECRET)));
+    // Twice: nothing new is queued.
+    assert_eq!(
+        post_json(&app, "/api/events/renotify", all).await,
+        (200, json!({"queued": 0, "already": 3}))
+    );
+    until_listed(&app, "?status=delivered", |rows| rows.len() == 3).await;
+}

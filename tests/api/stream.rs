@@ -118,9 +118,15 @@ async fn redis_gets_exactly_the_ids_the_outbox_holds() {
         assert_eq!(body["id"], id.as_str(), "the message carries its id");
         assert_eq!(body["type"], "channel.added");
     }
-    // Without APP_NOTIFY_URL nothing is queued for the app.
+    // Without APP_NOTIFY_URL the app's rows are held, not sent.
     let (_, app_rows) = app.api_get("/api/notifications").await;
-    assert_eq!(app_rows["notifications"], json!([]));
+    let statuses: Vec<&str> = app_rows["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["held", "held", "held"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

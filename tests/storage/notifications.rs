@@ -30,15 +30,25 @@ pub async fn an_applied_change_queues_its_notification_and_a_refused_event_none(
             .await
             .is_err()
     );
-    // Stored through a handle that does not notify: nothing queued.
+    // Stored through a handle that does not notify: held, not queued (it
+    // waits for POST /api/events/renotify), and never claimed.
     stored(
         storage
             .record(&channel("quiet", "32", Relation::Added, 1))
             .await
             .unwrap(),
     );
+    let held = storage
+        .notifications(Some(NotificationStatus::Held), 0, 100)
+        .await
+        .unwrap();
+    let held: Vec<&str> = held.iter().map(|n| n.notification_type.as_str()).collect();
+    assert_eq!(held, ["channel.added"]);
 
-    let rows = storage.notifications(None, 0, 100).await.unwrap();
+    let rows = storage
+        .notifications(Some(NotificationStatus::Pending), 0, 100)
+        .await
+        .unwrap();
     let types: Vec<&str> = rows.iter().map(|n| n.notification_type.as_str()).collect();
     assert_eq!(types, ["user.unlinked"], "{rows:?}");
     assert_eq!(rows[0].event_id, Some(event_id));
