@@ -520,3 +520,85 @@ async fn a_service_killed_while_publishing_publishes_the_rest_after_its_restart(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A private NATS server with JetStream on disk, so a restart keeps its stream.
+fn own_nats(port: u16, store: &std::path::Path) -> crate::helpers::ChildProcess {
+    let process = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server is installed (Debian's nats-server)");
+    crate::helpers::ChildProcess(process)
+}
+
+async fn nats_ids(port: u16, stream: &str) -> Option<Vec<String>> {
+    let client = async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .ok()?;
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(stream).await.ok()?;
+    let count = stream.info().await.ok()?.state.messages;
+    let mut ids = Vec::new();
+    for sequence in 1..=count {
+        let message = stream.get_raw_message(sequence).await.ok()?;
+        ids.push(message.headers.get("Nats-Msg-Id")?.as_str().to_owned());
+    }
+    ids.sort();
+    Some(ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restarted_while_changes_arrive_gets_each_id_once() {
+    let port: u16 = crate::helpers::free_addr()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let nats = own_nats(port, store.path());
+    let prefix = unique("kr");
+    let name = format!("KAKAO_WEBHOOKS_{}", prefix.to_ascii_uppercase());
+    let deadline = Instant::now() + WAIT;
+    while async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nats-server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let app = streaming(&format!("nats://127.0.0.1:{port}/{prefix}"))
+        .var("EVENT_STREAM_CREATE", "true")
+        .spawn()
+        .await;
+    channel_change(&app, "1", 1).await;
+    channel_change(&app, "2", 2).await;
+    delivered_ids(&app, 2).await;
+    drop(nats); // SIGKILL
+    channel_change(&app, "3", 3).await;
+    channel_change(&app, "4", 4).await;
+    let _nats = own_nats(port, store.path());
+    let ids = delivered_ids(&app, 4).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(published) = nats_ids(port, &name).await {
+            let mut unique_ids = published.clone();
+            unique_ids.dedup();
+            if unique_ids == ids {
+                assert_eq!(
+                    published, ids,
+                    "JetStream dedupes on Nats-Msg-Id: each id once"
+                );
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "JetStream: {:?} vs {ids:?}",
+            nats_ids(port, &name).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
