@@ -170,3 +170,33 @@ pub async fn a_replay_queues_only_what_its_filter_names(storage: &Storage) {
         "the same rows, so the same webhook-ids"
     );
 }
+
+pub async fn renotify_queues_held_rows_once(storage: &Storage) {
+    use kakao_webhooks::storage::{Relation, destinations::RenotifyFilter};
+    // Applied through a handle that does not notify: held for the app.
+    for (key, user) in [("h-1", "41"), ("h-2", "42")] {
+        crate::contract::stored(
+            storage
+                .record(&crate::contract::channel(key, user, Relation::Added, 1))
+                .await
+                .unwrap(),
+        );
+    }
+    let all = RenotifyFilter {
+        since: 0,
+        ..RenotifyFilter::default()
+    };
+    let none = RenotifyFilter {
+        types: vec!["user.unlinked".into()],
+        until: Some(i64::MAX),
+        ..all.clone()
+    };
+    assert_eq!(storage.renotify(&none, 1).await.unwrap(), (0, 0));
+    assert_eq!(storage.renotify(&all, 1).await.unwrap(), (2, 0));
+    assert_eq!(storage.renotify(&all, 2).await.unwrap(), (0, 2), "once");
+    let claimed = storage
+        .claim_notifications(Destination::App, i64::MAX / 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+}

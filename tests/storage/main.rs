@@ -126,6 +126,7 @@ use retention::*;
 on_both_backends!(
     a_destination_pauses_once_after_failing_for_long_and_resumes_once,
     a_replay_queues_only_what_its_filter_names,
+    renotify_queues_held_rows_once,
     one_of_several_instances_takes_the_lease_until_it_lapses,
     a_certificate_failure_is_kept_until_one_is_stored,
     a_challenge_is_answered_until_it_expires,
