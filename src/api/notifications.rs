@@ -160,13 +160,11 @@ async fn replay(
 }
 
 fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
-            invalid(format!(
-                "{field} {text:?} is not an RFC 3339 time like 2026-12-07T09:00:00+09:00"
-            ))
-        })
+    crate::clock::parse_rfc3339(text).ok_or_else(|| {
+        invalid(format!(
+            "{field} {text:?} is not an RFC 3339 time like 2026-12-07T09:00:00+09:00"
+        ))
+    })
 }
 
 /// `?destination=app|stream` (default app).

@@ -309,6 +309,12 @@ impl Settings {
                 "must be at least 1 notification a second",
             ));
         }
+        if self.event_stream_maxlen == 0 {
+            return Err(ConfigError::new(
+                "event_stream_maxlen",
+                "must be at least 1: XADD MAXLEN ~ 0 would trim the stream to nothing",
+            ));
+        }
         if self.app_notify_pause_after_seconds == 0 {
             return Err(ConfigError::new(
                 "app_notify_pause_after_seconds",

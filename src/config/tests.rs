@@ -321,3 +321,9 @@ fn event_stream_url_names_a_broker_and_hides_its_password() {
         assert!(err.to_string().contains(says), "{bad}: {err}");
     }
 }
+
+#[test]
+fn an_event_stream_trimmed_to_nothing_is_refused() {
+    let err = Settings::from_vars(None, [("EVENT_STREAM_MAXLEN", "0")]).unwrap_err();
+    assert_eq!(err.setting, "EVENT_STREAM_MAXLEN");
+}

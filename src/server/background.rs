@@ -53,10 +53,7 @@ pub fn start(state: &AppState, shutdown: &CancellationToken) {
             settings.app_notify_timeout_ms,
             settings.app_notify_retry_schedule_ms.clone(),
         )
-        .pacing(crate::outbound::notifier::Pacing::new(
-            Duration::from_secs(settings.app_notify_pause_after_seconds),
-            settings.app_notify_max_per_second,
-        ));
+        .pacing(pacing(settings));
         state
             .tasks
             .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
@@ -69,10 +66,7 @@ pub fn start(state: &AppState, shutdown: &CancellationToken) {
             settings.app_notify_timeout_ms,
             settings.app_notify_retry_schedule_ms.clone(),
         )
-        .pacing(crate::outbound::notifier::Pacing::new(
-            Duration::from_secs(settings.app_notify_pause_after_seconds),
-            settings.app_notify_max_per_second,
-        ));
+        .pacing(pacing(settings));
         state
             .tasks
             .spawn(Arc::new(notifier).run(state.tasks.clone(), shutdown.clone()));
@@ -109,6 +103,16 @@ pub fn start(state: &AppState, shutdown: &CancellationToken) {
     state
         .tasks
         .spawn(metrics_upkeep(state.clone(), shutdown.clone()));
+}
+
+/// How the app's destination and the broker's are paced: both pause after
+/// `APP_NOTIFY_PAUSE_AFTER_SECONDS` of failures and send at most
+/// `APP_NOTIFY_MAX_PER_SECOND` per instance.
+fn pacing(settings: &crate::config::Settings) -> crate::outbound::notifier::Pacing {
+    crate::outbound::notifier::Pacing::new(
+        Duration::from_secs(settings.app_notify_pause_after_seconds),
+        settings.app_notify_max_per_second,
+    )
 }
 
 /// Replaces the bot's command menu with `KAKAO_BOT_COMMANDS`, retrying a
