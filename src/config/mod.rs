@@ -87,6 +87,8 @@ pub struct Settings {
     #[serde(deserialize_with = "optional_secret")]
     pub internal_api_token_previous: Option<SecretString>,
     pub internal_api_public: bool,
+    #[serde(deserialize_with = "time_zone")]
+    pub console_time_zone: jiff::tz::TimeZone,
     #[serde(deserialize_with = "ip_networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     #[serde(deserialize_with = "source_ips")]
@@ -373,7 +375,7 @@ use self::values::{
     bot_commands, gateway_url, header_name, host_patterns, ip_networks, kakao_url, millis,
     millis_list, millis_or_zero, optional_app_url, optional_digits, optional_kakao_url,
     optional_secret, optional_signing_secret, optional_socket_addr, optional_text, required_text,
-    validate_commands,
+    time_zone, validate_commands,
 };
 
 #[cfg(test)]

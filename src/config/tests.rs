@@ -327,3 +327,17 @@ fn an_event_stream_trimmed_to_nothing_is_refused() {
     let err = Settings::from_vars(None, [("EVENT_STREAM_MAXLEN", "0")]).unwrap_err();
     assert_eq!(err.setting, "EVENT_STREAM_MAXLEN");
 }
+
+#[test]
+fn the_console_time_zone_is_an_iana_name_checked_at_start() {
+    let settings = Settings::from_vars(None, []).unwrap();
+    assert_eq!(settings.console_time_zone.iana_name(), Some("Asia/Seoul"));
+    let utc = Settings::from_vars(None, [("CONSOLE_TIME_ZONE", "UTC")]).unwrap();
+    assert_eq!(utc.console_time_zone.iana_name(), Some("UTC"));
+    let err = Settings::from_vars(None, [("CONSOLE_TIME_ZONE", "Seoul")]).unwrap_err();
+    assert!(err.to_string().contains("CONSOLE_TIME_ZONE"), "{err}");
+    assert!(
+        err.to_string().contains("Asia/Seoul"),
+        "says what to use: {err}"
+    );
+}

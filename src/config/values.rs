@@ -153,6 +153,16 @@ pub(super) fn optional_digits<'de, D: Deserializer<'de>>(d: D) -> Result<Option<
     Ok(text)
 }
 
+/// An IANA time zone name (`Asia/Seoul`), from the zone database compiled in.
+pub(super) fn time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<jiff::tz::TimeZone, D::Error> {
+    let name = required_text(d)?;
+    jiff::tz::TimeZone::get(name.trim()).map_err(|_| {
+        de::Error::custom(format!(
+            "{name:?} is not a time zone name; use an IANA name such as Asia/Seoul or UTC"
+        ))
+    })
+}
+
 pub(super) fn required_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     optional_text(d)?.ok_or_else(|| de::Error::custom("must not be empty"))
 }
