@@ -122,6 +122,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Age of the oldest notification still pending.",
     ),
     (
+        "kakao_outbox_rows",
+        "Outbox rows pending or failed, by outbox (app, stream, alert, bot) and status; shared by every instance on one database.",
+    ),
+    (
         "kakao_app_notifications_total",
         "Notification attempts, by outcome (delivered, retried, failed).",
     ),

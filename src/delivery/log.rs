@@ -11,7 +11,10 @@ use std::{
     cell::RefCell,
     collections::VecDeque,
     future::Future,
-    sync::{Mutex, OnceLock},
+    sync::{
+        Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -20,6 +23,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::{sync::broadcast, task::futures::TaskLocalFuture};
 
+pub use super::answer_times::AnswerTimes;
 use crate::storage::Recorded;
 
 const KEPT: usize = 1000;
@@ -84,6 +88,11 @@ impl Outcome {
 /// One answered delivery.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
+    /// Its number in this instance's log (set by [`DeliveryLog::observe`]):
+    /// the console's `/console/deliveries/live-{seq}`.
+    pub seq: u64,
+    /// The event it stored, when it stored one.
+    pub event_id: Option<i64>,
     /// Unix ms.
     pub at: i64,
     pub family: &'static str,
@@ -125,25 +134,33 @@ pub struct Tally {
 type TallyKey = (i64, &'static str, Outcome);
 
 pub struct DeliveryLog {
+    next_seq: AtomicU64,
     kept: Mutex<VecDeque<Delivery>>,
     live: broadcast::Sender<Delivery>,
     bucket_ms: i64,
     tally: Mutex<FxHashMap<TallyKey, (i64, i64)>>,
+    /// Answer times per minute, for the console's charts.
+    pub answer_times: AnswerTimes,
 }
 
 impl DeliveryLog {
     /// Tallies deliveries in buckets of `bucket`.
     pub fn new(bucket: Duration) -> Self {
         Self {
+            next_seq: AtomicU64::new(1),
             kept: Mutex::new(VecDeque::with_capacity(KEPT)),
             live: broadcast::channel(256).0,
             bucket_ms: (bucket.as_millis() as i64).max(1),
             tally: Mutex::default(),
+            answer_times: AnswerTimes::default(),
         }
     }
 
     /// Counts `delivery` everywhere deliveries are counted.
-    pub fn observe(&self, delivery: Delivery) {
+    pub fn observe(&self, mut delivery: Delivery) {
+        delivery.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.answer_times
+            .observe(delivery.at, delivery.family, delivery.answer_ms);
         increment(RECEIVED, delivery.family, delivery.outcome);
         let late = delivery.late();
         if late {
@@ -203,6 +220,18 @@ impl DeliveryLog {
         }
     }
 
+    /// The kept delivery numbered `seq`.
+    pub fn find(&self, seq: u64) -> Option<Delivery> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().find(|d| d.seq == seq).cloned()
+    }
+
+    /// The kept delivery that stored `event_id`.
+    pub fn find_event(&self, event_id: i64) -> Option<Delivery> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().find(|d| d.event_id == Some(event_id)).cloned()
+    }
+
     /// The kept deliveries, newest first.
     pub fn recent(&self) -> Vec<Delivery> {
         let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
@@ -245,6 +274,7 @@ fn increment(which: usize, family: &'static str, outcome: Outcome) {
 /// [`note_stored`] from the delivery path, read by [`record`]).
 #[derive(Default)]
 pub struct Stored {
+    event_id: Option<i64>,
     event_type: Option<String>,
     user_id: Option<String>,
     duplicate: bool,
@@ -253,6 +283,7 @@ pub struct Stored {
 impl Stored {
     fn of(event_type: &str, user_id: Option<&str>, recorded: &[Recorded]) -> Self {
         Self {
+            event_id: first_stored(recorded),
             event_type: Some(event_type.to_owned()),
             user_id: user_id.map(str::to_owned),
             duplicate: !recorded
@@ -260,6 +291,14 @@ impl Stored {
                 .any(|r| matches!(r, Recorded::Stored { .. })),
         }
     }
+}
+
+/// The id of the first event `recorded` stored.
+fn first_stored(recorded: &[Recorded]) -> Option<i64> {
+    recorded.iter().find_map(|r| match r {
+        Recorded::Stored { event_id } => Some(*event_id),
+        Recorded::Duplicate => None,
+    })
 }
 
 tokio::task_local! {
@@ -334,6 +373,8 @@ pub fn record(
             .map(|r| r.0.as_str())
     });
     log.observe(Delivery {
+        seq: 0,
+        event_id: stored.event_id,
         at: crate::clock::now_millis(),
         family,
         event_type: stored.event_type,
@@ -366,6 +407,8 @@ pub fn record_gateway_event(
         Err(()) => (Outcome::Unavailable, 503),
     };
     log.observe(Delivery {
+        seq: 0,
+        event_id: stored.ok().and_then(first_stored),
         at: crate::clock::now_millis(),
         family: "bot",
         event_type: Some(event_type.to_owned()),
@@ -382,6 +425,8 @@ pub fn record_gateway_event(
 #[cfg(test)]
 pub(crate) fn sample(outcome: Outcome, answer_ms: u64) -> Delivery {
     Delivery {
+        seq: 0,
+        event_id: None,
         at: 0,
         family: "bot",
         event_type: None,

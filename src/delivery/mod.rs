@@ -7,6 +7,7 @@
 //! acknowledged that is not kept. How each delivery was answered is counted
 //! once, by [`log`].
 
+pub mod answer_times;
 pub mod log;
 pub mod spool;
 

@@ -87,6 +87,9 @@ pub fn start(state: &AppState, shutdown: &CancellationToken) {
     state
         .tasks
         .spawn(crate::workers::alerts::run(state.clone(), shutdown.clone()));
+    state
+        .tasks
+        .spawn(crate::workers::charts::run(state.clone(), shutdown.clone()));
     state.tasks.spawn(crate::admin_key::replay::run(
         state.spool.clone(),
         state.storage.clone(),

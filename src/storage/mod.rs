@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod bot;
 pub mod certificates;
 mod changes;
+pub mod charts;
 pub mod console;
 pub mod destinations;
 mod effects;

@@ -5,6 +5,7 @@
 mod alerts;
 mod backends;
 mod certificates;
+mod charts;
 mod contract;
 mod destinations;
 mod notifications;
@@ -117,6 +118,7 @@ mod sqlite_writer_thread {
 
 use alerts::*;
 use certificates::*;
+use charts::*;
 use contract::*;
 use destinations::*;
 use notifications::*;
@@ -124,6 +126,7 @@ use privacy::*;
 use retention::*;
 
 on_both_backends!(
+    chart_counts_from_several_instances_add_up_per_stretch,
     a_destination_pauses_once_after_failing_for_long_and_resumes_once,
     a_replay_queues_only_what_its_filter_names,
     renotify_queues_held_rows_once,
