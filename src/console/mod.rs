@@ -7,10 +7,18 @@
 //! `SameSite=Strict` cookie (`session.rs`), and every state-changing form
 //! carries a CSRF token bound to it.
 
+mod changes;
+mod charts;
+mod delivery;
+mod health;
+mod health_charts;
 mod labels;
+mod masking;
 mod pages;
 mod session;
 mod status;
+mod time;
+mod user;
 
 use axum::{
     Form,
@@ -34,9 +42,10 @@ pub fn router(state: AppState) -> Routes<AppState> {
     let signed_in = Routes::new()
         .route("/console", get(pages::live))
         .route("/console/live/stream", get(pages::live_stream))
+        .route("/console/deliveries/{id}", get(delivery::delivery))
         .route("/console/users", get(pages::users))
-        .route("/console/users/{id}", get(pages::user))
-        .route("/console/health", get(status::health))
+        .route("/console/users/{id}", get(user::user))
+        .route("/console/health", get(health::health))
         .route("/console/outboxes", get(status::outboxes))
         .route("/console/settings", get(status::settings))
         .route(
@@ -70,6 +79,15 @@ pub struct Page {
     pub csrf: String,
     /// Active alerts' summaries, shown as a banner on every page.
     pub alerts: Vec<String>,
+    /// `CONSOLE_TIME_ZONE`.
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl Page {
+    /// `millis` as this console shows times.
+    pub fn at(&self, millis: i64) -> time::Shown {
+        time::Shown::at(&self.zone, millis)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -133,7 +151,12 @@ async fn require_session(
             .collect(),
         Err(_) => vec![t.alerts_unreadable.to_owned()],
     };
-    let page = Page { t, csrf, alerts };
+    let page = Page {
+        t,
+        csrf,
+        alerts,
+        zone: state.settings.console_time_zone.clone(),
+    };
     request.extensions_mut().insert(page);
     next.run(request).await
 }

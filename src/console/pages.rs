@@ -6,7 +6,7 @@ use std::{convert::Infallible, time::Duration};
 use askama::Template;
 use axum::{
     Extension,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{
         Html, IntoResponse, Redirect, Response,
@@ -17,13 +17,14 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Labels, Page};
+use super::{
+    Labels, Page,
+    time::{Shown, ago},
+};
 use crate::{
-    clock::rfc3339,
     delivery::log::{Delivery, Outcome},
     ids::UserId,
     state::AppState,
-    storage::StoredEvent,
 };
 
 pub fn render(page: &impl Template) -> Response {
@@ -46,11 +47,17 @@ pub struct LoginPage {
 /// A delivery as a row.
 #[derive(serde::Serialize)]
 pub struct DeliveryRow {
-    at: String,
+    at: Shown,
+    /// How long ago, in the console's language (`3분 전`).
+    ago: String,
+    /// Its page: the stored event's, or this instance's memory's.
+    link: String,
     family: &'static str,
+    family_label: String,
     event_type: String,
     user_id: String,
     outcome: &'static str,
+    outcome_label: String,
     reason: String,
     answer_ms: u64,
     deadline_ms: u64,
@@ -58,18 +65,25 @@ pub struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    fn of(d: &Delivery) -> Self {
+    fn of(page: &Page, now: i64, d: &Delivery) -> Self {
         let class = match d.outcome {
             _ if d.failed() => "bad",
             _ if d.answer_ms * 2 > d.deadline_ms => "slow",
             _ => "ok",
         };
         Self {
-            at: rfc3339(d.at),
+            at: page.at(d.at),
+            ago: ago(page.t.lang, now, d.at),
+            link: match d.event_id {
+                Some(event_id) => format!("/console/deliveries/{event_id}"),
+                None => format!("/console/deliveries/live-{}", d.seq),
+            },
             family: d.family,
+            family_label: page.t.word(d.family).to_owned(),
             event_type: d.event_type.clone().unwrap_or_default(),
             user_id: d.user_id.clone().unwrap_or_default(),
             outcome: d.outcome.as_str(),
+            outcome_label: page.t.word(d.outcome.as_str()).to_owned(),
             reason: d.reason.clone().unwrap_or_default(),
             answer_ms: d.answer_ms,
             deadline_ms: d.deadline_ms,
@@ -92,39 +106,43 @@ struct LivePage {
 }
 
 pub async fn live(State(state): State<AppState>, Extension(page): Extension<Page>) -> Response {
+    let now = crate::clock::now_millis();
     render(&LivePage {
-        t: page.t,
-        csrf: page.csrf,
-        alerts: page.alerts,
         families: FAMILIES,
         outcomes: Outcome::ALL.map(Outcome::as_str),
         deliveries: state
             .deliveries
             .recent()
             .iter()
-            .map(DeliveryRow::of)
+            .map(|d| DeliveryRow::of(&page, now, d))
             .collect(),
+        t: page.t,
+        csrf: page.csrf,
+        alerts: page.alerts,
     })
 }
 
 /// Each new delivery as a `delivery` event (JSON of a [`DeliveryRow`]).
 pub async fn live_stream(
     State(state): State<AppState>,
+    Extension(page): Extension<Page>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.deliveries.subscribe();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        loop {
-            match receiver.recv().await {
-                Ok(delivery) => {
-                    let row =
-                        serde_json::to_string(&DeliveryRow::of(&delivery)).unwrap_or_default();
-                    return Some((Ok(Event::default().event("delivery").data(row)), receiver));
+    let stream =
+        futures_util::stream::unfold((receiver, page), |(mut receiver, page)| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(delivery) => {
+                        let row = DeliveryRow::of(&page, crate::clock::now_millis(), &delivery);
+                        let row = serde_json::to_string(&row).unwrap_or_default();
+                        let event = Event::default().event("delivery").data(row);
+                        return Some((Ok(event), (receiver, page)));
+                    }
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
                 }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
             }
-        }
-    });
+        });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
@@ -173,146 +191,26 @@ pub async fn users(
     })
 }
 
-struct TimelineRow {
-    at: String,
-    source: String,
-    event_type: String,
-    note: String,
-}
-
-#[derive(Template)]
-#[template(path = "console/user.html")]
-struct UserPage {
-    t: &'static Labels,
-    csrf: String,
-    alerts: Vec<String>,
-    user_id: String,
-    known: bool,
-    status: String,
-    scopes: String,
-    risk: String,
-    channels: String,
-    sessions: String,
-    timeline: Vec<TimelineRow>,
-}
-
-fn timeline_row(event: &StoredEvent) -> TimelineRow {
-    let note = match (&event.unapplied_reason, event.payload_erased_at) {
-        (Some(reason), _) => format!("unapplied: {reason}"),
-        _ if event.changed_nothing == Some(true) => {
-            "changed nothing: older than what is stored, or the user is gone".to_owned()
-        }
-        (None, Some(_)) => "payload erased".to_owned(),
-        (None, None) => crate::telemetry::loggable(&event.payload).to_string(),
-    };
-    TimelineRow {
-        at: rfc3339(event.received_at),
-        source: event.source.clone(),
-        event_type: event.event_type.clone(),
-        note,
-    }
-}
-
-pub async fn user(
-    State(state): State<AppState>,
-    Extension(page): Extension<Page>,
-    Path(id): Path<String>,
-) -> Response {
-    let Ok(user_id) = UserId::parse(&id) else {
-        return (StatusCode::BAD_REQUEST, "not a user id").into_response();
-    };
-    let storage = &state.storage;
-    let user = storage.user(&user_id).await.ok().flatten();
-    let channels = storage
-        .channel_relations(&user_id)
-        .await
-        .unwrap_or_default();
-    let sessions = storage.sessions_of(&user_id).await.unwrap_or_default();
-    let timeline = storage
-        .events_of_user(&user_id, 200)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(timeline_row)
-        .collect();
-    let list = |items: Vec<String>| {
-        if items.is_empty() {
-            "—".to_owned()
-        } else {
-            items.join(", ")
-        }
-    };
-    let view = match &user {
-        Some(user) => UserPage {
-            t: page.t,
-            csrf: page.csrf,
-            alerts: page.alerts,
-            user_id: user_id.as_str().to_owned(),
-            known: true,
-            status: user.status.to_string(),
-            scopes: list(user.scopes.clone()),
-            risk: list(
-                [
-                    (
-                        "credential_change_required",
-                        user.credential_change_required_at,
-                    ),
-                    ("credential_compromised", user.credential_compromised_at),
-                    ("credential_changed", user.credential_changed_at),
-                ]
-                .into_iter()
-                .filter_map(|(name, at)| at.map(|at| format!("{name} ({})", rfc3339(at))))
-                .collect(),
-            ),
-            channels: list(
-                channels
-                    .iter()
-                    .map(|c| format!("{} {}", c.channel_public_id.as_str(), c.relation))
-                    .collect(),
-            ),
-            sessions: format!(
-                "{} active / {}",
-                sessions.iter().filter(|s| s.is_active()).count(),
-                sessions.len()
-            ),
-            timeline,
-        },
-        None => UserPage {
-            t: page.t,
-            csrf: page.csrf,
-            alerts: page.alerts,
-            user_id: user_id.as_str().to_owned(),
-            known: false,
-            status: String::new(),
-            scopes: String::new(),
-            risk: String::new(),
-            channels: String::new(),
-            sessions: String::new(),
-            timeline,
-        },
-    };
-    render(&view)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::delivery::log::{Outcome, sample as delivery};
 
+    fn row(outcome: Outcome, ms: u64) -> DeliveryRow {
+        let page = Page {
+            t: &super::super::labels::KO,
+            csrf: String::new(),
+            alerts: Vec::new(),
+            zone: jiff::tz::TimeZone::UTC,
+        };
+        DeliveryRow::of(&page, 0, &delivery(outcome, ms))
+    }
+
     #[test]
     fn a_row_is_marked_by_its_outcome_and_its_share_of_the_deadline() {
-        assert_eq!(
-            DeliveryRow::of(&delivery(Outcome::Accepted, 10)).class,
-            "ok"
-        );
-        assert_eq!(
-            DeliveryRow::of(&delivery(Outcome::Accepted, 600)).class,
-            "slow"
-        );
-        assert_eq!(DeliveryRow::of(&delivery(Outcome::Refused, 1)).class, "bad");
-        assert_eq!(
-            DeliveryRow::of(&delivery(Outcome::Unavailable, 1)).class,
-            "bad"
-        );
+        assert_eq!(row(Outcome::Accepted, 10).class, "ok");
+        assert_eq!(row(Outcome::Accepted, 600).class, "slow");
+        assert_eq!(row(Outcome::Refused, 1).class, "bad");
+        assert_eq!(row(Outcome::Unavailable, 1).class, "bad");
     }
 }

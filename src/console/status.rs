@@ -1,5 +1,5 @@
-//! The console's status pages: health (from this instance's deliveries),
-//! the outboxes (with a retry for failed notifications) and the settings.
+//! The console's status pages: the outboxes (with a retry for failed
+//! notifications) and the settings.
 
 use askama::Template;
 use axum::{
@@ -8,162 +8,13 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::{
-    CsrfForm, Labels, Page, csrf_refused,
-    pages::{FAMILIES, render},
-};
-use crate::{delivery::log::Delivery, state::AppState};
-
-struct FamilyHealth {
-    family: &'static str,
-    /// "bad" while the family's failure alert is raised (the same rule, and
-    /// the same shared numbers, as the alert).
-    class: &'static str,
-    hour: String,
-    day: String,
-    p50: u64,
-    p99: u64,
-    deadline_ms: u64,
-}
-
-#[derive(Template)]
-#[template(path = "console/health.html")]
-struct HealthPage {
-    t: &'static Labels,
-    csrf: String,
-    alerts: Vec<String>,
-    warnings: Vec<String>,
-    families: Vec<FamilyHealth>,
-    keys: String,
-    spool: String,
-}
-
-/// `n` deliveries by outcome: `12 accepted, 1 refused`.
-fn counts(deliveries: &[&Delivery]) -> String {
-    let mut by: Vec<(&str, usize)> = Vec::new();
-    for d in deliveries {
-        match by.iter_mut().find(|(o, _)| *o == d.outcome.as_str()) {
-            Some((_, n)) => *n += 1,
-            None => by.push((d.outcome.as_str(), 1)),
-        }
-    }
-    if by.is_empty() {
-        return "0".into();
-    }
-    by.iter()
-        .map(|(o, n)| format!("{n} {o}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-pub async fn health(State(state): State<AppState>, Extension(page): Extension<Page>) -> Response {
-    let now = crate::clock::now_millis();
-    let recent = state.deliveries.recent();
-    let alerting: Vec<String> = state
-        .storage
-        .alerts(100)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|a| a.state == "raised" && a.name == "webhook_failures")
-        .filter_map(|a| a.family)
-        .collect();
-    let mut warnings = Vec::new();
-    let families = FAMILIES
-        .iter()
-        .map(|&family| {
-            let day: Vec<&Delivery> = recent
-                .iter()
-                .filter(|d| d.family == family && now - d.at < 86_400_000)
-                .collect();
-            let hour: Vec<&Delivery> = day
-                .iter()
-                .copied()
-                .filter(|d| now - d.at < 3_600_000)
-                .collect();
-            let failed = hour.iter().filter(|d| d.failed()).count();
-            // Kakao pauses webhooks that fail often; warn well before.
-            if hour.len() >= 10 && failed * 10 >= hour.len() {
-                warnings.push(format!(
-                    "{}: {family} ({failed}/{})",
-                    page.t.error_rate_warning,
-                    hour.len()
-                ));
-            }
-            let mut times: Vec<u64> = day.iter().map(|d| d.answer_ms).collect();
-            times.sort_unstable();
-            FamilyHealth {
-                family,
-                class: if alerting.iter().any(|f| f == family) {
-                    "bad"
-                } else {
-                    ""
-                },
-                hour: counts(&hour),
-                day: counts(&day),
-                p50: percentile(&times, 0.5),
-                p99: percentile(&times, 0.99),
-                deadline_ms: day.first().map_or(0, |d| d.deadline_ms),
-            }
-        })
-        .collect();
-    let keys = match &state.security_events {
-        None => "—".to_owned(),
-        Some(events) if !events.keys_loaded() => match events.last_key_fetch() {
-            Some(last) => format!(
-                "not loaded; last fetch ({}): {}",
-                last.trigger, last.outcome
-            ),
-            None => "not loaded yet".to_owned(),
-        },
-        Some(events) => match events.key_set_age() {
-            Some(age) => {
-                let last = events.last_key_fetch().map_or(String::new(), |last| {
-                    let ago = last.at.elapsed().unwrap_or_default().as_secs();
-                    format!(
-                        "; last fetch {ago} s ago ({}): {}",
-                        last.trigger, last.outcome
-                    )
-                });
-                format!(
-                    "loaded {} s ago; kids: {}{last}",
-                    age.as_secs(),
-                    events.key_ids().join(", ")
-                )
-            }
-            _ => "not loaded".to_owned(),
-        },
-    };
-    // Admin-key webhooks storage could not take, waiting to be stored.
-    let spool = match state.spool.waiting() {
-        (0, _) => page.t.spool_empty.to_owned(),
-        (entries, oldest) => {
-            let waited =
-                oldest.map_or(0, |at| crate::clock::now_millis().saturating_sub(at) / 1000);
-            format!("{entries} · {waited} s")
-        }
-    };
-    render(&HealthPage {
-        t: page.t,
-        csrf: page.csrf,
-        alerts: page.alerts,
-        warnings,
-        families,
-        keys,
-        spool,
-    })
-}
+use super::{CsrfForm, Labels, Page, csrf_refused, pages::render};
+use crate::state::AppState;
 
 struct NotificationRow {
     id: i64,
+    /// The delivery whose change it tells of.
+    event_id: Option<i64>,
     kind: String,
     status: String,
     attempts: i64,
@@ -173,6 +24,7 @@ struct NotificationRow {
 
 struct BotRow {
     id: i64,
+    event_id: Option<i64>,
     kind: String,
     status: String,
     attempts: i64,
@@ -189,7 +41,7 @@ struct OutboxesPage {
     /// Failed notifications to the app shown ("retry all failed").
     failed_to_app: usize,
     /// The app's destination, when paused: since when, and why.
-    paused: Option<(String, String)>,
+    paused: Option<(super::time::Shown, String)>,
     bot: Vec<BotRow>,
 }
 
@@ -226,7 +78,7 @@ pub async fn outboxes(State(state): State<AppState>, Extension(page): Extension<
         .await
         .ok()
         .filter(|d| d.paused())
-        .map(|d| (crate::clock::rfc3339(d.since), d.reason.unwrap_or_default()));
+        .map(|d| (page.at(d.since), d.reason.unwrap_or_default()));
     render(&OutboxesPage {
         t: page.t,
         csrf: page.csrf,
@@ -237,9 +89,10 @@ pub async fn outboxes(State(state): State<AppState>, Extension(page): Extension<
             .into_iter()
             .map(|n| NotificationRow {
                 id: n.notification_id,
+                event_id: n.event_id,
                 failed: n.status == "failed",
                 kind: n.notification_type,
-                status: n.status,
+                status: page.t.word(&n.status).to_owned(),
                 attempts: n.attempts,
                 last_error: n.last_error.unwrap_or_default(),
             })
@@ -248,8 +101,9 @@ pub async fn outboxes(State(state): State<AppState>, Extension(page): Extension<
             .into_iter()
             .map(|b| BotRow {
                 id: b.outbox_id,
+                event_id: b.event_id,
                 kind: b.kind,
-                status: b.status,
+                status: page.t.word(&b.status).to_owned(),
                 attempts: b.attempts,
                 last_error: match (b.last_error_code, b.last_error_msg) {
                     (Some(code), Some(msg)) => format!("{code}: {msg}"),
@@ -404,25 +258,4 @@ pub async fn settings(State(state): State<AppState>, Extension(page): Extension<
         alerts: page.alerts,
         settings,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::delivery::log::{Outcome, sample as delivery};
-
-    #[test]
-    fn health_counts_by_outcome_and_takes_percentiles() {
-        let (a, b, c) = (
-            delivery(Outcome::Accepted, 1),
-            delivery(Outcome::Accepted, 2),
-            delivery(Outcome::Refused, 3),
-        );
-        assert_eq!(counts(&[&a, &b, &c]), "2 accepted, 1 refused");
-        assert_eq!(counts(&[]), "0");
-        let times: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&times, 0.5), 51);
-        assert_eq!(percentile(&times, 0.99), 99);
-        assert_eq!(percentile(&[], 0.5), 0);
-    }
 }

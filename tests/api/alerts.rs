@@ -33,17 +33,7 @@ async fn refused_unlink(client: &reqwest::Client, base: &str, n: usize) {
 
 /// A console page, signed in with the API token.
 async fn console_page(app: &TestApp, path: &str) -> String {
-    let (client, signed_in) = app.console_sign_in().await;
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    let page = client
-        .get(app.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    page.text().await.unwrap()
+    app.console_session().await.html(app, path).await
 }
 
 /// The alerts among what a receiver got (the app also gets user changes).

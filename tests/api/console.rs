@@ -137,6 +137,8 @@ async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_a
         .var("APP_NOTIFY_URL", app_side.url())
         .var("APP_SIGNING_SECRET", SIGNING_SECRET)
         .var("APP_NOTIFY_RETRY_SCHEDULE_MS", "50")
+        // Tallies for the charts are written every second.
+        .var("ALERT_WINDOW_SECONDS", "30")
         .spawn()
         .await;
     let console = app.url("/console");
@@ -191,11 +193,57 @@ async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_a
         .expect("the delivery appears live");
     screenshot(&client, "live").await;
 
+    // Its delivery page: what it changed, the answer against the deadline,
+    // in Seoul time with UTC on hover.
+    client
+        .find(Locator::Css(
+            "#deliveries tbody tr a[href^='/console/deliveries/']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text_of(&client, "#changed").await.contains("앱 연결 해제"));
+    assert!(text_of(&client, "#answer").await.contains("/ 3000 ms"));
+    let received = client.find(Locator::Css("#summary time")).await.unwrap();
+    assert!(received.text().await.unwrap().ends_with(" KST"));
+    let utc = received.attr("datetime").await.unwrap().unwrap();
+    assert!(utc.ends_with('Z'), "{utc}");
+    screenshot(&client, "delivery").await;
+
     // That user, with the event in the timeline.
-    row.click().await.unwrap();
-    assert_eq!(text_of(&client, "#status").await, "unlinked");
-    assert!(text_of(&client, "#timeline").await.contains("unlink"));
+    drop(row);
+    client.goto(&app.url("/console/users/4242")).await.unwrap();
+    assert!(text_of(&client, "#facts").await.contains("연결 해제됨"));
+    assert!(text_of(&client, "#timeline").await.contains("앱 연결 해제"));
     screenshot(&client, "user").await;
+
+    // A user known only from a channel event is shown as such.
+    let channel = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
+        .args([
+            "simulate",
+            "--server",
+            &app.public_url(""),
+            "channel",
+            "--user",
+            "5151",
+            "--event",
+            "added",
+        ])
+        .env_clear()
+        .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
+        .env("KAKAO_APP_ID", APP_ID)
+        .output()
+        .unwrap();
+    assert!(channel.status.success());
+    client.goto(&app.url("/console/users/5151")).await.unwrap();
+    assert!(
+        text_of(&client, "#not-known")
+            .await
+            .contains("채널이나 봇 이벤트로만")
+    );
+    screenshot(&client, "user-channel-only").await;
 
     // The app refused the notification until it failed; retry it.
     for _ in 0..100 {
@@ -226,14 +274,34 @@ async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_a
     };
     assert!(delivered.await, "the retried notification was delivered");
 
-    for page in ["health", "settings"] {
-        client
-            .goto(&app.url(&format!("/console/{page}")))
-            .await
-            .unwrap();
-        client.wait().for_element(Locator::Css("h1")).await.unwrap();
-        screenshot(&client, page).await;
+    // The health page charts the deliveries, each with a text alternative.
+    let mut chart = None;
+    for _ in 0..100 {
+        client.goto(&app.url("/console/health")).await.unwrap();
+        if let Ok(found) = client.find(Locator::Css("svg#volume-unlink")).await {
+            chart = Some(found);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let chart = chart.expect("a chart of the unlinks");
+    assert_eq!(chart.attr("role").await.unwrap().as_deref(), Some("img"));
+    let summary = chart.attr("aria-label").await.unwrap().unwrap();
+    assert!(summary.contains("전달 1건"), "{summary}");
+    screenshot(&client, "health").await;
+    client
+        .goto(&app.url("/console/health?range=day"))
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("svg#times-unlink"))
+        .await
+        .unwrap();
+    screenshot(&client, "health-day").await;
+    client.goto(&app.url("/console/settings")).await.unwrap();
+    client.wait().for_element(Locator::Css("h1")).await.unwrap();
+    screenshot(&client, "settings").await;
     client
         .goto(&app.url("/console/settings?lang=en"))
         .await

@@ -221,6 +221,20 @@ impl TestApp {
         (client, signed_in)
     }
 
+    /// A signed-in console session (the API token on the sign-in form).
+    pub async fn console_session(&self) -> ConsoleSession {
+        let (client, signed_in) = self.console_sign_in().await;
+        assert_eq!(signed_in.status(), 303);
+        let cookie = signed_in.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        ConsoleSession { client, cookie }
+    }
+
     /// `path` on the public listener (`BIND_ADDR`), whatever it is.
     pub fn public_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -265,6 +279,33 @@ impl Drop for TestApp {
 }
 
 /// A request fixture from tests/fixtures/skill_requests.
+/// A signed-in console: GETs pages with its session cookie.
+pub struct ConsoleSession {
+    pub client: reqwest::Client,
+    pub cookie: String,
+}
+
+impl ConsoleSession {
+    /// A console page's status and HTML.
+    pub async fn page(&self, app: &TestApp, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(app.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// A console page's HTML, expecting 200.
+    pub async fn html(&self, app: &TestApp, path: &str) -> String {
+        let (status, html) = self.page(app, path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+        html
+    }
+}
+
 pub fn request_fixture(name: &str) -> Value {
     let path = format!(
         "{}/tests/fixtures/skill_requests/{name}.json",

@@ -321,27 +321,14 @@ async fn the_console_shows_a_paused_app_resumes_it_and_retries_all_failed() {
         .var("APP_NOTIFY_RETRY_SCHEDULE_MS", "50")
         .spawn()
         .await;
-    let (client, signed_in) = app.console_sign_in().await;
-    let session = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let console = app.console_session().await;
+    let (client, session) = (console.client.clone(), console.cookie.clone());
     let page = |lang: &'static str| {
-        let client = client.clone();
-        let session = session.clone();
-        let url = app.url(&format!("/console/outboxes?lang={lang}"));
+        let (console, app) = (&console, &app);
         async move {
-            let response = client
-                .get(url)
-                .header("cookie", session)
-                .send()
+            console
+                .html(app, &format!("/console/outboxes?lang={lang}"))
                 .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            response.text().await.unwrap()
         }
     };
     assert!(

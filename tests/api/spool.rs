@@ -79,17 +79,11 @@ async fn with_postgres_gone_unlinks_are_answered_200_and_stored_when_it_returns(
     let ready: Value = app.get("/ready").await.json().await.unwrap();
     assert_eq!(ready["spool"]["entries"], 3, "{ready}");
     // The console shows what waits, even with the database gone.
-    let (client, signed_in) = app.console_sign_in().await;
-    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
-    let health = client
-        .get(app.url("/console/health"))
-        .header("cookie", cookie)
-        .send()
+    let health = app
+        .console_session()
         .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    let health = health.text().await.unwrap();
+        .html(&app, "/console/health")
+        .await;
     assert!(health.contains(r#"<p id="spool">3 · "#), "{health}");
 
     database.bring_back().await;
