@@ -94,7 +94,8 @@ pub async fn user(
         facts.push((
             t.status,
             match since {
-                Some(since) => format!("{status} ({} {})", t.since, at(since)),
+                Some(since) if t.lang == "en" => format!("{status} (since {})", at(since)),
+                Some(since) => format!("{status} ({}부터)", at(since)),
                 None => status,
             },
         ));

@@ -263,17 +263,27 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), SetError> {
 /// RFC 8935 §2.3: `400` with `{"err","description"}`; 503 for our own failures.
 fn set_error_response(err: &SetError) -> Response {
     match err.code() {
-        Some(code) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"err": code, "description": err.to_string()})),
-        )
-            .into_response(),
+        Some(code) => {
+            let mut response = (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"err": code, "description": err.to_string()})),
+            )
+                .into_response();
+            // For the console: why the SET was refused.
+            response
+                .extensions_mut()
+                .insert(crate::http::error::Refusal(format!("{code}: {err}")));
+            response
+        }
         None => {
             let code = match err {
                 SetError::OurFault { .. } => "our_state",
                 _ => "keys_unavailable",
             };
             let mut response = ApiError::unavailable_logged(code).into_response();
+            response
+                .extensions_mut()
+                .insert(crate::http::error::Refusal(format!("{code}: {err}")));
             if let SetError::RetryLater { after, .. } = err {
                 // Whole seconds, rounded up: retrying earlier would find the cooldown.
                 let secs = after.as_millis().div_ceil(1000).max(1);

@@ -191,6 +191,17 @@ async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_a
         ))
         .await
         .expect("the delivery appears live");
+    assert!(
+        client
+            .find(Locator::Id("live-empty"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .map(|shown| !shown)
+            .unwrap(),
+        "the empty state goes once a delivery arrives"
+    );
     screenshot(&client, "live").await;
 
     // Its delivery page: what it changed, the answer against the deadline,

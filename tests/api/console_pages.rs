@@ -101,6 +101,8 @@ async fn each_familys_delivery_page_decodes_what_kakao_sent_and_says_what_it_cha
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    let (status, _) = crate::security_events::post(app, "not.a.jwt").await;
+    assert_eq!(status, 400);
     let skill = app
         .post_skill(crate::helpers::skill_request("안녕", None))
         .await;
@@ -167,6 +169,13 @@ async fn each_familys_delivery_page_decodes_what_kakao_sent_and_says_what_it_cha
     assert!(
         refused.contains("거부함") && refused.contains(r#"id="body-note""#),
         "{refused}"
+    );
+    let refused_set = console
+        .html(app, &live_link(&live, "events", "refused"))
+        .await;
+    assert!(
+        refused_set.contains("거부함: invalid_request"),
+        "a refused SET says why: {refused_set}"
     );
     let skill = console
         .html(app, &live_link(&live, "skill", "answered"))
