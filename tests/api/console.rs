@@ -342,6 +342,47 @@ async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_a
     client.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_familys_delivery_page_reads_in_korean_and_passes_axe() {
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let kakao = crate::console_pages::one_delivery_of_each_family().await;
+    let app = &kakao.app;
+    client.goto(&app.url("/console")).await.unwrap();
+    sign_in(&client, API_TOKEN).await;
+    client
+        .wait()
+        .for_element(Locator::Id("deliveries"))
+        .await
+        .unwrap();
+    let live = client.source().await.unwrap();
+    let mut pages = Vec::new();
+    for (name, event_type, changed) in [
+        ("set", "user-scope-consent", "동의 항목 추가: talk_message"),
+        ("channel", "channel.blocked", "채널 차단"),
+        ("share", "share.delivered", "카카오톡 공유 메시지 전송됨"),
+        ("bot", "MESSAGE_CREATE", "메시지 받음: 답장 대기"),
+    ] {
+        let id = crate::console_pages::event_id(app, event_type).await;
+        pages.push((name, format!("/console/deliveries/{id}"), changed));
+    }
+    for (name, family, outcome, changed) in [
+        ("refused", "unlink", "refused", "저장한 것이 없어"),
+        ("skill", "skill", "answered", "저장한 것이 없어"),
+    ] {
+        let link = crate::console_pages::live_link(&live, family, outcome);
+        pages.push((name, link, changed));
+    }
+    for (name, path, changed) in pages {
+        client.goto(&app.url(&path)).await.unwrap();
+        let said = text_of(&client, "#changed").await;
+        assert!(said.contains(changed), "{name}: {said}");
+        screenshot(&client, &format!("delivery-{name}")).await;
+    }
+    client.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn the_console_is_absent_without_the_api_token_and_its_forms_need_the_session_token() {
     let closed = TestApp::builder().spawn().await;

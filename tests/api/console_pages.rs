@@ -16,7 +16,7 @@ use crate::{
 const BOT_SECRET: &str = "test-bot-secret";
 
 /// The id of the stored event of `event_type`.
-async fn event_id(app: &TestApp, event_type: &str) -> i64 {
+pub(crate) async fn event_id(app: &TestApp, event_type: &str) -> i64 {
     app.events()
         .await
         .iter()
@@ -27,15 +27,18 @@ async fn event_id(app: &TestApp, event_type: &str) -> i64 {
 }
 
 /// The live page's link to the newest delivery of `family` with `outcome`.
-fn live_link(live: &str, family: &str, outcome: &str) -> String {
+pub(crate) fn live_link(live: &str, family: &str, outcome: &str) -> String {
     let marker = format!(r#"data-family="{family}" data-outcome="{outcome}""#);
     let row = &live[live.find(&marker).unwrap_or_else(|| panic!("no {marker}"))..];
     let start = row.find("/console/deliveries/").unwrap();
     row[start..].split('"').next().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn each_familys_delivery_page_decodes_what_kakao_sent_and_says_what_it_changed() {
+/// A Kakao with the bot configured, that has sent one delivery of every
+/// family (a SET, an unlink, a channel block, a share, a bot message, a
+/// skill request) and two refused ones (an unlink with a wrong key, a SET
+/// that is not a JWT).
+pub(crate) async fn one_delivery_of_each_family() -> crate::security_events::Kakao {
     let kakao = kakao_with(&[
         ("KAKAO_BOT_TOKEN", "test-bot-token"),
         ("KAKAO_BOT_WEBHOOK_SECRET", BOT_SECRET),
@@ -108,6 +111,13 @@ async fn each_familys_delivery_page_decodes_what_kakao_sent_and_says_what_it_cha
         .await;
     assert_eq!(skill.status(), 200);
 
+    kakao
+}
+
+#[tokio::test]
+async fn each_familys_delivery_page_decodes_what_kakao_sent_and_says_what_it_changed() {
+    let kakao = one_delivery_of_each_family().await;
+    let app = &kakao.app;
     let console = app.console_session().await;
     let page = |id: i64| format!("/console/deliveries/{id}");
 
@@ -117,6 +127,10 @@ async fn each_familys_delivery_page_decodes_what_kakao_sent_and_says_what_it_cha
         .await;
     assert!(set.contains("동의 항목 추가: talk_message"), "{set}");
     assert!(set.contains("RS256") && set.contains("test-key-a"));
+    assert!(
+        !set.contains(crate::kakao_keys::REST_API_KEY),
+        "the app key is masked"
+    );
     assert!(set.contains(" KST</time>"), "Seoul time");
     assert!(
         set.contains("/ 3000 ms"),
