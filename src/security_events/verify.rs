@@ -7,15 +7,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
-use serde_json::{Map, Value, value::RawValue};
+use serde_json::value::RawValue;
 
 use super::jwks::{KeyStore, Lookup};
 pub use kakao_protocol::security_event::SetClaims;
 
-/// Longest `kid` looked up.
-const MAX_KID: usize = 128;
 /// How far in the future `iat` may be (clock skew).
 const MAX_IAT_AHEAD: Duration = Duration::from_secs(5 * 60);
 
@@ -154,86 +151,21 @@ impl Verifier {
     }
 }
 
-/// The header's `kid`, after checking `alg` and `typ`. Read before the
-/// signature is verified, so it decides nothing but which key to try.
+/// The header's `kid`, after checking the compact form, `alg` and `typ`
+/// (`kakao_protocol`, where it is fuzzed). Read before the signature is
+/// verified, so it decides nothing but which key to try.
 fn check_header(token: &str) -> Result<String, SetError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(SetError::request(
-            "the body is not a compact JWT (three dot-separated parts)",
-        ));
-    };
-    let header: Map<String, Value> = URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .ok_or_else(|| SetError::request("the JWT header is not base64url JSON"))?;
-    match header.get("alg").and_then(Value::as_str) {
-        Some("RS256") => {}
-        Some(other) => {
-            return Err(SetError::request(format!(
-                "alg {other} is not accepted; only RS256"
-            )));
-        }
-        None => return Err(SetError::request("the header has no alg")),
-    }
-    let typ = header
-        .get("typ")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if typ.strip_prefix("application/").unwrap_or(&typ) != "secevent+jwt" {
-        return Err(SetError::request("typ must be secevent+jwt"));
-    }
-    match header.get("kid").and_then(Value::as_str) {
-        Some(kid) if !kid.is_empty() && kid.len() <= MAX_KID => Ok(kid.to_owned()),
-        Some(_) => Err(SetError::request(format!(
-            "kid must be 1 to {MAX_KID} characters"
-        ))),
-        None => Err(SetError::request("the header has no kid")),
-    }
+    kakao_protocol::security_event::key_id(token).map_err(|err| SetError::request(err.to_string()))
 }
 
-/// A NumericDate; Kakao's table calls `iat` a string, so digits in a string
-/// are read too.
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn token_with_header(header: &str) -> String {
-        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header))
-    }
-
     #[test]
-    fn the_header_pins_rs256_typ_and_kid() {
-        let ok = r#"{"alg":"RS256","typ":"secevent+jwt","kid":"k1"}"#;
-        assert_eq!(check_header(&token_with_header(ok)).unwrap(), "k1");
-        let prefixed = r#"{"alg":"RS256","typ":"Application/SecEvent+JWT","kid":"k1"}"#;
-        assert!(check_header(&token_with_header(prefixed)).is_ok());
-        for (header, says) in [
-            (
-                r#"{"alg":"none","typ":"secevent+jwt","kid":"k"}"#,
-                "alg none",
-            ),
-            (
-                r#"{"alg":"HS256","typ":"secevent+jwt","kid":"k"}"#,
-                "alg HS256",
-            ),
-            (r#"{"alg":"RS256","typ":"JWT","kid":"k"}"#, "typ"),
-            (r#"{"alg":"RS256","typ":"secevent+jwt"}"#, "no kid"),
-        ] {
-            let err = check_header(&token_with_header(header)).unwrap_err();
-            assert_eq!(err.code(), Some("invalid_request"));
-            assert!(err.to_string().contains(says), "{header}: {err}");
-        }
-        let long_kid = format!(
-            r#"{{"alg":"RS256","typ":"secevent+jwt","kid":"{}"}}"#,
-            "k".repeat(129)
-        );
-        assert!(check_header(&token_with_header(&long_kid)).is_err());
-        assert!(check_header("not-a-jwt").is_err());
-        assert!(check_header("a.b.c.d").is_err());
+    fn a_refused_header_is_an_invalid_request() {
+        let err = check_header("a.b.c.d").unwrap_err();
+        assert_eq!(err.code(), Some("invalid_request"));
+        assert!(err.to_string().contains("compact JWT"), "{err}");
     }
 }

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-30}"
 export RUSTC_BOOTSTRAP=1
-targets=(skill_request skill_response security_event bot_event gateway_frame admin_key_params system_ips)
+targets=(skill_request skill_response security_event set_header bot_event gateway_frame admin_key_params system_ips)
 cargo fuzz build
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -2,11 +2,16 @@
 //! error, never a panic.
 #![no_main]
 
+#[path = "bounded.rs"]
+mod bounded;
+
 use kakao_protocol::bot::gateway::Incoming;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = Incoming::parse(text);
-    }
+    bounded::check(data.len(), || {
+        if let Ok(text) = std::str::from_utf8(data) {
+            let _ = Incoming::parse(text);
+        }
+    });
 });

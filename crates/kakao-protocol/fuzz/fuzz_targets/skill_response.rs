@@ -3,17 +3,22 @@
 //! and passes again (what Kakao gets is what was checked).
 #![no_main]
 
+#[path = "bounded.rs"]
+mod bounded;
+
 use kakao_protocol::skill::SkillResponse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(response) = serde_json::from_slice::<SkillResponse>(data) else {
-        return;
-    };
-    let _ = response.validate();
-    if let Ok(checked) = response.to_checked_json() {
-        let again: SkillResponse =
-            serde_json::from_slice(checked.bytes()).expect("checked JSON reads back");
-        assert!(again.validate().is_ok(), "checked JSON passes again");
-    }
+    bounded::check(data.len(), || {
+        let Ok(response) = serde_json::from_slice::<SkillResponse>(data) else {
+            return;
+        };
+        let _ = response.validate();
+        if let Ok(checked) = response.to_checked_json() {
+            let again: SkillResponse =
+                serde_json::from_slice(checked.bytes()).expect("checked JSON reads back");
+            assert!(again.validate().is_ok(), "checked JSON passes again");
+        }
+    });
 });

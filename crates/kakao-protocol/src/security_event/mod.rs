@@ -4,11 +4,13 @@
 //! the caller's part; nothing here checks a signature.
 
 mod event;
+mod header;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 pub use self::event::{Identifier, ParsedEvent, SecurityEvent, UNKNOWN_TYPE, parse};
+pub use self::header::{HeaderError, MAX_KID, key_id};
 
 /// The claims of a SET, read after its signature was verified.
 #[derive(Debug, Clone, Deserialize)]
