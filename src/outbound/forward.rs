@@ -78,7 +78,7 @@ impl Upstream {
                 .body(body)
                 .send()
                 .await
-                .map_err(|err| ForwardError::Unreachable(err.without_url().to_string()))?;
+                .map_err(|err| ForwardError::Unreachable(super::describe(&err)))?;
             let status = response.status();
             let answer = crate::http::read_limited(response, limit)
                 .await

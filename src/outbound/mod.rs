@@ -18,3 +18,23 @@ pub mod stream;
 
 pub use forward::{ForwardError, Upstream};
 pub use signing::SigningSecret;
+
+/// A transport error with every cause (a refused certificate says why), but
+/// without its URL: the app's URL may carry a token.
+pub fn describe(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    crate::telemetry::loggable(&text).to_string()
+}

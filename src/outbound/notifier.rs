@@ -265,7 +265,7 @@ impl Notifier {
                 return Attempt::Failed(
                     AttemptFailure {
                         status: None,
-                        error: describe(&err),
+                        error: super::describe(&err),
                     },
                     None,
                 );
@@ -409,25 +409,6 @@ fn retry_after(schedule: &[Duration], attempts: i64) -> Option<Duration> {
 /// `wait` ± 20%.
 fn jittered(wait: Duration) -> Duration {
     crate::clock::jittered(wait, 0.8, 1.2)
-}
-
-/// A transport error without its URL (the app's URL may carry a token).
-fn describe(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    let mut text = kind.to_owned();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    crate::telemetry::loggable(&text).to_string()
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod instances;
 mod kakao_gateway;
 mod kakao_keys;
 mod listeners;
+mod misbehaving_app;
 mod notifications;
 mod overload;
 mod pebble;
