@@ -122,6 +122,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Age of the oldest notification still pending.",
     ),
     (
+        "kakao_database_disk_free_bytes",
+        "Free bytes on the SQLite database's file system (the disk_space alert; /ready says full under 256 KiB).",
+    ),
+    (
         "kakao_outbox_rows",
         "Outbox rows pending or failed, by outbox (app, stream, alert, bot) and status; shared by every instance on one database.",
     ),

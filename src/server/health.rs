@@ -63,12 +63,20 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     if !writable {
         tracing::error!("readiness: the database is read-only; every webhook is refused");
     }
-    let database = match (database_ok, writable) {
-        (false, _) => "failing",
-        (true, false) => "read_only",
-        (true, true) => "ok",
+    // A full disk answers reads and refuses every write.
+    let full = state.storage.disk_space().is_some_and(|space| space.full());
+    if full {
+        tracing::error!(
+            "readiness: the database's disk is full; every webhook is refused until space is freed"
+        );
+    }
+    let database = match (database_ok, writable, full) {
+        (false, _, _) => "failing",
+        (true, false, _) => "read_only",
+        (true, true, true) => "full",
+        (true, true, false) => "ok",
     };
-    let database_ok = database_ok && writable && writer_running;
+    let database_ok = database_ok && writable && !full && writer_running;
     // Deliveries spooled while storage failed, still waiting a while after.
     let (spooled, oldest) = state.spool.waiting();
     let spool_stuck = oldest.is_some_and(|at| {

@@ -31,7 +31,7 @@ mod writer;
 
 pub use self::{model::*, users::SessionStart};
 
-use std::{sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use sqlx::{PgPool, SqlitePool};
 use tokio_util::task::TaskTracker;
@@ -90,6 +90,30 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// A file system's space, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub free: u64,
+    pub total: u64,
+}
+
+impl DiskSpace {
+    /// Under this, SQLite cannot count on growing its WAL: `/ready` says
+    /// the database is full.
+    pub const FULL_BELOW: u64 = 256 * 1024;
+
+    /// Under 64 MiB, or on a small disk under a tenth of it (at least
+    /// 1 MiB), the `disk_space` alert is raised while writes still succeed.
+    pub fn low(self) -> bool {
+        const MIB: u64 = 1024 * 1024;
+        self.free < (64 * MIB).min((self.total / 10).max(MIB))
+    }
+
+    pub fn full(self) -> bool {
+        self.free < Self::FULL_BELOW
+    }
+}
 
 /// Runs `$body` in a write transaction `$tx` and commits it; an early `?`
 /// rolls back. SQLite begins IMMEDIATE: concurrent writers then wait on the
@@ -239,6 +263,24 @@ impl Storage {
                 Ok(writable(&file) && folder.is_none_or(writable))
             }
         }
+    }
+
+    /// The SQLite file system's free and total bytes (`statvfs` of the
+    /// database's folder); `None` on PostgreSQL, whose disk is its server's.
+    pub fn disk_space(&self) -> Option<DiskSpace> {
+        let Backend::Sqlite { pool, .. } = &self.backend else {
+            return None;
+        };
+        let file = pool.connect_options().get_filename().to_path_buf();
+        let folder = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let stat = rustix::fs::statvfs(folder).ok()?;
+        Some(DiskSpace {
+            free: stat.f_bavail.saturating_mul(stat.f_frsize),
+            total: stat.f_blocks.saturating_mul(stat.f_frsize),
+        })
     }
 
     /// Stops the event writer as if it had died, leaving the pool open: for

@@ -12,6 +12,7 @@ mod console;
 mod console_pages;
 mod crash;
 mod dev_mode;
+mod disk_full;
 mod doctor;
 mod durability;
 mod gateway;

@@ -12,7 +12,8 @@
 //! - webhooks have waited in the spool past its grace;
 //! - the certificate cannot be obtained or renewed (`tls_certificate`), or
 //!   expires within 14 days (`tls_expiry`);
-//! - Kakao's list of addresses cannot be refreshed (`kakao_source_ips`).
+//! - Kakao's list of addresses cannot be refreshed (`kakao_source_ips`);
+//! - the SQLite database's disk is running out (`disk_space`).
 //!
 //! A condition is raised once when it starts and resolved once it has been
 //! clear for a whole window (so one that flaps sends nothing more). Each
@@ -36,7 +37,7 @@ use crate::{
 };
 
 /// Every condition's name, as `kakao_alerts_active{name}` and the API say it.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "webhook_failures",
     "app_notifications",
     "bot_replies",
@@ -47,6 +48,7 @@ pub const NAMES: [&str; 10] = [
     "tls_expiry",
     "kakao_source_ips",
     "event_stream",
+    "disk_space",
 ];
 
 /// How long the gateway may be down before it is an alert.
@@ -186,6 +188,7 @@ async fn judge_all(state: &AppState) {
     }
     judged.extend(outside::https_judgements(state, now).await);
     judged.extend(outside::stream_judgement(state, now).await);
+    judged.extend(outside::disk_judgement(state));
     // A clear condition with no alert raised has nothing to change: no
     // write transaction for it, every round, on every instance.
     let raised: Vec<String> = match state.storage.alerts(1000).await {

@@ -114,3 +114,26 @@ pub(super) async fn stream_judgement(state: &AppState, now: i64) -> Option<Judge
         }
     }
 }
+
+/// The SQLite database's disk running out: raised while writes still
+/// succeed, so it reaches the alert webhook before webhooks get 503.
+pub(super) fn disk_judgement(state: &AppState) -> Option<Judgement> {
+    let space = state.storage.disk_space()?;
+    metrics::gauge!("kakao_database_disk_free_bytes").set(space.free as f64);
+    let (free_mib, total_mib) = (space.free / (1024 * 1024), space.total / (1024 * 1024));
+    Some(judgement(
+        "disk_space",
+        None,
+        space.low(),
+        (
+            format!(
+                "데이터베이스 디스크 여유 공간 {free_mib} MiB / {total_mib} MiB: 가득 차면 모든 웹훅이 503을 받습니다. 공간을 비우거나 늘리세요"
+            ),
+            format!(
+                "the database's disk has {free_mib} MiB of {total_mib} MiB free: when it is full every webhook gets 503; free or add space"
+            ),
+        ),
+        space.free as f64,
+        space.total as f64 / 10.0,
+    ))
+}
