@@ -7,7 +7,8 @@
 //! server's peak RSS. Then the same skill workloads against the ceiling
 //! (ceiling.rs: `cargo build --release --example ceiling` first), each
 //! printed as a ratio to it. Options: `-- --help` (`--growth` is growth.rs,
-//! `--postgres URL` scratch_postgres.rs, `--unpinned` pinning.rs).
+//! `--postgres URL` scratch_postgres.rs, `--unpinned` pinning.rs, `--soak
+//! MINUTES` soak.rs).
 //! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
 //! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
 //! profile it: BENCHMARKS.md).
@@ -18,6 +19,7 @@ mod growth;
 mod pinning;
 mod raw_client;
 mod scratch_postgres;
+mod soak;
 
 use std::{
     path::PathBuf,
@@ -58,6 +60,13 @@ struct Options {
     /// Pin neither the server nor this generator (pinning.rs).
     #[arg(long)]
     unpinned: bool,
+    /// A mixed workload for this many minutes, with notifications on,
+    /// sampling RSS, descriptors, the outbox and p99 every 10 s (soak.rs).
+    #[arg(long, value_name = "MINUTES")]
+    soak: Option<u64>,
+    /// Requests a second during `--soak`.
+    #[arg(long, default_value_t = 300)]
+    soak_rate: u32,
 }
 
 struct Server {
@@ -81,6 +90,7 @@ impl Server {
         database: &str,
         addr: &str,
         pinned: bool,
+        vars: &[(&str, String)],
     ) -> anyhow::Result<Self> {
         let binary = std::env::var_os("LOADTEST_BINARY").map_or_else(
             || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/kakao-webhooks"),
@@ -106,6 +116,7 @@ impl Server {
                 },
             )
             .env("RUST_LOG", "warn")
+            .envs(vars.iter().map(|(k, v)| (k, v)))
             .stdout(match std::env::var_os("LOADTEST_SERVER_LOG") {
                 Some(path) => Stdio::from(
                     std::fs::OpenOptions::new()
@@ -264,7 +275,12 @@ fn unlinks(addr: &str, count: usize) -> Vec<Shot> {
 /// each is stored with its reply job, and the dev server's outbox sends the
 /// demo bot's echo to its local Bot API platform meanwhile.
 fn bot_messages(addr: &str, count: usize) -> Vec<Shot> {
-    (0..count)
+    bot_messages_from(addr, 0, count)
+}
+
+/// [`bot_messages`] numbered from `first`.
+fn bot_messages_from(addr: &str, first: usize, count: usize) -> Vec<Shot> {
+    (first..first + count)
         .map(|i| {
             let frame = json!({"op": 0, "t": "MESSAGE_CREATE", "d": {
                 "id": (1u64 << 59) + i as u64, "content": "부하 시험", "isChannelChatroom": false,
@@ -306,7 +322,14 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let database = postgres.as_ref().map_or("load.db", |p| p.url.as_str());
-    let server = Server::start(dir.path(), database, &addr, !options.unpinned).await?;
+    let vars = match options.soak {
+        Some(_) => soak::server_vars(&soak::notified_app().await?),
+        None => Vec::new(),
+    };
+    let server = Server::start(dir.path(), database, &addr, !options.unpinned, &vars).await?;
+    if let Some(minutes) = options.soak {
+        return soak::run(&options, dir.path(), server, minutes).await;
+    }
     if options.growth {
         return growth_run(&options, dir.path(), server).await;
     }
@@ -395,7 +418,7 @@ async fn growth_run(
 
     let grown = dir.join("grown.db");
     // Started once to create and migrate the file, then grown while idle.
-    let server = Server::start(dir, "grown.db", &addr, !options.unpinned).await?;
+    let server = Server::start(dir, "grown.db", &addr, !options.unpinned, &[]).await?;
     growth::prefill(&grown)?;
     let report = drive_server(&server, signed, expected, options).await;
     let grown_p99 = print(
