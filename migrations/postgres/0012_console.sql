@@ -20,3 +20,7 @@ CREATE TABLE outbox_samples (
 
 -- A delivery's page lists the bot replies its event caused.
 CREATE INDEX bot_outbox_by_event ON bot_outbox (event_id);
+
+-- Failed bot replies, counted every few seconds (the charts, the alert)
+-- without reading every reply ever sent.
+CREATE INDEX bot_outbox_failed ON bot_outbox (outbox_id) WHERE status = 'failed';

@@ -223,9 +223,13 @@ impl Storage {
     /// Bot replies that ended `failed` since `since`, or are still pending
     /// past their callback token's expiry.
     pub async fn bot_replies_in_trouble(&self, since: i64, now: i64) -> Result<i64, StorageError> {
-        const SQL: &str = "SELECT COUNT(*) FROM bot_outbox WHERE kind = 'reply' AND (
-                (status = 'failed' AND finished_at >= $1)
-             OR (status = 'pending' AND expires_at < $2))";
+        // Two counts, each off its partial index (failed, pending): an OR
+        // of the two read every reply ever sent.
+        const SQL: &str = "SELECT
+                (SELECT COUNT(*) FROM bot_outbox
+                 WHERE status = 'failed' AND kind = 'reply' AND finished_at >= $1)
+              + (SELECT COUNT(*) FROM bot_outbox
+                 WHERE status = 'pending' AND kind = 'reply' AND expires_at < $2)";
         Ok(with_pool!(self, |pool| {
             sqlx::query_scalar(SQL)
                 .bind(since)

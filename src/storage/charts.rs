@@ -56,8 +56,10 @@ impl Storage {
     ) -> Result<Vec<(&'static str, &'static str, i64)>, StorageError> {
         const NOTIFICATIONS: &str = "SELECT destination, status, COUNT(*) FROM notifications
             WHERE status IN ('pending', 'failed') GROUP BY destination, status";
-        const BOT: &str = "SELECT 'bot', status, COUNT(*) FROM bot_outbox
-            WHERE status IN ('pending', 'failed') GROUP BY status";
+        // One status at a time: each is counted off its partial index.
+        const BOT: &str =
+            "SELECT 'bot', 'pending', COUNT(*) FROM bot_outbox WHERE status = 'pending'
+            UNION ALL SELECT 'bot', 'failed', COUNT(*) FROM bot_outbox WHERE status = 'failed'";
         const UPSERT: &str = "INSERT INTO outbox_samples (minute, outbox, status, count)
             VALUES ($1, $2, $3, $4)
             ON CONFLICT (minute, outbox, status) DO UPDATE SET count = excluded.count";
