@@ -46,7 +46,8 @@ fn number(value: f64) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
+/// Text for HTML and SVG: the four characters that could end it escaped.
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -13,8 +13,8 @@ use axum::{
 };
 
 use super::{
-    Labels, Page, changes::what_changed, delivery::RevealQuery, masking::personal, pages::render,
-    time::Shown,
+    Labels, Page, changes::what_changed, charts::escape, delivery::RevealQuery, masking::personal,
+    pages::render, time::Shown,
 };
 use crate::{ids::UserId, state::AppState, storage::StoredEvent};
 
@@ -51,13 +51,6 @@ fn timeline_row(page: &Page, event: &StoredEvent) -> TimelineRow {
         event_type: event.event_type.clone(),
         note: what_changed(event, None).in_lang(page.t.lang).to_owned(),
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub async fn user(

@@ -99,6 +99,23 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(format!("{folder}/{name}.png"), png).unwrap();
 }
 
+/// `kakao-webhooks simulate …` against `app`, expecting success.
+fn simulate(app: &TestApp, args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
+        .args(["simulate", "--server", &app.public_url("")])
+        .args(args)
+        .env_clear()
+        .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
+        .env("KAKAO_APP_ID", APP_ID)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "simulate {args:?}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
     client
         .wait()
@@ -164,25 +181,7 @@ async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_a
         .unwrap();
 
     // A webhook sent with simulate appears without a reload.
-    let simulate = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
-        .args([
-            "simulate",
-            "--server",
-            &app.public_url(""),
-            "unlink",
-            "--user",
-            "4242",
-        ])
-        .env_clear()
-        .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
-        .env("KAKAO_APP_ID", APP_ID)
-        .output()
-        .unwrap();
-    assert!(
-        simulate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&simulate.stdout)
-    );
+    simulate(&app, &["unlink", "--user", "4242"]);
     let row = client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -231,23 +230,7 @@ async fn an_operator_signs_in_watches_a_delivery_arrive_opens_the_user_retries_a
     screenshot(&client, "user").await;
 
     // A user known only from a channel event is shown as such.
-    let channel = Command::new(env!("CARGO_BIN_EXE_kakao-webhooks"))
-        .args([
-            "simulate",
-            "--server",
-            &app.public_url(""),
-            "channel",
-            "--user",
-            "5151",
-            "--event",
-            "added",
-        ])
-        .env_clear()
-        .env("KAKAO_ADMIN_KEY", ADMIN_KEY)
-        .env("KAKAO_APP_ID", APP_ID)
-        .output()
-        .unwrap();
-    assert!(channel.status.success());
+    simulate(&app, &["channel", "--user", "5151", "--event", "added"]);
     client.goto(&app.url("/console/users/5151")).await.unwrap();
     assert!(
         text_of(&client, "#not-known")
