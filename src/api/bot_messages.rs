@@ -9,18 +9,22 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::bot::{
     handler::{Room, check_reply},
     outbox::MESSAGE_RETRY_WINDOW,
 };
 use crate::{
-    api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
+    api::{
+        DEFAULT_PAGE, MAX_PAGE,
+        views::{ErrorView, MessageQueuedView, MessageView, RoomView, RoomsPage},
+    },
     clock::millis_from_now,
     http::{error::ApiError, routes::Routes},
     skill::SkillResponse,
     state::AppState,
-    storage::bot::{BotRoom, MessageQueued},
+    storage::bot::MessageQueued,
 };
 
 /// Kakao's keys are 66 hex characters; anything far longer is not one.
@@ -34,22 +38,44 @@ pub fn routes() -> Routes<AppState> {
         .route("/api/bot/rooms/{bot_group_key}", get(room))
 }
 
-#[derive(Deserialize)]
+/// A message to a room: exactly one of the two keys.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewMessage {
+    /// A group, open or team chat.
+    #[schema(pattern = r"^[!-~]{1,128}$")]
     bot_group_key: Option<String>,
+    /// A channel chat.
+    #[schema(pattern = r"^[!-~]{1,128}$")]
     bot_user_key: Option<String>,
+    /// A SkillResponse v2.0 (`{"version":"2.0","template":{...}}`), within
+    /// the limits of the room's kind.
+    #[schema(example = json!({"version": "2.0", "template": {"outputs": [{"simpleText": {"text": "공지"}}]}}))]
     skill_response: Value,
 }
+
+/// A bot key in a path.
+const KEY: &str = "The room's botGroupKey";
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_request", message)
 }
 
+/// Sends a message to a room the bot is in, through the durable bot outbox.
+#[utoipa::path(
+    post, path = "/api/bot/messages", tag = "bot",
+    request_body = NewMessage,
+    responses(
+        (status = 202, description = "Queued", body = MessageQueuedView),
+        (status = 400, description = "Not the body described", body = ErrorView),
+        (status = 409, description = "The bot left the room (`bot_not_in_room`)", body = ErrorView),
+        (status = 422, description = "The SkillResponse breaks a limit (`invalid_skill_response`, with `violations`)", body = ErrorView),
+    ),
+)]
 async fn send_message(
     State(state): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageQueuedView>), ApiError> {
     let Some(outbox) = &state.bot else {
         return Err(ApiError::not_configured("KAKAO_BOT_TOKEN"));
     };
@@ -97,10 +123,7 @@ async fn send_message(
     match queued {
         MessageQueued::Queued { message_id } => {
             outbox.wake();
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({ "message_id": message_id })),
-            ))
+            Ok((StatusCode::ACCEPTED, Json(MessageQueuedView { message_id })))
         }
         MessageQueued::NotInRoom => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -123,10 +146,20 @@ fn checked_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
+/// How a message the app sent went.
+#[utoipa::path(
+    get, path = "/api/bot/messages/{id}", tag = "bot",
+    params(("id" = i64, Path, description = "The message_id")),
+    responses(
+        (status = 200, description = "The message", body = MessageView),
+        (status = 400, description = "Not a number", body = ErrorView),
+        (status = 404, description = "No such message", body = ErrorView),
+    ),
+)]
 async fn message(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageView>, ApiError> {
     let id: i64 = id
         .parse()
         .map_err(|_| invalid("a message id is a number"))?;
@@ -136,48 +169,32 @@ async fn message(
         .await
         .map_err(|err| ApiError::storage(&err))?
         .ok_or_else(|| ApiError::not_found("no such message"))?;
-    // Replies end as skipped or expired too; a message is only ever these three.
-    let status = match message.status.as_str() {
-        "pending" => "pending",
-        "sent" => "sent",
-        _ => "failed",
-    };
-    let last_error = match (message.last_error_code, &message.last_error_msg) {
-        (None, None) => Value::Null,
-        (code, msg) => json!({"code": code, "msg": msg}),
-    };
-    let result = message
-        .result
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
-        .filter(Value::is_object)
-        .map(|r| {
-            json!({
-                "totalCount": r.get("totalCount"),
-                "sendCount": r.get("sendCount"),
-                "errorCount": r.get("errorCount"),
-            })
-        });
-    Ok(Json(json!({
-        "message_id": message.outbox_id,
-        "status": status,
-        "attempts": message.attempts,
-        "last_error": last_error,
-        "result": result,
-    })))
+    Ok(Json(MessageView::from(&message)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RoomsQuery {
+    /// The `next_after` of the page before (empty: from the start).
     #[serde(default)]
     after: String,
+    /// Rooms per page, 1 to 1000 (default 100; others are clamped).
     limit: Option<i64>,
 }
 
+/// The rooms the bot is in or was in, by key, a page at a time.
+#[utoipa::path(
+    get, path = "/api/bot/rooms", tag = "bot",
+    params(RoomsQuery),
+    responses(
+        (status = 200, description = "A page of rooms", body = RoomsPage),
+        (status = 400, description = "`limit` is not a number", body = ErrorView),
+    ),
+)]
 async fn rooms(
     State(state): State<AppState>,
     query: Result<Query<RoomsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RoomsPage>, ApiError> {
     let Query(query) =
         query.map_err(|err| invalid(format!("after is a room key and limit a number: {err}")))?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
@@ -187,31 +204,32 @@ async fn rooms(
         .await
         .map_err(|err| ApiError::storage(&err))?;
     let next = rooms.last().map(|r| r.bot_group_key.clone());
-    Ok(Json(json!({
-        "rooms": rooms.iter().map(room_view).collect::<Vec<_>>(),
-        "next_after": next,
-    })))
+    Ok(Json(RoomsPage {
+        rooms: rooms.iter().map(RoomView::from).collect(),
+        next_after: next,
+    }))
 }
 
+/// One room: is the bot in it, since when.
+#[utoipa::path(
+    get, path = "/api/bot/rooms/{bot_group_key}", tag = "bot",
+    params(("bot_group_key" = String, Path, pattern = r"^[!-~]{1,128}$", description = KEY)),
+    responses(
+        (status = 200, description = "The room", body = RoomView),
+        (status = 400, description = "Not a bot key", body = ErrorView),
+        (status = 404, description = "No such room", body = ErrorView),
+    ),
+)]
 async fn room(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RoomView>, ApiError> {
     checked_key(&key)?;
     let room = state
         .storage
         .bot_room(&key)
         .await
         .map_err(|err| ApiError::storage(&err))?;
-    room.map(|r| Json(room_view(&r)))
+    room.map(|r| Json(RoomView::from(&r)))
         .ok_or_else(|| ApiError::not_found("no such room"))
-}
-
-fn room_view(room: &BotRoom) -> Value {
-    json!({
-        "bot_group_key": room.bot_group_key,
-        "present": room.present,
-        "joined_at": maybe_time(room.joined_at),
-        "left_at": maybe_time(room.left_at),
-    })
 }

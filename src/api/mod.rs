@@ -3,10 +3,13 @@
 //! follows every accepted event. `Authorization: Bearer <INTERNAL_API_TOKEN>`;
 //! without that setting `/api` does not exist (404). The bot's messages
 //! ([`bot_messages`]) and the notifications sent to the app
-//! ([`notifications`]) have their own files.
+//! ([`notifications`]) have their own files; the answers' types are in
+//! [`views`], and the OpenAPI document derived from them in [`openapi`].
 
 pub mod bot_messages;
 pub mod notifications;
+pub mod openapi;
+pub mod views;
 
 use axum::{
     Json,
@@ -17,7 +20,13 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::IntoParams;
+
+use self::views::{
+    AlertView, AlertsPage, ErrorView, EventView, EventsPage, NewSession, SessionStarted,
+    SessionView, UserView,
+};
 
 use crate::{
     clock::rfc3339,
@@ -25,10 +34,7 @@ use crate::{
     http::{error::ApiError, matches_any, routes::Routes},
     ids::{InvalidId, SessionId, UserId},
     state::AppState,
-    storage::{
-        ChannelRelation, Dedupe, Effect, NewEvent, Session, SessionStart, Source, StorageError,
-        StoredEvent, User,
-    },
+    storage::{Dedupe, Effect, NewEvent, SessionStart, Source, StorageError},
 };
 
 /// Page sizes of every listing under `/api` (events, bot rooms).
@@ -36,6 +42,11 @@ pub(crate) const DEFAULT_PAGE: i64 = 100;
 pub(crate) const MAX_PAGE: i64 = 1000;
 
 pub fn router(state: AppState) -> Routes<AppState> {
+    routes().route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// Every route under `/api`, before the token check goes around them.
+fn routes() -> Routes<AppState> {
     Routes::new()
         .route("/api/sessions", post(start_session))
         .route("/api/sessions/{id}", get(session).delete(end_session))
@@ -44,7 +55,13 @@ pub fn router(state: AppState) -> Routes<AppState> {
         .route("/api/alerts", get(alerts))
         .merge(crate::api::bot_messages::routes())
         .merge(crate::api::notifications::routes())
-        .route_layer(middleware::from_fn_with_state(state, require_token))
+        .route("/api/openapi.json", get(openapi::document))
+}
+
+/// The route templates of `/api`, for the OpenAPI document's test.
+#[cfg(test)]
+fn router_templates() -> Vec<String> {
+    routes().into_parts().1
 }
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -81,11 +98,17 @@ fn checked_id<T>(id: Result<T, InvalidId>) -> Result<T, ApiError> {
     id.map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))
 }
 
-#[derive(Deserialize)]
-struct NewSession {
-    user_id: String,
-}
-
+/// Starts a login session for a user who signed in with Kakao. A user
+/// Kakao reported unusable (unlinked, disabled) gets 409.
+#[utoipa::path(
+    post, path = "/api/sessions", tag = "sessions",
+    request_body = NewSession,
+    responses(
+        (status = 201, description = "Started", body = SessionStarted),
+        (status = 400, description = "Not `{\"user_id\"}`, or not a valid id", body = ErrorView),
+        (status = 409, description = "The user is unlinked, disabled or purged (`user_inactive`)", body = ErrorView),
+    ),
+)]
 async fn start_session(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -105,11 +128,11 @@ async fn start_session(
     {
         SessionStart::Started(session) => Ok((
             StatusCode::CREATED,
-            Json(json!({
-                "session_id": session.session_id,
-                "user_id": session.user_id,
-                "created_at": rfc3339(session.created_at),
-            })),
+            Json(SessionStarted {
+                session_id: session.session_id.to_string(),
+                user_id: session.user_id.to_string(),
+                created_at: rfc3339(session.created_at),
+            }),
         )
             .into_response()),
         SessionStart::UserInactive { status } => Err(ApiError::new(
@@ -120,17 +143,38 @@ async fn start_session(
     }
 }
 
+/// Whether a session is still valid: Kakao's unlink and security events
+/// revoke sessions here.
+#[utoipa::path(
+    get, path = "/api/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, pattern = r"^[!-~]{1,128}$", description = "The session id")),
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 400, description = "Not a valid session id", body = ErrorView),
+        (status = 404, description = "No such session", body = ErrorView),
+    ),
+)]
 async fn session(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let id = checked_id(SessionId::parse(&id))?;
     let session = state.storage.session(&id).await.map_err(storage_error)?;
     session
-        .map(|s| Json(session_view(&s)))
+        .map(|s| Json(SessionView::from(&s)))
         .ok_or_else(|| ApiError::not_found("no such session"))
 }
 
+/// Ends a session (logout).
+#[utoipa::path(
+    delete, path = "/api/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, pattern = r"^[!-~]{1,128}$", description = "The session id")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 400, description = "Not a valid session id", body = ErrorView),
+        (status = 404, description = "No such session", body = ErrorView),
+    ),
+)]
 async fn end_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -147,10 +191,21 @@ async fn end_session(
     }
 }
 
+/// A user as Kakao last described them: status, scopes, profile, risk,
+/// channel relations.
+#[utoipa::path(
+    get, path = "/api/users/{id}", tag = "users",
+    params(("id" = String, Path, pattern = r"^[!-~]{1,128}$", description = "The Kakao user id (회원번호)")),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 400, description = "Not a valid user id", body = ErrorView),
+        (status = 404, description = "No such user", body = ErrorView),
+    ),
+)]
 async fn user(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let id = checked_id(UserId::parse(&id))?;
     let user = state.storage.user(&id).await.map_err(storage_error)?;
     let Some(user) = user else {
@@ -161,17 +216,26 @@ async fn user(
         .channel_relations(&id)
         .await
         .map_err(storage_error)?;
-    Ok(Json(user_view(&user, &channels)))
+    Ok(Json(UserView::new(&user, &channels)))
 }
 
 /// The user left the service: their personal data is erased everywhere it is
 /// stored (the users row becomes a tombstone, sessions are revoked, stored
 /// event payloads erased), through the events log like a Kakao unlink.
 /// Repeating it changes nothing.
+#[utoipa::path(
+    delete, path = "/api/users/{id}", tag = "users",
+    params(("id" = String, Path, pattern = r"^[!-~]{1,128}$", description = "The Kakao user id (회원번호)")),
+    responses(
+        (status = 200, description = "Erased; the user's tombstone", body = UserView),
+        (status = 400, description = "Not a valid user id", body = ErrorView),
+        (status = 404, description = "No such user", body = ErrorView),
+    ),
+)]
 async fn erase_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let id = checked_id(UserId::parse(&id))?;
     if state
         .storage
@@ -202,17 +266,29 @@ async fn erase_user(
     user(State(state), Path(id.to_string())).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// The `next_after` of the page before (0: from the start).
     #[serde(default)]
     after: i64,
+    /// Events per page, 1 to 1000 (default 100; others are clamped).
     limit: Option<i64>,
 }
 
+/// Every accepted event, oldest first, a page at a time.
+#[utoipa::path(
+    get, path = "/api/events", tag = "events",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventsPage),
+        (status = 400, description = "`after` or `limit` is not a number", body = ErrorView),
+    ),
+)]
 async fn events(
     State(state): State<AppState>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventsPage>, ApiError> {
     let Query(query) = query.map_err(|err| {
         ApiError::bad_request(
             "invalid_request",
@@ -226,85 +302,26 @@ async fn events(
         .await
         .map_err(storage_error)?;
     let next = events.last().map_or(query.after.max(0), |e| e.event_id);
-    Ok(Json(json!({
-        "events": events.iter().map(event_view).collect::<Vec<_>>(),
-        "next_after": next,
-    })))
+    Ok(Json(EventsPage {
+        events: events.iter().map(EventView::from).collect(),
+        next_after: next,
+    }))
 }
 
 /// Active alerts first, then the recently resolved: the same rows every
 /// instance judges from.
-async fn alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get, path = "/api/alerts", tag = "alerts",
+    responses((status = 200, description = "Active and recent alerts", body = AlertsPage)),
+)]
+async fn alerts(State(state): State<AppState>) -> Result<Json<AlertsPage>, ApiError> {
     let alerts = state.storage.alerts(100).await.map_err(storage_error)?;
-    let view = |a: &crate::storage::alerts::AlertRow| {
-        json!({
-            "name": a.name, "family": a.family, "state": a.state, "summary": a.summary,
-            "value": a.value, "threshold": a.threshold,
-            "since": rfc3339(a.since), "updated_at": rfc3339(a.updated_at),
-        })
-    };
-    Ok(Json(json!({
-        "active": alerts.iter().filter(|a| a.state == "raised").map(view).collect::<Vec<_>>(),
-        "alerts": alerts.iter().map(view).collect::<Vec<_>>(),
-    })))
-}
-
-pub(crate) fn maybe_time(millis: Option<i64>) -> Value {
-    millis.map_or(Value::Null, |m| Value::String(rfc3339(m)))
-}
-
-fn session_view(session: &Session) -> Value {
-    json!({
-        "session_id": session.session_id,
-        "user_id": session.user_id,
-        "active": session.is_active(),
-        "created_at": rfc3339(session.created_at),
-        "revoked_at": maybe_time(session.revoked_at),
-        "revoked_reason": session.revoked_reason,
-    })
-}
-
-fn user_view(user: &User, channels: &[ChannelRelation]) -> Value {
-    json!({
-        "user_id": user.user_id,
-        "status": user.status,
-        "scopes": user.scopes,
-        "email": user.email,
-        "phone_number": user.phone_number,
-        "assurance_level": user.assurance_level,
-        "profile_stale": user.profile_stale,
-        "risk": {
-            "credential_change_required_at": maybe_time(user.credential_change_required_at),
-            "credential_compromised_at": maybe_time(user.credential_compromised_at),
-            "credential_changed_at": maybe_time(user.credential_changed_at),
-        },
-        "linked_at": maybe_time(user.linked_at),
-        "unlinked_at": maybe_time(user.unlinked_at),
-        "unlink_reason": user.unlink_reason,
-        "channels": channels.iter().map(|c| json!({
-            "channel_public_id": c.channel_public_id,
-            "channel_uuid": c.channel_uuid,
-            "relation": c.relation,
-            "id_type": c.id_type,
-            "changed_at": rfc3339(c.changed_at),
-        })).collect::<Vec<_>>(),
-        "created_at": rfc3339(user.created_at),
-        "updated_at": rfc3339(user.updated_at),
-    })
-}
-
-fn event_view(event: &StoredEvent) -> Value {
-    json!({
-        "event_id": event.event_id,
-        "source": event.source,
-        "type": event.event_type,
-        "user_id": event.user_id,
-        "event_time": maybe_time(event.event_time),
-        "received_at": rfc3339(event.received_at),
-        "applied_at": maybe_time(event.applied_at),
-        "unapplied_reason": event.unapplied_reason,
-        "changed_nothing": event.changed_nothing.unwrap_or(false),
-        "payload": serde_json::from_str::<Value>(&event.payload).unwrap_or(Value::Null),
-        "payload_erased_at": maybe_time(event.payload_erased_at),
-    })
+    Ok(Json(AlertsPage {
+        active: alerts
+            .iter()
+            .filter(|a| a.state == "raised")
+            .map(AlertView::from)
+            .collect(),
+        alerts: alerts.iter().map(AlertView::from).collect(),
+    }))
 }

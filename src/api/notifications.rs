@@ -11,19 +11,26 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::outbound::notifier::webhook_id;
 use crate::{
-    api::{DEFAULT_PAGE, MAX_PAGE, maybe_time},
-    clock::rfc3339,
+    api::{
+        DEFAULT_PAGE, MAX_PAGE,
+        views::{
+            DestinationView, ErrorView, NotificationView, NotificationsPage, Renotified, Replayed,
+            Resumed,
+        },
+    },
     http::{error::ApiError, routes::Routes},
     state::AppState,
     storage::{
-        destinations::{DestinationState, RenotifyFilter, ReplayFilter},
-        notifications::{Destination, Notification, NotificationStatus},
+        destinations::{RenotifyFilter, ReplayFilter},
+        notifications::{Destination, NotificationStatus},
     },
 };
+
+/// A notification's id in a path.
+const ID: &str = "The notification_id";
 
 pub fn routes() -> Routes<AppState> {
     Routes::new()
@@ -37,21 +44,34 @@ pub fn routes() -> Routes<AppState> {
 }
 
 /// `POST /api/events/renotify`: which changes to tell the app of now.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenotifyRequest {
+    /// RFC 3339, like `2026-12-07T09:00:00+09:00`.
+    #[schema(format = DateTime, example = "2026-12-07T09:00:00+09:00")]
     since: String,
+    #[schema(format = DateTime)]
     until: Option<String>,
+    /// Notification types; empty: every type.
     #[serde(default, rename = "type")]
+    #[schema(max_items = 64)]
     types: Vec<String>,
 }
 
 /// The notifications applied changes produced while `APP_NOTIFY_URL` was
 /// unset, queued now; `already` counts the matching ones queued before.
+#[utoipa::path(
+    post, path = "/api/events/renotify", tag = "notifications",
+    request_body = RenotifyRequest,
+    responses(
+        (status = 200, description = "Queued", body = Renotified),
+        (status = 400, description = "Not the body described, or a time not RFC 3339", body = ErrorView),
+    ),
+)]
 async fn renotify(
     State(state): State<AppState>,
     body: Result<Json<RenotifyRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Renotified>, ApiError> {
     let Json(request) = body.map_err(|err| {
         invalid(format!(
             "the body is JSON {{\"since\": \"<RFC 3339>\", \"until\"?, \"type\"?: [...]}}: {err}"
@@ -75,31 +95,54 @@ async fn renotify(
         .await
         .map_err(|err| ApiError::storage(&err))?;
     tracing::info!(queued, already, "held notifications queued (renotify)");
-    Ok(Json(json!({ "queued": queued, "already": already })))
+    Ok(Json(Renotified { queued, already }))
 }
 
 /// `POST /api/notifications/replay`: which notifications to queue again.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplayRequest {
     /// `delivered` and/or `failed` (default: failed).
     #[serde(default)]
+    #[schema(inline, value_type = Vec<ReplayStatus>)]
     status: Vec<String>,
     /// Notification types; empty: every type.
     #[serde(default, rename = "type")]
+    #[schema(max_items = 64)]
     types: Vec<String>,
+    #[schema(pattern = r"^[!-~]{1,128}$")]
     user_id: Option<String>,
+    #[schema(format = DateTime)]
     since: Option<String>,
+    #[schema(format = DateTime)]
     until: Option<String>,
+}
+
+/// The statuses a replay takes (documentation only: the handler parses).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ReplayStatus {
+    Delivered,
+    Failed,
 }
 
 /// Most types one replay names.
 const MAX_REPLAY_TYPES: usize = 64;
 
+/// Queues delivered or failed notifications again, by filter.
+#[utoipa::path(
+    post, path = "/api/notifications/replay", tag = "notifications",
+    request_body = ReplayRequest,
+    responses(
+        (status = 200, description = "Queued", body = Replayed),
+        (status = 400, description = "Not the body described", body = ErrorView),
+    ),
+)]
 async fn replay(
     State(state): State<AppState>,
     body: Result<Json<ReplayRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Replayed>, ApiError> {
     let Json(request) = body.map_err(|err| {
         invalid(format!(
             "the body is JSON {{\"status\": [\"failed\", \"delivered\"], \"type\": [...], \"user_id\", \"since\", \"until\"}}: {err}"
@@ -156,7 +199,7 @@ async fn replay(
         .await
         .map_err(|err| ApiError::storage(&err))?;
     tracing::info!(queued, "notifications queued again (replay)");
-    Ok(Json(json!({ "queued": queued })))
+    Ok(Json(Replayed { queued }))
 }
 
 fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
@@ -168,10 +211,22 @@ fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
 }
 
 /// `?destination=app|stream` (default app).
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DestinationQuery {
+    /// `app` (default) or `stream`.
+    #[param(inline, value_type = Option<DestinationName>)]
     destination: Option<String>,
+}
+
+/// Where notifications go (documentation only: the handler parses).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum DestinationName {
+    App,
+    Stream,
 }
 
 fn parse_destination(text: Option<&str>) -> Result<Destination, ApiError> {
@@ -190,24 +245,40 @@ fn destination_query(
 }
 
 /// `GET /api/notifications/destination`: active or paused, since when, why.
+#[utoipa::path(
+    get, path = "/api/notifications/destination", tag = "notifications",
+    params(DestinationQuery),
+    responses(
+        (status = 200, description = "The destination's state", body = DestinationView),
+        (status = 400, description = "Not app or stream", body = ErrorView),
+    ),
+)]
 async fn destination(
     State(state): State<AppState>,
     query: Result<Query<DestinationQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DestinationView>, ApiError> {
     let destination = destination_query(query)?;
     let row = state
         .storage
         .destination_state(destination)
         .await
         .map_err(|err| ApiError::storage(&err))?;
-    Ok(Json(destination_view(&row)))
+    Ok(Json(DestinationView::from(&row)))
 }
 
 /// `POST /api/notifications/resume`: the backlog goes out, oldest first.
+#[utoipa::path(
+    post, path = "/api/notifications/resume", tag = "notifications",
+    params(DestinationQuery),
+    responses(
+        (status = 200, description = "The destination, active", body = Resumed),
+        (status = 400, description = "Not app or stream", body = ErrorView),
+    ),
+)]
 async fn resume(
     State(state): State<AppState>,
     query: Result<Query<DestinationQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Resumed>, ApiError> {
     let destination = destination_query(query)?;
     let storage = &state.storage;
     let resumed = storage
@@ -224,39 +295,57 @@ async fn resume(
         .destination_state(destination)
         .await
         .map_err(|err| ApiError::storage(&err))?;
-    let mut view = destination_view(&row);
-    view["resumed"] = resumed.into();
-    Ok(Json(view))
+    Ok(Json(Resumed {
+        destination: DestinationView::from(&row),
+        resumed,
+    }))
 }
 
-fn destination_view(row: &DestinationState) -> Value {
-    json!({
-        "destination": row.destination,
-        "state": row.state,
-        "since": (row.since > 0).then(|| rfc3339(row.since)),
-        "reason": row.reason,
-        "failing_since": maybe_time(row.failing_since),
-    })
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only notifications in this state.
+    #[param(inline, value_type = Option<ListedStatus>)]
     status: Option<String>,
+    /// `app` (default) or `stream`.
+    #[param(inline, value_type = Option<DestinationName>)]
     destination: Option<String>,
+    /// The `next_after` of the page before (0: from the start).
     #[serde(default)]
     after: i64,
+    /// Notifications per page, 1 to 1000 (default 100; others are clamped).
     limit: Option<i64>,
+}
+
+/// The states a listing filters by (documentation only: the handler parses).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ListedStatus {
+    Pending,
+    Delivered,
+    Failed,
+    Held,
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_request", message)
 }
 
+/// What was sent to the app (or the stream), oldest first, a page at a time.
+#[utoipa::path(
+    get, path = "/api/notifications", tag = "notifications",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of notifications", body = NotificationsPage),
+        (status = 400, description = "A parameter not as described", body = ErrorView),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationsPage>, ApiError> {
     let Query(query) = query.map_err(|err| {
         invalid(format!(
             "status is pending, delivered, failed or held; after and limit are numbers: {err}"
@@ -282,10 +371,10 @@ async fn list(
         .await
         .map_err(|err| ApiError::storage(&err))?;
     let next = rows.last().map_or(after, |n| n.notification_id);
-    Ok(Json(json!({
-        "notifications": rows.iter().map(view).collect::<Vec<_>>(),
-        "next_after": next,
-    })))
+    Ok(Json(NotificationsPage {
+        notifications: rows.iter().map(NotificationView::from).collect(),
+        next_after: next,
+    }))
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -295,22 +384,43 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| invalid(format!("{id:?} is not a notification id")))
 }
 
+/// One notification, with its body and how its last attempt went.
+#[utoipa::path(
+    get, path = "/api/notifications/{id}", tag = "notifications",
+    params(("id" = i64, Path, minimum = 1, description = ID)),
+    responses(
+        (status = 200, description = "The notification", body = NotificationView),
+        (status = 400, description = "Not a notification id", body = ErrorView),
+        (status = 404, description = "No such notification", body = ErrorView),
+    ),
+)]
 async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationView>, ApiError> {
     let id = parse_id(&id)?;
     match state.storage.notification(id).await {
-        Ok(Some(row)) => Ok(Json(view(&row))),
+        Ok(Some(row)) => Ok(Json(NotificationView::from(&row))),
         Ok(None) => Err(ApiError::not_found(format!("no notification {id}"))),
         Err(err) => Err(ApiError::storage(&err)),
     }
 }
 
+/// Queues a failed notification again.
+#[utoipa::path(
+    post, path = "/api/notifications/{id}/retry", tag = "notifications",
+    params(("id" = i64, Path, minimum = 1, description = ID)),
+    responses(
+        (status = 202, description = "Queued again", body = NotificationView),
+        (status = 400, description = "Not a notification id", body = ErrorView),
+        (status = 404, description = "No such notification", body = ErrorView),
+        (status = 409, description = "It has not failed (`not_failed`)", body = ErrorView),
+    ),
+)]
 async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NotificationView>), ApiError> {
     let id = parse_id(&id)?;
     let storage = &state.storage;
     if storage
@@ -323,7 +433,7 @@ async fn retry(
             .await
             .map_err(|err| ApiError::storage(&err))?
             .ok_or_else(|| ApiError::not_found(format!("no notification {id}")))?;
-        return Ok((StatusCode::ACCEPTED, Json(view(&row))));
+        return Ok((StatusCode::ACCEPTED, Json(NotificationView::from(&row))));
     }
     match storage
         .notification(id)
@@ -340,22 +450,4 @@ async fn retry(
             ),
         )),
     }
-}
-
-fn view(row: &Notification) -> Value {
-    let body: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
-    json!({
-        "notification_id": row.notification_id,
-        "webhook_id": webhook_id(row.notification_id, row.created_at),
-        "type": row.notification_type,
-        "event_id": row.event_id,
-        "status": row.status,
-        "attempts": row.attempts,
-        "last_status": row.last_status,
-        "last_error": row.last_error,
-        "created_at": rfc3339(row.created_at),
-        "next_attempt_at": (row.status == "pending").then(|| rfc3339(row.run_at)),
-        "finished_at": maybe_time(row.finished_at),
-        "body": body,
-    })
 }

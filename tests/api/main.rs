@@ -27,6 +27,7 @@ mod kakao_keys;
 mod listeners;
 mod misbehaving_app;
 mod notifications;
+mod openapi;
 mod overload;
 mod pebble;
 mod postgres_bounds;
