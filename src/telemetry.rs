@@ -126,6 +126,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Free bytes on the SQLite database's file system (the disk_space alert; /ready says full under 256 KiB).",
     ),
     (
+        "kakao_database_writable",
+        "1 while the database takes writes; 0 when it is read-only (a replica, a read-only mount, a file system the kernel made read-only): every webhook gets 503.",
+    ),
+    (
         "kakao_outbox_rows",
         "Outbox rows pending or failed, by outbox (app, stream, alert, bot) and status; shared by every instance on one database.",
     ),

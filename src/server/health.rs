@@ -60,8 +60,13 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             }
             Err(_) => false,
         };
+    if database_ok {
+        metrics::gauge!("kakao_database_writable").set(if writable { 1.0 } else { 0.0 });
+    }
     if !writable {
-        tracing::error!("readiness: the database is read-only; every webhook is refused");
+        tracing::error!(
+            "readiness: the database is read-only; every webhook is refused until it takes writes (a file system the kernel made read-only needs fsck and a restart)"
+        );
     }
     // A full disk answers reads and refuses every write.
     let full = state.storage.disk_space().is_some_and(|space| space.full());

@@ -53,6 +53,10 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the database folder {path} is on a read-only file system: mount it read-write, or set DATABASE_URL to a writable place (a file system the kernel made read-only after an error needs fsck first)"
+    )]
+    ReadOnly { path: String },
     #[error("migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error")]
@@ -112,6 +116,23 @@ impl DiskSpace {
 
     pub fn full(self) -> bool {
         self.free < Self::FULL_BELOW
+    }
+}
+
+/// Whether a file can be made in `folder`. Mode bits and `statvfs` miss a
+/// file system the kernel turned read-only after an error (ext4's
+/// `errors=remount-ro` still shows `rw`, with `emergency_ro`), where SQLite
+/// only says "disk I/O error"; making a file gets `EROFS`. Empty and
+/// removed at once, it needs no free blocks, so a full disk still says
+/// full, not read-only.
+pub(crate) fn file_system_takes_writes(folder: &Path) -> bool {
+    let probe = folder.join(".kakao-webhooks-write-probe");
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(err) => err.kind() != std::io::ErrorKind::ReadOnlyFilesystem,
     }
 }
 
@@ -246,7 +267,8 @@ impl Storage {
 
     /// Whether the database takes writes: PostgreSQL not in recovery (a
     /// replica) nor read-only by default; the SQLite file and its folder
-    /// writable. For `/ready`.
+    /// writable, on a file system that takes writes. For `/ready` and the
+    /// `kakao_database_writable` gauge.
     pub async fn writable(&self) -> Result<bool, StorageError> {
         match &self.backend {
             Backend::Postgres { pool, .. } => {
@@ -260,7 +282,9 @@ impl Storage {
                     std::fs::metadata(path).is_ok_and(|meta| !meta.permissions().readonly())
                 };
                 let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
-                Ok(writable(&file) && folder.is_none_or(writable))
+                Ok(writable(&file)
+                    && folder.is_none_or(writable)
+                    && file_system_takes_writes(folder.unwrap_or(Path::new("."))))
             }
         }
     }

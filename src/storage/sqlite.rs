@@ -71,6 +71,14 @@ pub(super) async fn connect(
             source,
         })?;
     }
+    // Refused here, by name: SQLite would only say "unable to open database file".
+    let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+    let folder = folder.unwrap_or(std::path::Path::new("."));
+    if !super::file_system_takes_writes(folder) {
+        return Err(StorageError::ReadOnly {
+            path: folder.display().to_string(),
+        });
+    }
     let pool = SqlitePoolOptions::new()
         .max_connections(POOL_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -7,7 +7,11 @@
 //! The test mounts a small tmpfs (as root). Where mounting is not allowed it
 //! says so and passes, except under CI.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -93,13 +97,13 @@ async fn channel_notice(app: &TestApp, resource_id: &str) -> u16 {
         .as_u16()
 }
 
-async fn ready(app: &TestApp) -> (u16, Value) {
+pub(crate) async fn ready(app: &TestApp) -> (u16, Value) {
     let response = app.get("/ready").await;
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
 /// The stored notices' ids (their `note`).
-async fn stored(app: &TestApp) -> Vec<String> {
+pub(crate) async fn stored(app: &TestApp) -> Vec<String> {
     app.events()
         .await
         .iter()
@@ -107,14 +111,15 @@ async fn stored(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-async fn app_on(disk: &SmallDisk) -> TestApp {
+/// The service with its database and spool in `folder`.
+pub(crate) async fn app_in(folder: &Path) -> TestApp {
     TestApp::kakao()
         .var(
             "DATABASE_URL",
-            format!("sqlite://{}", disk.path("events.db").display()),
+            format!("sqlite://{}", folder.join("events.db").display()),
         )
         // The spool is on the same disk: nothing durable is left to take them.
-        .var("SPOOL_DIR", disk.path("spool").display())
+        .var("SPOOL_DIR", folder.join("spool").display())
         // Alerts judged every second.
         .var("ALERT_WINDOW_SECONDS", "30")
         .spawn()
@@ -122,7 +127,7 @@ async fn app_on(disk: &SmallDisk) -> TestApp {
 }
 
 /// Sends notices `prefix-0..n`; the ids answered 2xx, and how many 503.
-async fn send(app: &TestApp, prefix: &str, n: usize) -> (Vec<String>, usize) {
+pub(crate) async fn send(app: &TestApp, prefix: &str, n: usize) -> (Vec<String>, usize) {
     let (mut acknowledged, mut unavailable) = (Vec::new(), 0);
     for i in 0..n {
         let id = format!("{prefix}-{i}");
@@ -140,7 +145,7 @@ async fn a_full_disk_gets_503s_says_why_and_recovers_without_a_restart() {
     let Some(disk) = SmallDisk::mount("4m") else {
         return;
     };
-    let app = app_on(&disk).await;
+    let app = app_in(disk.dir.path()).await;
     let (before, refused) = send(&app, "before", 5).await;
     assert_eq!((before.len(), refused), (5, 0));
 

@@ -35,6 +35,7 @@ mod privacy;
 mod profile_refresh;
 mod prometheus_rules;
 mod python_app;
+mod read_only_disk;
 mod readiness;
 mod readme_tour;
 mod recovery;

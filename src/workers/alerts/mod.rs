@@ -189,6 +189,7 @@ async fn judge_all(state: &AppState) {
     judged.extend(outside::https_judgements(state, now).await);
     judged.extend(outside::stream_judgement(state, now).await);
     judged.extend(outside::disk_judgement(state));
+    outside::gauge_writable(state).await;
     // A clear condition with no alert raised has nothing to change: no
     // write transaction for it, every round, on every instance.
     let raised: Vec<String> = match state.storage.alerts(1000).await {

@@ -137,3 +137,18 @@ pub(super) fn disk_judgement(state: &AppState) -> Option<Judgement> {
         space.total as f64 / 10.0,
     ))
 }
+
+/// `kakao_database_writable`, every round: a database that stopped taking
+/// writes cannot record an alert about itself, so this gauge (and the
+/// `KakaoDatabaseReadOnly` rule on it) is how it reaches someone; `/ready`
+/// says `read_only` too.
+pub(super) async fn gauge_writable(state: &AppState) {
+    match state.storage.writable().await {
+        Ok(writable) => {
+            metrics::gauge!("kakao_database_writable").set(if writable { 1.0 } else { 0.0 });
+        }
+        Err(err) => {
+            tracing::warn!(error = %Chain(&err), "alerts: cannot tell whether the database takes writes")
+        }
+    }
+}
