@@ -346,6 +346,12 @@ fn is_set(figment: &Figment, key: &str) -> bool {
 /// How figment names the built-in defaults' provider.
 const DEFAULTS_NAME: &str = "TOML source string";
 
+/// Every setting's environment name (`DATABASE_URL`, …), as documented in
+/// `config/default.toml`: for tools, and the settings fuzz target.
+pub fn setting_names() -> Vec<String> {
+    default_keys().map(str::to_ascii_uppercase).collect()
+}
+
 fn known_keys() -> Vec<&'static str> {
     default_keys().collect()
 }

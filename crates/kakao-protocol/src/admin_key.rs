@@ -231,6 +231,29 @@ mod tests {
     }
 
     #[test]
+    fn a_get_or_an_empty_post_reads_the_query_and_a_post_its_body() {
+        let query = Some("user_id=1&referrer_type=Q");
+        for (post, body) in [(false, &b"user_id=2"[..]), (true, &b""[..])] {
+            let params = parameters(post, query, false, body).unwrap();
+            assert_eq!(params["user_id"], "1", "post {post}, body {body:?}");
+        }
+        let params = parameters(true, query, false, b"user_id=2").unwrap();
+        assert_eq!(params["user_id"], "2");
+        assert!(!params.contains_key("referrer_type"));
+    }
+
+    #[test]
+    fn a_relation_reads_and_prints_as_kakao_spells_it() {
+        for (text, relation) in [("added", Relation::Added), ("blocked", Relation::Blocked)] {
+            assert_eq!(Relation::parse(text), Some(relation));
+            assert_eq!(relation.as_str(), text);
+            assert_eq!(relation.to_string(), text);
+        }
+        assert_eq!(Relation::parse("Added"), None);
+        assert_eq!(Relation::parse(""), None);
+    }
+
+    #[test]
     fn a_missing_field_is_named() {
         let params = parameters(false, Some("app_id=1&user_id=42"), false, b"").unwrap();
         assert_eq!(

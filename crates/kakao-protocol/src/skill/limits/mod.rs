@@ -8,7 +8,7 @@
 //! Every documented limit is enforced, even where Kakao's own examples break
 //! it (the buttonLayout example's 9-character side-by-side label, the itemCard
 //! example's 8-character item titles and 18-character label): we are strict in
-//! what we send. tests/skill_response/golden.rs records those exceptions.
+//! what we send. tests/skill_response/golden.rs (in this crate) records those exceptions.
 
 mod cards;
 

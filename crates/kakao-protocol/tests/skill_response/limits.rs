@@ -1,7 +1,7 @@
 //! Each documented limit: the limit itself is accepted, one past it is
 //! rejected with a violation naming the field and the rule.
 
-use kakao_webhooks::skill::{
+use kakao_protocol::skill::{
     SkillResponse,
     components::{
         BasicCard, ButtonLayout, Carousel, CarouselHeader, CarouselItems, CommerceCard, ImageTitle,
@@ -64,7 +64,7 @@ fn text(n: usize) -> String {
     "가".repeat(n)
 }
 
-fn single(component: impl Into<kakao_webhooks::skill::response::Component>) -> SkillResponse {
+fn single(component: impl Into<kakao_protocol::skill::response::Component>) -> SkillResponse {
     SkillResponse::new().output(component)
 }
 

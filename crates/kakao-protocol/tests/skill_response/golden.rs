@@ -2,7 +2,7 @@
 //! with our builders, must serialize to exactly that JSON; read back, it must
 //! pass validation and serialize unchanged.
 
-use kakao_webhooks::skill::{
+use kakao_protocol::skill::{
     SkillResponse,
     components::{
         BasicCard, ButtonLayout, Carousel, CarouselHeader, CarouselItems, CommerceCard, ImageTitle,
@@ -19,7 +19,7 @@ const STORE: &str = "https://store.kakaofriends.com/kr/products/1542";
 
 fn example(name: &str) -> Value {
     let path = format!(
-        "{}/tests/fixtures/kakao_examples/{name}.json",
+        "{}/../../tests/fixtures/kakao_examples/{name}.json",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture exists"))
