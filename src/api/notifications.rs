@@ -118,7 +118,8 @@ struct ReplayRequest {
     until: Option<String>,
 }
 
-/// The statuses a replay takes (documentation only: the handler parses).
+// Documentation only: the handler parses the text.
+/// The statuses a replay takes.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)]
@@ -220,7 +221,8 @@ struct DestinationQuery {
     destination: Option<String>,
 }
 
-/// Where notifications go (documentation only: the handler parses).
+// Documentation only: the handler parses the text.
+/// Where notifications go.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)]
@@ -318,7 +320,8 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-/// The states a listing filters by (documentation only: the handler parses).
+// Documentation only: the handler parses the text.
+/// The states a listing filters by.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)]

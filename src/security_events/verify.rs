@@ -109,6 +109,10 @@ impl Verifier {
                 ErrorKind::InvalidSignature => {
                     SetError::InvalidKey("the signature does not verify".into())
                 }
+                // Not reached with the aws-lc backend and `usable_key`'s checks
+                // (only another backend or key family raises these; a mutant
+                // deleting the arm survives): kept so a key problem is never
+                // reported as a malformed request if either changes.
                 ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
                     SetError::InvalidKey(format!("kid {kid:?} cannot verify: {err}"))
                 }
@@ -128,6 +132,9 @@ impl Verifier {
         let claims = serde_json::from_str::<SetClaims>(raw_claims.get())
             .map_err(|err| SetError::request(format!("malformed claims: {err}")))?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        // `>` and `>=` differ only at exactly 300 s ahead, which no test can
+        // hit against the real clock (a surviving mutant; the tests pin 120 s
+        // and an hour).
         if claims.iat > now + MAX_IAT_AHEAD.as_secs() as i64 {
             return Err(SetError::OurFault {
                 reason: "clock_behind",

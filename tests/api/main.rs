@@ -25,6 +25,7 @@ mod instances;
 mod kakao_gateway;
 mod kakao_keys;
 mod listeners;
+mod logs;
 mod misbehaving_app;
 mod notifications;
 mod openapi;

@@ -365,11 +365,27 @@ async fn every_validation_failure_gets_its_rfc_8935_code() {
         "aud may be an array"
     );
 
-    for claim in ["jti", "iat", "events", "iss"] {
+    for claim in ["jti", "iat", "events", "iss", "aud"] {
         let mut missing = good();
         missing.as_object_mut().unwrap().remove(claim);
         k.refused(&k.signer.sign(&missing), "invalid_request").await;
     }
+    // The claims the signature check itself requires are named.
+    for claim in ["iss", "aud"] {
+        let mut missing = good();
+        missing.as_object_mut().unwrap().remove(claim);
+        let (_, body) = post(&k.app, &k.signer.sign(&missing)).await;
+        assert_eq!(
+            body["description"],
+            format!("missing claim {claim}"),
+            "{body}"
+        );
+    }
+    // Within the five minutes of clock skew allowed, a token from ahead is fine.
+    let mut ahead = good();
+    ahead["iat"] = json!(now() + 120);
+    let (status, body) = post(&k.app, &k.signer.sign(&ahead)).await;
+    assert_eq!(status, 202, "two minutes ahead: {body}");
     // Our clock behind the token's: our fault, so 503 and Kakao retries.
     let mut future = good();
     future["iat"] = json!(now() + 3600);
