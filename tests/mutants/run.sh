@@ -49,6 +49,6 @@ if [ "$which" = all ] || [ "$which" = service ]; then
     -f src/security_events/effects.rs \
     -f src/admin_key/mod.rs \
     --output "$out/service" -j 2 -- --lib --test api -- \
-    security_events set_policy unlink channel share durability spool hostile_bodies || true
+    security_events set_policy unlink channel share durability spool hostile_bodies logs || true
   count service
 fi
