@@ -37,7 +37,13 @@ pub fn key_id(token: &str) -> Result<String, HeaderError> {
     match header.get("alg").and_then(Value::as_str) {
         Some("RS256") => {}
         Some(other) => {
-            let other: String = other.chars().take(32).collect();
+            // At most 32 bytes of it (not 32 characters: Hangul is 3 bytes
+            // each, and the message is said back and logged).
+            let mut end = other.len().min(32);
+            while !other.is_char_boundary(end) {
+                end -= 1;
+            }
+            let other = &other[..end];
             return Err(refused(format!("alg {other} is not accepted; only RS256")));
         }
         None => return Err(refused("the header has no alg")),
