@@ -16,7 +16,7 @@ use super::{
     health_charts::{FamilyCharts, Range, charts},
     pages::{FAMILIES, render},
 };
-use crate::{delivery::log::Delivery, state::AppState};
+use crate::{delivery::log::Delivery, state::AppState, storage::DatabaseHealth};
 
 struct FamilyHealth {
     family: &'static str,
@@ -40,6 +40,9 @@ struct HealthPage {
     families: Vec<FamilyHealth>,
     keys: String,
     spool: String,
+    /// `ok` or `bad`, and what it means.
+    database_class: &'static str,
+    database: &'static str,
     day: bool,
     charts: Vec<FamilyCharts>,
     outbox_chart: Option<Chart>,
@@ -95,6 +98,20 @@ pub async fn health(
         .filter_map(|a| a.family)
         .collect();
     let mut warnings = Vec::new();
+    // From this instance's own checks: a database that takes no writes
+    // cannot hold the alert row the banner would list.
+    let database = match state.storage.health().await {
+        DatabaseHealth::Ok => page.t.database_ok,
+        DatabaseHealth::Failing => page.t.database_failing,
+        DatabaseHealth::ReadOnly => page.t.database_read_only,
+        DatabaseHealth::Full => page.t.database_full,
+    };
+    let database_class = if database == page.t.database_ok {
+        "ok"
+    } else {
+        warnings.push(format!("{}: {database}", page.t.database));
+        "bad"
+    };
     let families = FAMILIES
         .iter()
         .map(|&family| {
@@ -177,6 +194,8 @@ pub async fn health(
         families,
         keys,
         spool,
+        database_class,
+        database,
         day: range.day,
         charts: family_charts,
         outbox_chart,

@@ -1,8 +1,6 @@
 //! `GET /health` (the process runs), `GET /ready` (its dependencies answer)
 //! and `GET /metrics` (Prometheus text).
 
-use std::time::Duration;
-
 use axum::{
     Json,
     extract::State,
@@ -12,10 +10,9 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{bot::gateway::GatewayState, http::routes::Routes, state::AppState, telemetry::Chain};
-
-/// A dependency slower than this counts as failing.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::{
+    bot::gateway::GatewayState, http::routes::Routes, state::AppState, storage::DatabaseHealth,
+};
 
 pub fn router() -> Routes<AppState> {
     Routes::new()
@@ -36,52 +33,16 @@ async fn health() -> impl IntoResponse {
 /// or `failing` (configured, but the database does not answer). 503 only
 /// when a configured family cannot work.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let database_ok = match tokio::time::timeout(CHECK_TIMEOUT, state.storage.ping()).await {
-        Ok(Ok(())) => true,
-        Ok(Err(err)) => {
-            tracing::warn!(error = %Chain(&err), "readiness: database failing");
-            false
-        }
-        Err(_) => {
-            tracing::warn!("readiness: database did not answer in time");
-            false
-        }
-    };
+    let database = state.storage.health().await;
+    if database != DatabaseHealth::Failing {
+        let writable = database != DatabaseHealth::ReadOnly;
+        metrics::gauge!("kakao_database_writable").set(if writable { 1.0 } else { 0.0 });
+    }
     let writer_running = state.storage.writer_running();
     if !writer_running {
         tracing::error!("readiness: the event writer has stopped; every webhook is refused");
     }
-    let writable = !database_ok
-        || match tokio::time::timeout(CHECK_TIMEOUT, state.storage.writable()).await {
-            Ok(Ok(writable)) => writable,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %Chain(&err), "readiness: cannot tell whether the database takes writes");
-                false
-            }
-            Err(_) => false,
-        };
-    if database_ok {
-        metrics::gauge!("kakao_database_writable").set(if writable { 1.0 } else { 0.0 });
-    }
-    if !writable {
-        tracing::error!(
-            "readiness: the database is read-only; every webhook is refused until it takes writes (a file system the kernel made read-only needs fsck and a restart)"
-        );
-    }
-    // A full disk answers reads and refuses every write.
-    let full = state.storage.disk_space().is_some_and(|space| space.full());
-    if full {
-        tracing::error!(
-            "readiness: the database's disk is full; every webhook is refused until space is freed"
-        );
-    }
-    let database = match (database_ok, writable, full) {
-        (false, _, _) => "failing",
-        (true, false, _) => "read_only",
-        (true, true, true) => "full",
-        (true, true, false) => "ok",
-    };
-    let database_ok = database_ok && writable && !full && writer_running;
+    let database_ok = database == DatabaseHealth::Ok && writer_running;
     // Deliveries spooled while storage failed, still waiting a while after.
     let (spooled, oldest) = state.spool.waiting();
     let spool_stuck = oldest.is_some_and(|at| {
@@ -130,7 +91,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     };
     let body = json!({
         "status": if all_ready { "ready" } else { "not_ready" },
-        "database": database,
+        "database": database.as_str(),
         "writer": if writer_running { "running" } else { "stopped" },
         "spool": {
             "entries": spooled,

@@ -19,6 +19,7 @@ pub mod destinations;
 mod effects;
 mod events;
 pub mod gateway;
+mod health;
 pub mod jobs;
 pub mod model;
 pub mod notifications;
@@ -29,7 +30,7 @@ mod statements;
 mod users;
 mod writer;
 
-pub use self::{model::*, users::SessionStart};
+pub use self::{health::DatabaseHealth, model::*, users::SessionStart};
 
 use std::{path::Path, sync::Arc, time::Duration};
 

@@ -277,6 +277,14 @@ async fn the_health_page_charts_deliveries_and_answer_times_from_the_database() 
         "an empty state first"
     );
     assert!(empty.contains("simulate unlink --user 1234"));
+    assert!(
+        empty.contains(r#"<p id="database" class="ok">정상: 쓰기를 받습니다</p>"#),
+        "the database as /ready judges it: {empty}"
+    );
+    assert!(
+        !empty.contains("데이터베이스: "),
+        "no banner when it takes writes"
+    );
 
     for user in ["7201", "7202", "7203"] {
         let response = app

@@ -126,6 +126,20 @@ pub(crate) async fn app_in(folder: &Path) -> TestApp {
         .await
 }
 
+/// The console's health page shows the database as `/ready` judged it,
+/// from this instance's own checks, in the banner and in its section.
+pub(crate) async fn console_says(app: &TestApp, korean: &str) {
+    let page = app
+        .console_session()
+        .await
+        .html(app, "/console/health")
+        .await;
+    let section = format!(r#"<p id="database" class="bad">{korean}"#);
+    assert!(page.contains(&section), "{section} in {page}");
+    let banner = format!(r#"<p class="warn" role="alert">데이터베이스: {korean}"#);
+    assert!(page.contains(&banner), "{banner} in {page}");
+}
+
 /// Sends notices `prefix-0..n`; the ids answered 2xx, and how many 503.
 pub(crate) async fn send(app: &TestApp, prefix: &str, n: usize) -> (Vec<String>, usize) {
     let (mut acknowledged, mut unavailable) = (Vec::new(), 0);
@@ -178,6 +192,7 @@ async fn a_full_disk_gets_503s_says_why_and_recovers_without_a_restart() {
         (503, Some("full")),
         "{body}"
     );
+    console_says(&app, "디스크 가득 참").await;
 
     disk.free();
     let mut after = Vec::new();

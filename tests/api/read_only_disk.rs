@@ -19,7 +19,7 @@ use std::{
 };
 
 use crate::{
-    disk_full::{app_in, ready, send, stored},
+    disk_full::{app_in, console_says, ready, send, stored},
     helpers::{API_TOKEN, free_addr},
 };
 
@@ -149,6 +149,7 @@ async fn a_file_system_turned_read_only_gets_503s_says_why_and_loses_nothing() {
         (503, Some("read_only")),
         "{body}"
     );
+    console_says(&app, "읽기 전용").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.lines().any(|l| l == "kakao_database_writable 0"),
