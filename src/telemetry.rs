@@ -248,6 +248,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Events per group commit of the event writer.",
     ),
     (
+        "kakao_storage_batch_seconds",
+        "Time of one group commit of the event writer, from BEGIN to COMMIT.",
+    ),
+    (
         "kakao_storage_errors_total",
         "Stores that failed and were answered 503, by family.",
     ),

@@ -7,12 +7,13 @@
 //! server's peak RSS. Then the same skill workloads against the ceiling
 //! (ceiling.rs: `cargo build --release --example ceiling` first), each
 //! printed as a ratio to it. Options: `-- --help` (`--growth` is growth.rs,
-//! `--postgres URL` scratch_postgres.rs, `--unpinned` pinning.rs, `--soak
-//! MINUTES` soak.rs).
+//! `--postgres URL` scratch_postgres.rs, `--compare-postgres URL`
+//! backends.rs, `--unpinned` pinning.rs, `--soak MINUTES` soak.rs).
 //! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
 //! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
 //! profile it: BENCHMARKS.md).
 
+mod backends;
 mod ceiling;
 mod drive;
 mod growth;
@@ -64,6 +65,11 @@ struct Options {
     /// sampling RSS, descriptors, the outbox and p99 every 10 s (soak.rs).
     #[arg(long, value_name = "MINUTES")]
     soak: Option<u64>,
+    /// The durable workloads on SQLite, then on a fresh database on this
+    /// PostgreSQL server, in one run, with ratios and pgbench's ceiling
+    /// (backends.rs).
+    #[arg(long, value_name = "URL")]
+    compare_postgres: Option<String>,
     /// Requests a second during `--soak`.
     #[arg(long, default_value_t = 300)]
     soak_rate: u32,
@@ -316,6 +322,9 @@ fn free_addr() -> anyhow::Result<String> {
 async fn main() -> anyhow::Result<()> {
     let options = <Options as clap::Parser>::parse();
     let dir = tempfile::tempdir()?;
+    if let Some(url) = &options.compare_postgres {
+        return backends::run(&options, dir.path(), url).await;
+    }
     let addr = free_addr()?;
     let postgres = match &options.postgres {
         Some(url) => Some(scratch_postgres::ScratchPostgres::create(url).await?),

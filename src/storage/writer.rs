@@ -148,7 +148,9 @@ async fn write_batches<B: WriteBackend>(
         }
         let (prepared, done): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|p| (p.prepared, p.done)).unzip();
+        let started = std::time::Instant::now();
         let result = commit(&mut backend, &prepared).await;
+        metrics::histogram!("kakao_storage_batch_seconds").record(started.elapsed().as_secs_f64());
         if result.is_err() {
             backend.reset();
         }
