@@ -21,8 +21,10 @@ pub struct Report {
     pub server_cpu: Option<Duration>,
 }
 
-/// Drives `shots` over `options.connections` keep-alive connections. A
-/// workload of one shot repeats it; a longer one sends each shot once.
+/// Drives `shots` over `options.connections` keep-alive connections (over
+/// TLS with `options.tls_connector`; a new connection a request with
+/// `options.fresh_connections`, each timed to its open). A workload of one
+/// shot repeats it; a longer one sends each shot once.
 pub async fn drive(addr: &str, shots: Arc<Vec<Shot>>, expected: u16, options: &Options) -> Report {
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
@@ -32,6 +34,7 @@ pub async fn drive(addr: &str, shots: Arc<Vec<Shot>>, expected: u16, options: &O
         .map(|_| {
             let (addr, shots, next, errors) =
                 (addr.to_owned(), shots.clone(), next.clone(), errors.clone());
+            let (tls, fresh) = (options.tls_connector.clone(), options.fresh_connections);
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut connection = None;
@@ -42,14 +45,27 @@ pub async fn drive(addr: &str, shots: Arc<Vec<Shot>>, expected: u16, options: &O
                     }
                     let shot = &shots[i % shots.len()];
                     let sent = Instant::now();
+                    let mut opened = None;
                     let status = match connection.as_mut() {
                         Some(c) => raw_client::Connection::send(c, shot).await,
-                        None => match raw_client::Connection::open(&addr).await {
-                            Ok(c) => connection.insert(c).send(shot).await,
+                        None => match raw_client::Connection::open(&addr, tls.as_ref()).await {
+                            Ok(c) => {
+                                opened = Some(sent.elapsed());
+                                connection.insert(c).send(shot).await
+                            }
                             Err(err) => Err(err),
                         },
                     };
-                    latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    // With a new connection a request, the time is the
+                    // connection's: TCP and, over TLS, the handshake.
+                    let took = match (fresh, opened) {
+                        (true, Some(opened)) => opened,
+                        _ => sent.elapsed(),
+                    };
+                    latencies.push(took.as_micros().min(u32::MAX as u128) as u32);
+                    if fresh {
+                        connection = None;
+                    }
                     let error = match status {
                         Ok(status) if status == expected => continue,
                         Ok(status) => format!("status {status}"),

@@ -8,7 +8,8 @@
 //! (ceiling.rs: `cargo build --release --example ceiling` first), each
 //! printed as a ratio to it. Options: `-- --help` (`--growth` is growth.rs,
 //! `--postgres URL` scratch_postgres.rs, `--compare-postgres URL`
-//! backends.rs, `--unpinned` pinning.rs, `--soak MINUTES` soak.rs).
+//! backends.rs, `--tls` tls.rs, `--unpinned` pinning.rs, `--soak MINUTES`
+//! soak.rs).
 //! `LOADTEST_SERVER_LOG=FILE` keeps the server's log (warnings and errors);
 //! `LOADTEST_BINARY=PATH` runs another build (one with frame pointers, to
 //! profile it: BENCHMARKS.md).
@@ -21,6 +22,7 @@ mod pinning;
 mod raw_client;
 mod scratch_postgres;
 mod soak;
+mod tls;
 
 use std::{
     path::PathBuf,
@@ -70,6 +72,16 @@ struct Options {
     /// (backends.rs).
     #[arg(long, value_name = "URL")]
     compare_postgres: Option<String>,
+    /// GET /kakao/skill over HTTPS against plain HTTP, and new TLS
+    /// connections a second with their handshake time (tls.rs).
+    #[arg(long)]
+    tls: bool,
+    /// Set by `--tls`: how the generator speaks TLS.
+    #[arg(skip)]
+    tls_connector: Option<tokio_rustls::TlsConnector>,
+    /// Set by `--tls`: a new connection for each request.
+    #[arg(skip)]
+    fresh_connections: bool,
     /// Requests a second during `--soak`.
     #[arg(long, default_value_t = 300)]
     soak_rate: u32,
@@ -143,10 +155,21 @@ impl Server {
             child,
             addr: addr.to_owned(),
         };
-        let client = reqwest::Client::new();
+        // The --tls server's certificate is the harness's own. Its /ready
+        // stays 503: dev mode's key set is fetched over plain HTTP from the
+        // server itself. Only the skill is driven there, so /health will do.
+        let https = vars.iter().any(|(name, _)| *name == "TLS_CERT_FILE");
+        let client = reqwest::Client::builder()
+            .tls_danger_accept_invalid_certs(https)
+            .build()?;
+        let ready = match https {
+            true => "https://{addr}/health",
+            false => "http://{addr}/ready",
+        }
+        .replace("{addr}", addr);
         for _ in 0..100 {
             if client
-                .get(format!("http://{addr}/ready"))
+                .get(&ready)
                 .send()
                 .await
                 .is_ok_and(|r| r.status() == 200)
@@ -324,6 +347,9 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     if let Some(url) = &options.compare_postgres {
         return backends::run(&options, dir.path(), url).await;
+    }
+    if options.tls {
+        return tls::run(&options, dir.path()).await;
     }
     let addr = free_addr()?;
     let postgres = match &options.postgres {

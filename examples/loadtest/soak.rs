@@ -213,7 +213,7 @@ pub async fn run(
                     let at = Instant::now();
                     let status = match connection.as_mut() {
                         Some(c) => c.send(&shot).await,
-                        None => match raw_client::Connection::open(&addr).await {
+                        None => match raw_client::Connection::open(&addr, None).await {
                             Ok(c) => connection.insert(c).send(&shot).await,
                             Err(err) => Err(err),
                         },
