@@ -163,10 +163,9 @@ impl Server {
             .tls_danger_accept_invalid_certs(https)
             .build()?;
         let ready = match https {
-            true => "https://{addr}/health",
-            false => "http://{addr}/ready",
-        }
-        .replace("{addr}", addr);
+            true => format!("https://{addr}/health"),
+            false => format!("http://{addr}/ready"),
+        };
         for _ in 0..100 {
             if client
                 .get(&ready)

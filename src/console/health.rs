@@ -100,13 +100,14 @@ pub async fn health(
     let mut warnings = Vec::new();
     // From this instance's own checks: a database that takes no writes
     // cannot hold the alert row the banner would list.
-    let database = match state.storage.health().await {
+    let health = state.storage.health().await;
+    let database = match health {
         DatabaseHealth::Ok => page.t.database_ok,
         DatabaseHealth::Failing => page.t.database_failing,
         DatabaseHealth::ReadOnly => page.t.database_read_only,
         DatabaseHealth::Full => page.t.database_full,
     };
-    let database_class = if database == page.t.database_ok {
+    let database_class = if health == DatabaseHealth::Ok {
         "ok"
     } else {
         warnings.push(format!("{}: {database}", page.t.database));
