@@ -252,6 +252,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Time of one group commit of the event writer, from BEGIN to COMMIT.",
     ),
     (
+        "kakao_storage_batches_rewritten_total",
+        "Group commits that failed whole and were written again an event at a time.",
+    ),
+    (
         "kakao_storage_errors_total",
         "Stores that failed and were answered 503, by family.",
     ),

@@ -266,6 +266,13 @@ impl Storage {
         self.writer().is_running()
     }
 
+    /// How many batches the event writer wrote again an event at a time,
+    /// after one failed whole: for tests that a batch went the fast way.
+    #[doc(hidden)]
+    pub fn batches_rewritten(&self) -> u64 {
+        self.writer().rewritten()
+    }
+
     /// Whether the database takes writes: PostgreSQL not in recovery (a
     /// replica) nor read-only by default; the SQLite file and its folder
     /// writable, on a file system that takes writes. For `/ready` and the

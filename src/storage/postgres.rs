@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: the pool, the migrations (`migrations/postgres`)
 //! and the event writer, a task that writes each batch in one transaction on
-//! one pooled connection.
+//! one pooled connection, a statement per kind of a wave of events rather
+//! than per event (`waves.rs`, `set_sql.rs`).
 //!
 //! Several instances share the database; the transaction-scoped advisory
 //! lock makes their batches commit one after another, so event ids become
@@ -16,10 +17,14 @@ use sqlx::{
 use tokio_util::task::TaskTracker;
 
 use super::{
-    ACQUIRE_TIMEOUT, StorageError,
+    ACQUIRE_TIMEOUT, Recorded, StorageError,
+    events::Prepared,
     statements::{EventInsert, Param, Statement},
     writer::{EventWriter, WriteBackend},
 };
+
+mod set_sql;
+mod waves;
 use crate::config::DatabaseUrl;
 
 /// Taken by every instance's writer for the length of a batch.
@@ -158,5 +163,10 @@ impl WriteBackend for PgWriter {
     fn reset(&mut self) {
         // Dropping a transaction rolls it back.
         self.tx = None;
+    }
+
+    /// A statement per kind of a wave, not per event (`waves.rs`).
+    async fn execute_all(&mut self, batch: &[Prepared]) -> Result<Vec<Recorded>, StorageError> {
+        waves::execute_all(self, batch).await
     }
 }

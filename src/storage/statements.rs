@@ -117,6 +117,12 @@ macro_rules! statements {
                 match self { $($kind::$name(_) => $name::SQL),* }
             }
 
+            /// The statement's name, as declared.
+            #[allow(dead_code, reason = "not every kind's is read")]
+            pub(crate) fn name(&self) -> &'static str {
+                match self { $($kind::$name(_) => stringify!($name)),* }
+            }
+
             /// The parameters, `$1` first.
             pub(crate) fn params(&self) -> Vec<Param<'_>> {
                 match self {
@@ -359,24 +365,25 @@ statements! {
 }
 
 #[cfg(test)]
+/// The `$n` a SQL text names.
+pub(super) fn placeholders(sql: &str) -> std::collections::BTreeSet<usize> {
+    let bytes = sql.as_bytes();
+    let mut found = std::collections::BTreeSet::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'$' {
+            let digits: String = sql[i + 1..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            found.insert(digits.parse().expect("a $ is a placeholder"));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The `$n` a SQL text names.
-    fn placeholders(sql: &str) -> std::collections::BTreeSet<usize> {
-        let bytes = sql.as_bytes();
-        let mut found = std::collections::BTreeSet::new();
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'$' {
-                let digits: String = sql[i + 1..]
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                found.insert(digits.parse().expect("a $ is a placeholder"));
-            }
-        }
-        found
-    }
 
     #[test]
     fn every_statement_uses_each_of_its_parameters() {

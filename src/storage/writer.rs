@@ -8,11 +8,15 @@
 //! written again with a savepoint around each event, so only the failing one
 //! is refused. The algorithm is written once, over [`WriteBackend`]; each
 //! backend (`sqlite.rs`, `postgres.rs`) says how to begin, run a statement
-//! and commit.
+//! and commit, and may write a whole batch its own faster way
+//! ([`WriteBackend::execute_all`]: PostgreSQL's is `postgres/waves.rs`).
 
 use std::{
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use tokio::sync::{mpsc, oneshot};
@@ -57,6 +61,25 @@ pub(super) trait WriteBackend: Send + 'static {
     fn rollback(&mut self) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// Forgets the connection after a failure: the next batch opens afresh.
     fn reset(&mut self);
+
+    /// Writes the batch's events in order, in the open transaction without
+    /// savepoints: an outcome each, or the first failure. One statement at a
+    /// time, unless the backend has a faster way to the same rows.
+    fn execute_all(
+        &mut self,
+        batch: &[Prepared],
+    ) -> impl Future<Output = Result<Vec<Recorded>, StorageError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut recorded = Vec::with_capacity(batch.len());
+            for prepared in batch {
+                recorded.push(execute(self, prepared).await?);
+            }
+            Ok(recorded)
+        }
+    }
 }
 
 struct Pending {
@@ -75,6 +98,8 @@ pub(super) struct EventWriter {
     stop: CancellationToken,
     /// Resolves (closed) when the writer's loop has ended.
     stopped: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Batches written again an event at a time, after one failed whole.
+    rewritten: Arc<AtomicU64>,
 }
 
 impl EventWriter {
@@ -84,13 +109,15 @@ impl EventWriter {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let (ended, stopped) = oneshot::channel();
         let stop = CancellationToken::new();
+        let rewritten = Arc::new(AtomicU64::new(0));
         let writer = Self {
             sender,
             stop: stop.clone(),
             stopped: Mutex::new(Some(stopped)),
+            rewritten: Arc::clone(&rewritten),
         };
         let run = async move {
-            write_batches(backend, receiver, stop).await;
+            write_batches(backend, receiver, stop, rewritten).await;
             drop(ended);
         };
         (writer, run)
@@ -116,6 +143,11 @@ impl EventWriter {
         !self.sender.is_closed()
     }
 
+    /// How many batches were written again an event at a time.
+    pub(super) fn rewritten(&self) -> u64 {
+        self.rewritten.load(Ordering::Relaxed)
+    }
+
     pub(super) async fn record(&self, prepared: Prepared) -> Result<Recorded, StorageError> {
         let (done, answer) = oneshot::channel();
         self.sender
@@ -130,6 +162,7 @@ async fn write_batches<B: WriteBackend>(
     mut backend: B,
     mut receiver: mpsc::Receiver<Pending>,
     stop: CancellationToken,
+    rewritten: Arc<AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
@@ -149,7 +182,7 @@ async fn write_batches<B: WriteBackend>(
         let (prepared, done): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|p| (p.prepared, p.done)).unzip();
         let started = std::time::Instant::now();
-        let result = commit(&mut backend, &prepared).await;
+        let result = commit(&mut backend, &prepared, &rewritten).await;
         metrics::histogram!("kakao_storage_batch_seconds").record(started.elapsed().as_secs_f64());
         if result.is_err() {
             backend.reset();
@@ -160,21 +193,25 @@ async fn write_batches<B: WriteBackend>(
 
 /// One transaction for the batch; an outcome per event. Optimistically
 /// without savepoints first.
-async fn commit<B: WriteBackend>(db: &mut B, batch: &[Prepared]) -> Result<Outcomes, StorageError> {
+async fn commit<B: WriteBackend>(
+    db: &mut B,
+    batch: &[Prepared],
+    rewritten: &AtomicU64,
+) -> Result<Outcomes, StorageError> {
     db.begin().await?;
-    let mut recorded = Vec::with_capacity(batch.len());
-    for prepared in batch {
-        match execute(db, prepared).await {
-            Ok(outcome) => recorded.push(Ok(outcome)),
-            Err(err) => {
-                tracing::warn!(error = %crate::telemetry::Chain(&err), "an event of the batch failed; writing each in a savepoint");
-                db.rollback().await?;
-                return commit_each_in_savepoint(db, batch).await;
-            }
+    match db.execute_all(batch).await {
+        Ok(recorded) => {
+            db.commit().await?;
+            Ok(recorded.into_iter().map(Ok).collect())
+        }
+        Err(err) => {
+            tracing::warn!(error = %crate::telemetry::Chain(&err), "an event of the batch failed; writing each in a savepoint");
+            rewritten.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("kakao_storage_batches_rewritten_total").increment(1);
+            db.rollback().await?;
+            commit_each_in_savepoint(db, batch).await
         }
     }
-    db.commit().await?;
-    Ok(recorded)
 }
 
 async fn commit_each_in_savepoint<B: WriteBackend>(
@@ -204,17 +241,30 @@ async fn commit_each_in_savepoint<B: WriteBackend>(
 /// Inserts an event (unless it is a repeat) and applies its effects. The row
 /// says it was applied from the start: the event and its effects commit
 /// together or not at all, and so do the notifications of what changed.
-async fn execute<B: WriteBackend>(
+pub(super) async fn execute<B: WriteBackend>(
     db: &mut B,
     prepared: &Prepared,
 ) -> Result<Recorded, StorageError> {
     let Some(event_id) = db.insert(&prepared.insert).await? else {
         return Ok(Recorded::Duplicate);
     };
+    let mut rows = Vec::with_capacity(prepared.statements.len());
+    for statement in &prepared.statements {
+        rows.push(db.execute(statement).await?);
+    }
+    for statement in follow_ups(prepared, event_id, &rows) {
+        db.execute(&statement).await?;
+    }
+    Ok(Recorded::Stored { event_id })
+}
+
+/// What follows an event's statements, given the rows each changed (only
+/// those of [`changes::is_change`] statements are read): the mark of an event
+/// that changed nothing, and a notification of each change it made.
+pub(super) fn follow_ups(prepared: &Prepared, event_id: i64, rows: &[u64]) -> Vec<Statement> {
     let mut applied = Vec::new();
     let (mut changes_asked, mut changed) = (false, false);
-    for statement in &prepared.statements {
-        let rows = db.execute(statement).await?;
+    for (statement, &rows) in prepared.statements.iter().zip(rows) {
         if changes::is_change(statement) {
             changes_asked = true;
             changed |= rows > 0;
@@ -223,19 +273,18 @@ async fn execute<B: WriteBackend>(
             applied.extend(changes::of(statement, rows));
         }
     }
+    let mut follow = Vec::new();
     if changes_asked && !changed {
-        db.execute(&MarkEventChangedNothing { event_id }.into())
-            .await?;
+        follow.push(MarkEventChangedNothing { event_id }.into());
     }
     let now = crate::clock::now_millis();
     let told = prepared.on_store.iter().cloned().chain(applied);
     for change in changes::merged(told.collect()) {
         for row in prepared.notify.rows() {
-            db.execute(&changes::notification(change.clone(), event_id, now, row))
-                .await?;
+            follow.push(changes::notification(change.clone(), event_id, now, row));
         }
     }
-    Ok(Recorded::Stored { event_id })
+    follow
 }
 
 /// Tells each sender how its event fared, once its batch is over. A failed

@@ -73,6 +73,51 @@ impl TestDb {
             .unwrap()
     }
 
+    /// Every row `sql` returns, its columns joined by `|` (NULL as `~`).
+    pub async fn rows(&self, sql: &str) -> Vec<String> {
+        use sqlx::Row;
+        fn joined<R: Row>(row: &R) -> String
+        where
+            for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            for<'r> Option<bool>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            usize: sqlx::ColumnIndex<R>,
+        {
+            (0..row.columns().len())
+                .map(|i| {
+                    let value = row
+                        .try_get::<Option<String>, _>(i)
+                        .or_else(|_| {
+                            row.try_get::<Option<i64>, _>(i)
+                                .map(|v| v.map(|v| v.to_string()))
+                        })
+                        .or_else(|_| {
+                            row.try_get::<Option<bool>, _>(i)
+                                .map(|v| v.map(|v| v.to_string()))
+                        })
+                        .unwrap_or_else(|err| panic!("column {i}: {err}"));
+                    value.unwrap_or_else(|| "~".into())
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        }
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.cleanup {
+            Cleanup::Sqlite(_) => {
+                let pool = sqlx::SqlitePool::connect(self.url.expose()).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows.iter().map(joined).collect()
+            }
+            Cleanup::Postgres { .. } => {
+                let pool = PgPool::connect(self.url.expose()).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows.iter().map(joined).collect()
+            }
+        }
+    }
+
     pub async fn cleanup(self) {
         self.storage.close().await;
         if let Cleanup::Postgres { admin, schema } = self.cleanup {

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod backends;
+mod batching;
 mod certificates;
 mod charts;
 mod contract;
