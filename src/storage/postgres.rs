@@ -22,10 +22,10 @@ use super::{
     statements::{EventInsert, Param, Statement},
     writer::{EventWriter, WriteBackend},
 };
+use crate::config::DatabaseUrl;
 
 mod set_sql;
 mod waves;
-use crate::config::DatabaseUrl;
 
 /// Taken by every instance's writer for the length of a batch.
 const EVENT_ORDER_LOCK: i64 = 7438201;

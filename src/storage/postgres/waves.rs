@@ -70,18 +70,18 @@ fn wave_len(events: &[Prepared]) -> usize {
 /// The users and dedupe keys an event touches, or `None` if one of its
 /// statements has no set-based form.
 fn claims(prepared: &Prepared) -> Option<Vec<Claim<'_>>> {
-    let mut claims = match &prepared.insert {
-        EventInsert::InsertEvent(s) => {
-            vec![Claim::Dedupe(s.source.as_str(), &s.dedupe_key)]
-        }
-        EventInsert::InsertEventUntilRelinked(s) => vec![
-            Claim::Dedupe(s.source.as_str(), &s.dedupe_base),
-            Claim::User(s.relinked_user.as_str()),
-        ],
-    };
-    let user_id = match &prepared.insert {
-        EventInsert::InsertEvent(s) => s.user_id.as_ref(),
-        EventInsert::InsertEventUntilRelinked(s) => s.user_id.as_ref(),
+    let (mut claims, user_id) = match &prepared.insert {
+        EventInsert::InsertEvent(s) => (
+            vec![Claim::Dedupe(s.source.as_str(), &s.dedupe_key)],
+            s.user_id.as_ref(),
+        ),
+        EventInsert::InsertEventUntilRelinked(s) => (
+            vec![
+                Claim::Dedupe(s.source.as_str(), &s.dedupe_base),
+                Claim::User(s.relinked_user.as_str()),
+            ],
+            s.user_id.as_ref(),
+        ),
     };
     claims.extend(user_id.map(|user| Claim::User(user.as_str())));
     for statement in &prepared.statements {
