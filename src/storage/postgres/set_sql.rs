@@ -8,6 +8,11 @@
 //! (`changes::is_change`) returns its `$1` (the user) once per row it
 //! changed, which gives each event its row count: the events of one wave
 //! never share a user (`waves.rs`).
+//!
+//! A statement that joins its arrays to a table also names the table's rows
+//! by key (`… = ANY($1)`). Without that, on a table not analysed since it grew
+//! (autovacuum lags), the planner took the arrays' join for a scan of the
+//! whole table: the bot outbox's reply insert read every bot event each wave.
 
 /// The one statement that inserts a wave's events: a row per event, in
 /// order, with its new `event_id`, or NULL for a repeat. An event deduped
@@ -59,7 +64,7 @@ pub(super) const SET_SQL: &[(&str, &str)] = &[
             assurance_event_at = x.event_time, profile_event_at = x.event_time, updated_at = x.now_ms
         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[])
             AS x(user_id, status, event_time, reason, now_ms)
-        WHERE users.user_id = x.user_id
+        WHERE users.user_id = x.user_id AND users.user_id = ANY($1::text[])
           AND (users.status_event_at IS NULL OR users.status_event_at <= x.event_time)
         RETURNING users.user_id",
     ),
@@ -68,14 +73,16 @@ pub(super) const SET_SQL: &[(&str, &str)] = &[
         "
         UPDATE user_scopes SET consented = FALSE, changed_at = x.event_time
         FROM UNNEST($1::text[], $2::int8[]) AS x(user_id, event_time)
-        WHERE user_scopes.user_id = x.user_id AND user_scopes.changed_at <= x.event_time",
+        WHERE user_scopes.user_id = x.user_id AND user_scopes.user_id = ANY($1::text[])
+          AND user_scopes.changed_at <= x.event_time",
     ),
     (
         "RevokeSessions",
         "
         UPDATE sessions SET revoked_at = x.now_ms, revoked_reason = x.reason
         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[]) AS x(user_id, event_time, now_ms, reason)
-        WHERE sessions.user_id = x.user_id AND sessions.revoked_at IS NULL
+        WHERE sessions.user_id = x.user_id AND sessions.user_id = ANY($1::text[])
+          AND sessions.revoked_at IS NULL
           AND sessions.created_at <= x.event_time
         RETURNING sessions.user_id",
     ),
@@ -84,21 +91,22 @@ pub(super) const SET_SQL: &[(&str, &str)] = &[
         "
         UPDATE events SET payload = 'null', payload_erased_at = x.now_ms
         FROM UNNEST($1::text[], $2::int8[]) AS x(user_id, now_ms)
-        WHERE events.user_id = x.user_id AND events.payload_erased_at IS NULL
+        WHERE events.user_id = x.user_id AND events.user_id = ANY($1::text[])
+          AND events.payload_erased_at IS NULL
           AND EXISTS (SELECT 1 FROM users WHERE users.user_id = x.user_id AND users.status IN ('unlinked', 'purged'))",
     ),
     (
         "DropChannelRelationsOfGoneUser",
         "
         DELETE FROM channel_relations USING UNNEST($1::text[]) AS x(user_id)
-        WHERE channel_relations.user_id = x.user_id
+        WHERE channel_relations.user_id = x.user_id AND channel_relations.user_id = ANY($1::text[])
           AND EXISTS (SELECT 1 FROM users WHERE users.user_id = x.user_id AND users.status IN ('unlinked', 'purged'))",
     ),
     (
         "DropJobsOfGoneUser",
         "
         DELETE FROM jobs USING UNNEST($1::text[]) AS x(user_id)
-        WHERE jobs.user_id = x.user_id
+        WHERE jobs.user_id = x.user_id AND jobs.user_id = ANY($1::text[])
           AND EXISTS (SELECT 1 FROM users WHERE users.user_id = x.user_id AND users.status IN ('unlinked', 'purged'))",
     ),
     (
@@ -122,6 +130,7 @@ pub(super) const SET_SQL: &[(&str, &str)] = &[
         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])
             WITH ORDINALITY AS x(dedupe_key, callback_token, now_ms, expires_at, ord)
         JOIN events ON events.source = 'bot' AND events.dedupe_key = x.dedupe_key
+            AND events.dedupe_key = ANY($1::text[])
         ORDER BY x.ord",
     ),
     (
