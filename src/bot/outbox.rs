@@ -23,7 +23,8 @@ use crate::{
     skill::SkillResponse,
     storage::{
         Storage,
-        bot::{KakaoErrorCode, OutboxEnd, OutboxItem, OutboxKind},
+        bot::{Finish, KakaoErrorCode, OutboxEnd, OutboxItem, OutboxKind},
+        coalesce::Coalescer,
     },
     telemetry::{Chain, loggable},
 };
@@ -41,6 +42,8 @@ const RENEW_EVERY: Duration = Duration::from_secs(5);
 const CONCURRENCY: usize = 32;
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Most rows ended by one statement.
+const FINISH_BATCH: usize = 256;
 
 pub struct BotOutbox {
     storage: Storage,
@@ -49,6 +52,8 @@ pub struct BotOutbox {
     fallback_text: String,
     handler_deadline: Duration,
     wake: Notify,
+    /// Ends rows together: under load, one commit for many.
+    finisher: Coalescer<Finish, bool>,
 }
 
 /// Why a row's work stopped early.
@@ -72,7 +77,15 @@ impl BotOutbox {
         fallback_text: String,
         handler_deadline: Duration,
     ) -> Self {
+        let finisher = {
+            let storage = storage.clone();
+            Coalescer::spawn("bot outbox", FINISH_BATCH, move |rows: Vec<Finish>| {
+                let storage = storage.clone();
+                async move { storage.finish_bot_outboxes(&rows).await }
+            })
+        };
         Self {
+            finisher,
             storage,
             api,
             handler,
@@ -224,20 +237,16 @@ impl BotOutbox {
     /// the handler fails, panics, overruns or breaks the rules.
     async fn run_handler(&self, item: &OutboxItem) -> Result<Option<SkillResponse>, Stop> {
         let fallback = || Some(SkillResponse::text(self.fallback_text.clone()));
-        let stored = match item.event_id {
-            Some(event_id) => self.storage.bot_event(event_id).await?,
-            None => None,
-        };
-        let Some((t, payload)) = stored else {
+        let (Some(t), Some(payload)) = (&item.event_type, &item.event_payload) else {
             tracing::error!(outbox.id = item.outbox_id, "bot reply without its event");
             return Ok(None);
         };
-        let d = match serde_json::from_str::<Value>(&payload) {
+        let d = match serde_json::from_str::<Value>(payload) {
             Ok(Value::Object(d)) => d,
             _ => Map::new(),
         };
         let frame = d.clone();
-        let event = match BotEvent::from_parts(&t, d, item.callback_token.clone()) {
+        let event = match BotEvent::from_parts(t, d, item.callback_token.clone()) {
             Ok(event) => event,
             Err(err) => {
                 tracing::warn!(error = %Chain(&err), "bot event unreadable; sending the fallback");
@@ -261,17 +270,17 @@ impl BotOutbox {
         let response = match outcome {
             Ok(Ok(Ok(response))) => response,
             Ok(Ok(Err(err))) => {
-                tracing::warn!(error = %format!("{err:#}"), t = %loggable(&t), "bot handler failed; sending the fallback");
+                tracing::warn!(error = %format!("{err:#}"), t = %loggable(t), "bot handler failed; sending the fallback");
                 return Ok(fallback());
             }
             Ok(Err(join)) => {
-                tracing::error!(error = %join, t = %loggable(&t), "bot handler panicked; sending the fallback");
+                tracing::error!(error = %join, t = %loggable(t), "bot handler panicked; sending the fallback");
                 return Ok(fallback());
             }
             Err(_) => {
                 task.abort();
                 tracing::warn!(
-                    t = %loggable(&t),
+                    t = %loggable(t),
                     budget_ms = budget.as_millis() as u64,
                     "bot handler still running at its deadline; sending the fallback"
                 );
@@ -283,7 +292,7 @@ impl BotOutbox {
         };
         let (checked, warnings) = check_reply(&response, room);
         for warning in warnings {
-            tracing::warn!(t = %loggable(&t), "bot reply: {warning}");
+            tracing::warn!(t = %loggable(t), "bot reply: {warning}");
         }
         match checked {
             Ok(()) => Ok(Some(response)),
@@ -305,11 +314,8 @@ impl BotOutbox {
         result: Option<&str>,
     ) -> Result<(), Stop> {
         let kind = item.kind();
-        if !self
-            .storage
-            .finish_bot_outbox(item, end, error, result)
-            .await?
-        {
+        let finish = Finish::new(item, end, error.cloned(), result.map(str::to_owned));
+        if !self.finisher.write(finish).await? {
             return Err(Stop::ClaimLost);
         }
         let latency = (now_millis() - item.created_at).max(0) as f64 / 1000.0;

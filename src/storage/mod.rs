@@ -14,6 +14,7 @@ pub mod bot;
 pub mod certificates;
 mod changes;
 pub mod charts;
+pub mod coalesce;
 pub mod console;
 pub mod destinations;
 mod effects;
@@ -67,9 +68,9 @@ pub enum StorageError {
     Sqlite(#[from] rusqlite::Error),
     #[error("no randomness for a session id")]
     Random(#[source] getrandom::Error),
-    /// The transaction holding this event failed; the writer logged the cause
-    /// once for the whole batch.
-    #[error("the transaction holding this event failed to commit")]
+    /// The transaction holding this write (an event, or a row among others
+    /// written together) failed; the cause was logged once for the batch.
+    #[error("the batch holding this write failed to commit")]
     BatchFailed(#[source] Arc<StorageError>),
     #[error("the storage writer has stopped")]
     WriterStopped,

@@ -5,6 +5,7 @@
 mod alerts;
 mod backends;
 mod batching;
+mod bot_outbox;
 mod certificates;
 mod charts;
 mod contract;
@@ -118,6 +119,7 @@ mod sqlite_writer_thread {
 }
 
 use alerts::*;
+use bot_outbox::*;
 use certificates::*;
 use charts::*;
 use contract::*;
@@ -127,6 +129,7 @@ use privacy::*;
 use retention::*;
 
 on_both_backends!(
+    rows_ended_together_end_only_where_their_claim_holds,
     chart_counts_from_several_instances_add_up_per_stretch,
     a_destination_pauses_once_after_failing_for_long_and_resumes_once,
     a_replay_queues_only_what_its_filter_names,
