@@ -103,6 +103,10 @@ pub fn start(state: &AppState, shutdown: &CancellationToken) {
         },
         shutdown.clone(),
     ));
+    state.tasks.spawn(crate::workers::planner_statistics::run(
+        state.storage.clone(),
+        shutdown.clone(),
+    ));
     state
         .tasks
         .spawn(metrics_upkeep(state.clone(), shutdown.clone()));

@@ -28,6 +28,7 @@ mod postgres;
 mod retention;
 mod sqlite;
 mod statements;
+mod statistics;
 mod users;
 mod writer;
 

@@ -10,16 +10,17 @@ use kakao_webhooks::{
     },
 };
 
-pub async fn rows_ended_together_end_only_where_their_claim_holds(storage: &Storage) {
-    let far = now_millis() + 600_000;
+/// `count` messages queued to users of their own, due at once: their ids.
+pub async fn queue_messages(storage: &Storage, count: usize) -> Vec<i64> {
+    let expires = now_millis() + 600_000;
     let mut ids = Vec::new();
-    for n in 0..4 {
+    for n in 0..count {
         let queued = storage
             .queue_bot_message(
                 "botUserKey",
                 &format!("user-{n}"),
                 r#"{"version":"2.0"}"#,
-                far,
+                expires,
             )
             .await
             .unwrap();
@@ -28,6 +29,12 @@ pub async fn rows_ended_together_end_only_where_their_claim_holds(storage: &Stor
         };
         ids.push(message_id);
     }
+    ids
+}
+
+pub async fn rows_ended_together_end_only_where_their_claim_holds(storage: &Storage) {
+    let far = now_millis() + 600_000;
+    let ids = queue_messages(storage, 4).await;
     // A claim takes at most its limit, oldest first; this one's lease has
     // already run out, so its row is due again.
     let lapsed = storage

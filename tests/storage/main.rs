@@ -11,6 +11,7 @@ mod charts;
 mod contract;
 mod destinations;
 mod notifications;
+mod planner_statistics;
 mod privacy;
 mod retention;
 mod sqlite_migrations;
