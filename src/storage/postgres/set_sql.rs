@@ -13,6 +13,11 @@
 //! by key (`… = ANY($1)`). Without that, on a table not analysed since it grew
 //! (autovacuum lags), the planner took the arrays' join for a scan of the
 //! whole table: the bot outbox's reply insert read every bot event each wave.
+//! The reply insert goes further and probes the unique index once per key
+//! (`LATERAL`, with a `LIMIT 1` that keeps the planner from turning it back
+//! into a join). Statistics of `events` gathered before the first bot event
+//! said there were none, and the join then read them all each wave
+//! (`auto_explain`: 11,712 rows read to find 1).
 
 /// The one statement that inserts a wave's events: a row per event, in
 /// order, with its new `event_id`, or NULL for a repeat. An event deduped
@@ -126,11 +131,13 @@ pub(super) const SET_SQL: &[(&str, &str)] = &[
         "QueueBotReply",
         "
         INSERT INTO bot_outbox (kind, event_id, callback_token, run_at, expires_at, created_at)
-        SELECT 'reply', events.event_id, x.callback_token, x.now_ms, x.expires_at, x.now_ms
+        SELECT 'reply', e.event_id, x.callback_token, x.now_ms, x.expires_at, x.now_ms
         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])
             WITH ORDINALITY AS x(dedupe_key, callback_token, now_ms, expires_at, ord)
-        JOIN events ON events.source = 'bot' AND events.dedupe_key = x.dedupe_key
-            AND events.dedupe_key = ANY($1::text[])
+        CROSS JOIN LATERAL (
+            SELECT event_id FROM events
+            WHERE events.source = 'bot' AND events.dedupe_key = x.dedupe_key
+            LIMIT 1) AS e
         ORDER BY x.ord",
     ),
     (
