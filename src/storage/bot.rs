@@ -167,9 +167,10 @@ const CLAIM_OUTBOX_SQLITE: &str = "UPDATE bot_outbox SET run_at = $1, attempts =
 /// The update finds the picked rows by `ctid` alone. Joined to them by key
 /// (through a CTE), a plan made while the outbox was new, before autovacuum
 /// first analysed it, compared every due row with each picked one:
-/// `auto_explain` saw 64 ms to claim 23 rows among 4,445 due. A plan that
-/// still thinks the table tiny reads it whole for the ctids, which costs
-/// a few pages then and nothing once the table has been analysed.
+/// `auto_explain` saw 64 ms to claim 23 rows among 4,445 due. It is planned
+/// for each call (`persistent(false)`): a plan kept from when the outbox was
+/// small read it whole for the `ctid`s (15,410 rows for 31, 0.82 ms a claim
+/// against 0.32 planned each time, BENCHMARKS.md).
 const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE bot_outbox SET run_at = $1, attempts = attempts + 1
     WHERE ctid = ANY(ARRAY(
             SELECT ctid FROM bot_outbox WHERE status = 'pending' AND run_at <= $2
@@ -229,6 +230,7 @@ impl Storage {
             // wait for.
             Backend::Postgres { pool, .. } => {
                 sqlx::query_as(CLAIM_OUTBOX_POSTGRES)
+                    .persistent(false)
                     .bind(lease_until)
                     .bind(now)
                     .bind(limit)
