@@ -27,8 +27,10 @@ use crate::config::DatabaseUrl;
 mod set_sql;
 mod waves;
 
-/// Taken by every instance's writer for the length of a batch.
-const EVENT_ORDER_LOCK: i64 = 7438201;
+/// A batch's transaction, begun with the event-order lock (7438201) that
+/// every instance's writer takes for the length of a batch. One round trip
+/// for both: the simple protocol takes the two statements together.
+const BEGIN_IN_ORDER: &str = "BEGIN; SELECT pg_advisory_xact_lock(7438201)";
 const MAX_CONNECTIONS: u32 = 16;
 /// How long one connection attempt may take (sqlx sets none).
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,11 +117,7 @@ fn bound<'q>(
 
 impl WriteBackend for PgWriter {
     async fn begin(&mut self) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(EVENT_ORDER_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        let tx = self.pool.begin_with(BEGIN_IN_ORDER).await?;
         self.tx = Some(tx);
         Ok(())
     }
