@@ -138,6 +138,7 @@ impl BotOutbox {
                     Ok(false) => return,
                     // The lease may still hold; try again at the next renewal.
                     Err(err) => {
+                        metrics::counter!("kakao_bot_outbox_storage_errors_total").increment(1);
                         tracing::warn!(error = %Chain(&err), "bot outbox: cannot renew a lease")
                     }
                 }
@@ -154,11 +155,14 @@ impl BotOutbox {
                 "bot outbox: another worker took this row over; leaving it"
             ),
             // The lease runs out and the row is claimed again.
-            Err(Stop::Storage(err)) => tracing::warn!(
-                outbox.id = item.outbox_id,
-                error = %Chain(&err),
-                "bot outbox: cannot update the row; it will be retried"
-            ),
+            Err(Stop::Storage(err)) => {
+                metrics::counter!("kakao_bot_outbox_storage_errors_total").increment(1);
+                tracing::warn!(
+                    outbox.id = item.outbox_id,
+                    error = %Chain(&err),
+                    "bot outbox: cannot update the row; it will be retried"
+                )
+            }
         }
     }
 

@@ -70,6 +70,8 @@ pub async fn run<T, Claim, Claimed, Work, Worked>(
             }
             Err(err) => {
                 drop(permit);
+                metrics::counter!("kakao_outbox_claim_failures_total", "outbox" => name)
+                    .increment(1);
                 tracing::warn!(error = %Chain(&err), "{name}: cannot claim");
                 let _ = shutdown
                     .run_until_cancelled(tokio::time::sleep(POLL * 4))
