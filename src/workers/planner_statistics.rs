@@ -1,6 +1,6 @@
 //! Keeps PostgreSQL's planner statistics up with tables that grow faster
 //! than autovacuum looks (`Storage::analyze_grown_tables` says why). Every
-//! [`EVERY`], each table changed by at least [`MIN_CHANGED`] rows and by
+//! 2 s (`EVERY`), each table changed by at least `MIN_CHANGED` rows and by
 //! half its size since it was last analysed is analysed. On SQLite it does
 //! nothing and ends at once.
 
