@@ -30,9 +30,10 @@ const GROWN: &str = "SELECT relname::text, format('%I.%I', schemaname, relname)
 
 impl Storage {
     /// Analyses each table changed by at least `min_changed` rows and by
-    /// half its size since it was last analysed; returns their names (empty
-    /// on SQLite, or when another instance is analysing). `ANALYZE
-    /// (SKIP_LOCKED)` passes over a table autovacuum is analysing right now.
+    /// half its size since it was last analysed; returns the names it gave
+    /// `ANALYZE` (empty on SQLite, or when another instance is analysing).
+    /// `SKIP_LOCKED` passes over a table autovacuum is analysing right now;
+    /// it is still named, and comes back next time if autovacuum missed it.
     pub async fn analyze_grown_tables(
         &self,
         min_changed: i64,

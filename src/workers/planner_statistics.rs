@@ -35,7 +35,7 @@ pub async fn run(storage: Storage, shutdown: CancellationToken) {
                 metrics::counter!("kakao_storage_analyze_failures_total").increment(1);
                 // Once a streak: it is tried again every two seconds.
                 if !failing {
-                    tracing::warn!(error = %Chain(&err), "cannot analyse the tables that grew: until autovacuum does, statements on them may be planned for their old size (the database user must own the tables)");
+                    tracing::warn!(error = %Chain(&err), "cannot analyse the tables that grew: until autovacuum does, statements on them may be planned for their old size; it is tried again every 2 s");
                 }
                 failing = true;
             }
